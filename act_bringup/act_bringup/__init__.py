@@ -1,0 +1,1 @@
+"""Launch files, configs and the `act` command line of the ACT suite."""

@@ -1,0 +1,77 @@
+"""`act demo`: record -> convert -> train -> evaluate -> report, on the simulated ALOHA.
+
+    act demo                                   # CPU-sized, about 20 minutes on 2 cores
+    act demo --gpu                             # the paper's config and 50 episodes on a GPU
+    act demo --episodes 2 --eval-episodes 1 --set train.steps=20 --output /tmp/smoke
+
+Writes <output>/bags, episodes, run (checkpoints), eval and report (plots, a video,
+summary.json); prints the success rate, inference latency and control-loop statistics.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def handle(args) -> int:
+    from act_bringup.demo import DemoConfig, DemoError, run_demo
+    from act_bringup.evaluation import EvalError
+    from act_training.config import ConfigError
+    from act_training.train import TrainingError
+
+    gpu = args.gpu
+    try:
+        config = DemoConfig(
+            output_dir=Path(args.output), task=args.task,
+            episodes=args.episodes if args.episodes is not None else (50 if gpu else 20),
+            eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else 10),
+            training_config=args.config or ('paper' if gpu else 'cpu_demo'), training_overrides=tuple(args.set),
+            device='cuda' if gpu else 'cpu', eval_real_time_factor=args.real_time_factor, overwrite=args.overwrite)
+    except ValueError as error:
+        print(f'act demo: {error}', file=sys.stderr)
+        return 2
+    if gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            print('act demo: --gpu needs CUDA, and torch sees no GPU here (act doctor tells more)', file=sys.stderr)
+            return 2
+    try:
+        result = run_demo(config, say=lambda line: print(line, flush=True))
+    except (DemoError, EvalError, ConfigError, TrainingError) as error:
+        print(f'act demo: {error}', file=sys.stderr)
+        return 1
+    evaluation = result.evaluation
+    loop = evaluation['control_loop']
+    print('\n== act demo: results ==')
+    print(f'success rate: {100 * result.success_rate:.0f}% '
+          f'({sum(e["success"] for e in evaluation["per_episode"])}/{len(evaluation["per_episode"])} episodes, '
+          f'{config.task}, seeds {evaluation["seeds"][0]}..{evaluation["seeds"][-1]})')
+    print(f'inference latency: {loop["inference_latency_ms"]["mean"]:.1f} ms mean, '
+          f'{loop["inference_latency_ms"]["worst_p99"]:.1f} ms worst p99; observation->command '
+          f'{loop["observation_to_command_ms"]["mean"]:.1f} ms mean')
+    print(f'control loop: {loop["ticks"]} ticks, {loop["deadline_misses"]} deadline misses '
+          f'({100 * loop["missed_fraction"]:.2f}%), {loop["held_ticks"]} held')
+    print('stage times: ' + ', '.join(f'{stage} {seconds:.0f} s' for stage, seconds in result.stage_seconds.items()))
+    print(f'report: {config.report_dir} ({", ".join(Path(p).name for p in result.report_files.values())}, summary.json)')
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser('demo', help='the whole pipeline on the sim: record, convert, train, evaluate, report',
+                                   description=__doc__.split('\n\n')[0])
+    parser.add_argument('--output', default='demo_output', help='folder for every stage\'s output (default: demo_output)')
+    parser.add_argument('--task', default='transfer_cube', choices=('transfer_cube', 'insertion'),
+                        help='simulated task (default: transfer_cube)')
+    parser.add_argument('--episodes', type=int, help='scripted demonstrations to record (default: 20; 50 with --gpu)')
+    parser.add_argument('--eval-episodes', type=int, help='closed-loop evaluation episodes (default: 10; 50 with --gpu)')
+    parser.add_argument('--gpu', action='store_true',
+                        help='train and infer on CUDA with the paper\'s config (config/training/paper.yaml)')
+    parser.add_argument('--config', help='training config name or YAML path (default: cpu_demo; paper with --gpu)')
+    parser.add_argument('--set', action='append', default=[], metavar='SECTION.FIELD=VALUE',
+                        help='training config override, e.g. --set train.steps=500 (repeatable)')
+    parser.add_argument('--real-time-factor', type=float, default=1.0,
+                        help='sim seconds per wall second during evaluation (default 1.0, as on a robot)')
+    parser.add_argument('--overwrite', action='store_true', help='replace the output folder of an earlier run')
+    parser.set_defaults(handler=handle)

@@ -1,0 +1,78 @@
+"""`act eval`: closed-loop success rate of a checkpoint on the simulated ALOHA.
+
+    act eval --checkpoint runs/cube/best --task transfer_cube --episodes 50
+    act eval --checkpoint runs/cube/best --episodes 5 --video videos/ --real-time-factor 0.5
+
+Runs the policy node against act_sim's sim_node (its own process) over ROS, one seeded
+episode after another, and reports the success rate (the task's maximum reward reached,
+as in the paper), mean/max reward, each episode's result, and the policy's inference
+latency and control-loop timing: a table here, everything in
+<output>/<task>_results.json. Seeds start at 100000 by default, away from the seeds
+training demonstrations are recorded with (0 upward); see act_bringup.evaluation.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _parameter(text: str):
+    """NAME=VALUE with VALUE read as YAML (numbers, booleans, lists)."""
+    import yaml
+
+    name, sep, value = text.partition('=')
+    if not sep or not name:
+        raise SystemExit(f'act eval: --policy-param {text!r} must read NAME=VALUE')
+    return name, yaml.safe_load(value)
+
+
+def handle(args) -> int:
+    from act_bringup.evaluation import EvalConfig, EvalError, evaluate
+
+    policy_parameters = dict(_parameter(text) for text in args.policy_param or [])
+    seed_start = {} if args.seed_start is None else {'seed_start': args.seed_start}
+    try:
+        config = EvalConfig(
+            checkpoint=Path(args.checkpoint), task=args.task, episodes=args.episodes, **seed_start,
+            episode_steps=args.episode_steps, robot=args.robot, device=args.device,
+            real_time_factor=args.real_time_factor,
+            output_dir=Path(args.output) if args.output else Path('eval') / Path(args.checkpoint).resolve().name,
+            video_dir=Path(args.video) if args.video else None, video_camera=args.video_camera,
+            policy_parameters=policy_parameters)
+    except ValueError as error:
+        print(f'act eval: {error}', file=sys.stderr)
+        return 2
+    try:
+        report = evaluate(config, progress=lambda line: print(line, flush=True))
+    except EvalError as error:
+        print(f'act eval: {error}', file=sys.stderr)
+        return 1
+    print(report.table())
+    print(f'results: {config.output_dir / f"{config.task}_results.json"}')
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser('eval', help='evaluate a checkpoint in closed loop on the simulated ALOHA',
+                                   description=__doc__.split('\n\n')[0])
+    parser.add_argument('--checkpoint', required=True, help='checkpoint folder written by act train')
+    parser.add_argument('--task', default='transfer_cube', choices=('transfer_cube', 'insertion'),
+                        help='simulated task (default: transfer_cube)')
+    parser.add_argument('--episodes', type=int, default=50, help='episodes to run (default: 50)')
+    parser.add_argument('--seed-start', type=int,
+                        help='seed of the first episode; episode i uses seed-start + i (default: '
+                        'act_bringup.evaluation.EVAL_SEED_START = 100000, clear of the training seeds 0..)')
+    parser.add_argument('--episode-steps', type=int, help="control steps per episode (default: the task's, 400)")
+    parser.add_argument('--robot', default='aloha_sim', help='robot config name or YAML path (default: aloha_sim)')
+    parser.add_argument('--device', default='cpu', help='inference device: cpu, cuda or cuda:N (default: cpu)')
+    parser.add_argument('--real-time-factor', type=float, default=1.0,
+                        help='sim seconds per wall second (default 1.0: inference latency costs what it would '
+                        'on the robot; below 1 gives a slow computer more time per tick)')
+    parser.add_argument('--output', help='folder for the JSON report and the sim log (default: eval/<checkpoint name>)')
+    parser.add_argument('--video', metavar='DIR', help='write one mp4 per episode into DIR')
+    parser.add_argument('--video-camera', help="camera filmed for --video (default: the checkpoint's first camera)")
+    parser.add_argument('--policy-param', action='append', metavar='NAME=VALUE',
+                        help='policy node parameter on top of config/policy.yaml, e.g. ensemble_weighting=chunked '
+                        '(repeatable)')
+    parser.set_defaults(handler=handle)

@@ -1,0 +1,103 @@
+"""`act sim`: the simulated ALOHA, optionally running scripted demonstrations.
+
+    act sim --task transfer_cube                       # the robot, until Ctrl-C
+    act sim --task insertion --scripted-episodes 10 --real-time-factor 0
+
+Starts act_sim's sim_node in this process from config/sim.yaml (nav2-style parameters),
+with the robot config of --robot. With --scripted-episodes N it also starts a trajectory
+player and plays N seeded scripted demonstrations (seeds --seed .. --seed+N-1) through
+the robot's command topics, printing each outcome; demos whose end-effector run failed
+are not played and failed episodes are not kept, unless --keep-failed.
+
+--command-path direct publishes the follower commands itself; leader publishes leader arm
+joint states and needs the teleop node (act_teleop) to mirror them onto the follower.
+"""
+
+from __future__ import annotations
+
+import sys
+
+COMMAND_PATHS = ('direct', 'leader')
+# The teleop node that mirrors leader joint states onto follower commands (act_teleop).
+TELEOP_NODE = ('act_teleop.teleop_node', 'TeleopNode')
+
+
+def _teleop_node_class():
+    import importlib
+
+    module_name, class_name = TELEOP_NODE
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise SystemExit(f'act sim: --command-path leader needs the teleop node {module_name}.{class_name}, '
+                         f'which is not available ({error}); use --command-path direct') from None
+
+
+def handle(args) -> int:
+    from act_bringup.node_set import NodeSet, NodeSpec
+    from act_bringup.paths import node_params_path, robot_config_path
+    from act_sim.episode_runner import EpisodeMonitorNode, EpisodeRunnerConfig, ScriptedEpisodeRunner, run_scripted_episodes
+    from act_sim.scripted_leader import DirectPlayerNode, ScriptedLeaderNode
+    from act_sim.sim_node import SimNode
+
+    robot = str(robot_config_path(args.robot))
+    params = args.params_file or node_params_path('sim')
+    overrides = {'robot_config': robot}
+    for name, value in (('task', args.task), ('seed', args.seed), ('real_time_factor', args.real_time_factor),
+                        ('cameras', args.cameras), ('shadow_map_size', args.shadow_map_size)):
+        if value is not None:
+            overrides[name] = value
+    specs = [NodeSpec(SimNode, params_file=params, overrides=overrides)]
+    if args.scripted_episodes:
+        player_class = DirectPlayerNode if args.command_path == 'direct' else ScriptedLeaderNode
+        specs.append(NodeSpec(player_class, params_file=params, overrides={'robot_config': robot}))
+        specs.append(NodeSpec(EpisodeMonitorNode))
+        if args.command_path == 'leader':
+            specs.append(NodeSpec(_teleop_node_class(), overrides={'robot_config': robot, 'use_sim_time': True}))
+
+    # Every callback of these nodes only stores data: one thread spins them fastest.
+    with NodeSet(specs, threads=1) as nodes:
+        if not args.scripted_episodes:
+            nodes.spin()
+            return 0
+        nodes.spin_in_background()
+        sim = nodes.node(SimNode)
+        player = nodes.node(player_class)
+        runner = ScriptedEpisodeRunner(nodes.node(EpisodeMonitorNode), player, player.robot,
+                                       EpisodeRunnerConfig(keep_failed=args.keep_failed))
+        task = sim.get_parameter('task').value
+        first_seed = sim.get_parameter('seed').value
+        results = []
+        try:
+            for result in run_scripted_episodes(runner, task, range(first_seed, first_seed + args.scripted_episodes)):
+                results.append(result)
+                print(result.summary(), flush=True)
+        except KeyboardInterrupt:
+            print('interrupted', file=sys.stderr)
+        played = [result for result in results if result.played]
+        succeeded = sum(result.success for result in played)
+        kept = sum(result.kept for result in results)
+        print(f'{task}: {succeeded}/{len(played)} played episodes succeeded through the {args.command_path} command '
+              f'path ({len(results) - len(played)} end-effector demos failed); {kept} kept')
+        return 0 if results and succeeded == len(played) else 1
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        'sim', help='run the simulated ALOHA (MuJoCo), optionally with scripted demonstrations',
+        description=__doc__.split('\n\n')[0])
+    parser.add_argument('--task', choices=('transfer_cube', 'insertion'), help='task to load (default: from sim.yaml)')
+    parser.add_argument('--robot', default='aloha_sim', help='robot config name or YAML path (default: aloha_sim)')
+    parser.add_argument('--params-file', help='node parameter YAML (default: the installed config/sim.yaml)')
+    parser.add_argument('--seed', type=int, help='seed of the first episode (default: from sim.yaml)')
+    parser.add_argument('--real-time-factor', type=float,
+                        help='sim seconds per wall second; 0 = as fast as possible, in lockstep (default: from sim.yaml)')
+    parser.add_argument('--cameras', nargs='+', metavar='CAMERA', help='cameras to publish (default: from sim.yaml)')
+    parser.add_argument('--shadow-map-size', type=int, help='shadow map size in pixels, 0 = no shadows')
+    parser.add_argument('--scripted-episodes', type=int, default=0, metavar='N',
+                        help='play N scripted demonstrations (seeds --seed ..) and report them')
+    parser.add_argument('--command-path', choices=COMMAND_PATHS, default='direct',
+                        help='how scripted rows reach the robot: follower commands directly, or leader joint '
+                        'states through teleop (default: direct)')
+    parser.add_argument('--keep-failed', action='store_true', help='also play failed demos and keep failed episodes')
+    parser.set_defaults(handler=handle)

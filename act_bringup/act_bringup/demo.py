@@ -1,0 +1,263 @@
+"""`act demo`: the whole ACT pipeline on the simulated ALOHA, one stage after another.
+
+    record  N scripted transfer-cube episodes through teleop, one rosbag2 each
+            (act_bringup.sim_recording: sim + scripted leader + teleop + recorder over ROS)
+    convert the bags to HDF5 training episodes (act_training.conversion)
+    train   ACT on them (act_training.train; config/training/cpu_demo.yaml by default,
+            paper.yaml on a GPU)
+    eval    the trained policy through the policy node, closed loop, against the sim in
+            its own process (act_bringup.evaluation)
+    report  plots, a video and summary.json in <output>/report (act_bringup.demo_report)
+
+Every stage writes into its own folder of the output directory, so each result can be
+inspected or reused with the single-stage commands (`act convert`, `act train`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+STAGES = ('record', 'convert', 'train', 'eval', 'report')
+
+
+class DemoError(RuntimeError):
+    """A stage could not produce what the next one needs; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    output_dir: Path = Path('demo_output')
+    task: str = 'transfer_cube'
+    # Scripted demonstrations to record (successful ones; failed seeds are skipped).
+    episodes: int = 20
+    eval_episodes: int = 10
+    # A name in act_bringup/config/training or a YAML path, and SECTION.FIELD=VALUE overrides.
+    training_config: str = 'cpu_demo'
+    training_overrides: tuple[str, ...] = ()
+    # Where training and inference run: cpu or cuda.
+    device: str = 'cpu'
+    camera: str = 'top'
+    # Sim seconds per wall second during evaluation (see act_bringup.evaluation).
+    eval_real_time_factor: float = 1.0
+    # Replace an existing output folder (otherwise refuse to mix two runs).
+    overwrite: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, 'output_dir', Path(self.output_dir))
+        if self.episodes < 2:
+            raise ValueError(f'episodes must be >= 2 (one is held out for validation), got {self.episodes}')
+        if self.eval_episodes < 1:
+            raise ValueError(f'eval_episodes must be >= 1, got {self.eval_episodes}')
+        if self.device not in ('cpu', 'cuda') and not self.device.startswith('cuda:'):
+            raise ValueError(f'device must be cpu, cuda or cuda:N, got {self.device!r}')
+
+    @property
+    def bags_dir(self) -> Path:
+        return self.output_dir / 'bags'
+
+    @property
+    def episodes_dir(self) -> Path:
+        return self.output_dir / 'episodes'
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir / 'run'
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.output_dir / 'eval'
+
+    @property
+    def report_dir(self) -> Path:
+        return self.output_dir / 'report'
+
+
+@dataclass
+class DemoResult:
+    config: dict
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    recorded_episodes: int = 0
+    seeds_tried: int = 0
+    converted_episodes: int = 0
+    training: dict = field(default_factory=dict)
+    training_curve: list[dict] = field(default_factory=list)
+    evaluation: dict = field(default_factory=dict)
+    report_files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.evaluation.get('success_rate')
+
+
+def prepare_output(config: DemoConfig) -> None:
+    """An empty output folder: refuse to mix two runs unless overwrite."""
+    out = config.output_dir
+    if out.exists() and any(out.iterdir()):
+        if not config.overwrite:
+            raise DemoError(f'{out} already holds a run; choose another --output or pass --overwrite to replace it')
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_demo(config: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
+    """Runs every stage; returns what each produced (also in report/summary.json)."""
+    prepare_output(config)
+    result = DemoResult(config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()})
+    started = time.monotonic()
+    for stage, run in (('record', _record), ('convert', _convert), ('train', _train), ('eval', _evaluate),
+                       ('report', _report)):
+        say(f'\n== {stage} ==')
+        stage_start = time.monotonic()
+        run(config, result, say)
+        result.stage_seconds[stage] = round(time.monotonic() - stage_start, 1)
+        say(f'{stage}: {result.stage_seconds[stage]:.0f} s')
+    result.stage_seconds['total'] = round(time.monotonic() - started, 1)
+    _write_summary(config, result)
+    return result
+
+
+def _record(config: DemoConfig, result: DemoResult, say) -> None:
+    from tqdm import tqdm
+
+    from act_bringup.sim_recording import SimRecordingConfig, record_sim_episodes
+
+    # No shadow map while recording: 2.5x faster rendering on a CPU (act_sim's bench_sim),
+    # and the evaluation renders the same way.
+    recording = SimRecordingConfig(task=config.task, episodes=config.episodes, output_dir=config.bags_dir,
+                                   cameras=(config.camera,), overrides={'sim_node': {'shadow_map_size': 0}})
+    bar = tqdm(total=config.episodes, unit='episode', desc='record', dynamic_ncols=True)
+
+    def on_episode(outcome, kept):
+        result.seeds_tried += 1
+        if kept:
+            bar.update(1)
+        else:
+            bar.write(f'  seed {outcome.seed}: not kept ({outcome.summary()})')
+
+    try:
+        records = record_sim_episodes(recording, on_episode)
+    finally:
+        bar.close()
+    result.recorded_episodes = len(records)
+    if len(records) < 2:
+        raise DemoError(f'record: only {len(records)} usable episodes from {result.seeds_tried} seeds; '
+                        'training needs at least 2')
+    if len(records) < config.episodes:
+        say(f'record: {len(records)} of {config.episodes} episodes kept after {result.seeds_tried} seeds; going on')
+
+
+def _convert(config: DemoConfig, result: DemoResult, say) -> None:
+    from tqdm import tqdm
+
+    from act_common.robot_config import load_robot_config
+    from act_training.conversion import ConversionConfig, convert_episodes
+    from act_training.conversion.converter import find_episode_bags
+
+    from act_bringup.paths import robot_config_path
+
+    bags = find_episode_bags([config.bags_dir])
+    conversion = ConversionConfig(bags=tuple(bags), output_dir=config.episodes_dir,
+                                  robot=load_robot_config(robot_config_path('aloha_sim')), default_task=config.task)
+    with tqdm(total=len(bags), unit='episode', desc='convert', dynamic_ncols=True) as bar:
+        def on_result(episode):
+            if episode.status != 'converted':
+                bar.write(f'  {episode.summary()}')
+            bar.update(1)
+
+        report = convert_episodes(conversion, on_result)
+    result.converted_episodes = len(report.converted)
+    if result.converted_episodes < 2:
+        raise DemoError(f'convert: {result.converted_episodes} episodes converted of {len(bags)}; training needs 2')
+
+
+def _train(config: DemoConfig, result: DemoResult, say) -> None:
+    from tqdm import tqdm
+
+    from act_training.config import load_training_configs
+    from act_training.train import train
+
+    from act_bringup.paths import training_config_path
+
+    overrides = [f'train.device={config.device}', f'model.camera_names=[{config.camera}]', *config.training_overrides]
+    model_config, train_config = load_training_configs(training_config_path(config.training_config), overrides)
+    say(f'train: {config.training_config} config, {train_config.steps} steps of batch {train_config.batch_size}, '
+        f'{model_config.image_height}x{model_config.image_width} images, chunk {model_config.chunk_size}, '
+        f'on {config.device}')
+    bar = tqdm(total=train_config.steps, unit='step', desc='train', dynamic_ncols=True)
+
+    def on_progress(progress):
+        result.training_curve.append({'step': progress.step, 'loss': progress.loss, 'l1': progress.l1,
+                                      'kl': progress.kl, 'lr': progress.lr, 'val_l1': progress.val_l1})
+        bar.set_postfix(l1=f'{progress.l1:.3f}', kl=f'{progress.kl:.3f}',
+                        val_l1='-' if progress.val_l1 is None else f'{progress.val_l1:.3f}', refresh=False)
+        bar.update(progress.step - bar.n)
+
+    try:
+        trained = train(model_config, train_config, config.episodes_dir, config.run_dir, progress=on_progress)
+    finally:
+        bar.close()
+    result.training = {
+        'steps': trained.steps, 'seconds': round(trained.seconds, 1), 'samples_per_s': round(trained.samples_per_s, 2),
+        'final_train_l1': trained.final_train_l1, 'best_val_l1': trained.best_val_l1, 'best_step': trained.best_step,
+        'train_episodes': len(trained.train_episodes), 'val_episodes': len(trained.val_episodes),
+        # The last weights are evaluated: with few validation episodes the "best" one is noise.
+        'checkpoint': str(trained.last_checkpoint),
+    }
+
+
+def _evaluate(config: DemoConfig, result: DemoResult, say) -> None:
+    from tqdm import tqdm
+
+    from act_bringup.evaluation import EvalConfig, EvalError, evaluate
+
+    evaluation = EvalConfig(checkpoint=Path(result.training['checkpoint']), task=config.task,
+                            episodes=config.eval_episodes, device=config.device,
+                            real_time_factor=config.eval_real_time_factor, output_dir=config.eval_dir,
+                            video_dir=config.report_dir, video_camera=config.camera, video_episodes=1,
+                            trace_episodes=1)
+    successes = 0
+    with tqdm(total=config.eval_episodes, unit='episode', desc='eval', dynamic_ncols=True) as bar:
+        def on_episode(outcome):
+            nonlocal successes
+            successes += outcome.success
+            bar.set_postfix(successes=successes, refresh=False)
+            bar.update(1)
+
+        try:
+            report = evaluate(evaluation, progress=bar.write, on_episode=on_episode)
+        except EvalError as error:
+            raise DemoError(f'eval: {error}') from error
+    say(report.table())
+    result.evaluation = report.to_dict()
+
+
+def _report(config: DemoConfig, result: DemoResult, say) -> None:
+    from act_bringup import demo_report
+
+    report_dir = config.report_dir
+    files = {'training_curves': demo_report.plot_training_curves(result.training_curve,
+                                                                 report_dir / 'training_curves.png')}
+    episodes = result.evaluation['per_episode']
+    files['success_per_episode'] = demo_report.plot_success(episodes, report_dir / 'success_per_episode.png')
+    traced = [e for e in episodes if e.get('trace')]
+    if traced:
+        files['trajectories'] = demo_report.plot_trajectory(Path(traced[0]['trace']), report_dir / 'trajectories.png',
+                                                            title=f'episode {traced[0]["index"]} (seed {traced[0]["seed"]})')
+    filmed = [e for e in episodes if e.get('video')]
+    if filmed:
+        files['video'] = filmed[0]['video']
+    result.report_files = {name: str(path) for name, path in files.items()}
+
+
+def _write_summary(config: DemoConfig, result: DemoResult) -> Path:
+    path = config.report_dir / 'summary.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = asdict(result)
+    data['success_rate'] = result.success_rate
+    path.write_text(json.dumps(data, indent=2, default=str) + '\n')
+    return path

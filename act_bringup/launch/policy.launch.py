@@ -1,0 +1,72 @@
+"""The ACT policy node with a checkpoint, on the simulated ALOHA or on hardware.
+
+    ros2 launch act_bringup policy.launch.py checkpoint:=runs/demo/train/best
+    ros2 launch act_bringup policy.launch.py checkpoint:=... sim:=false robot_config:=<robots/aloha.yaml>
+
+policy_node is a lifecycle node: this file configures it (loads the checkpoint and checks it
+against the robot) and, once configured, activates it (commands start), unless
+autostart:=false leaves it for `ros2 lifecycle set /policy_node configure|activate`.
+With sim:=true (default) it also starts the simulated robot (sim.launch.py).
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, EmitEvent, IncludeLaunchDescription, RegisterEventHandler
+from launch.conditions import IfCondition
+from launch.events import matches_action
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from launch_ros.parameter_descriptions import ParameterValue
+from lifecycle_msgs.msg import Transition
+
+
+def generate_launch_description():
+    share = get_package_share_directory('act_bringup')
+    config = os.path.join(share, 'config')
+    robot_config = LaunchConfiguration('robot_config')
+    autostart = IfCondition(LaunchConfiguration('autostart'))
+
+    policy = LifecycleNode(
+        package='act_policy_node', executable='policy_node', name='policy_node', namespace='', output='screen',
+        parameters=[LaunchConfiguration('policy_params'), {
+            'robot_config': robot_config,
+            'checkpoint': LaunchConfiguration('checkpoint'),
+            'device': LaunchConfiguration('device'),
+            'use_sim_time': ParameterValue(LaunchConfiguration('sim'), value_type=bool),
+        }])
+    configure = EmitEvent(
+        event=ChangeState(lifecycle_node_matcher=matches_action(policy), transition_id=Transition.TRANSITION_CONFIGURE),
+        condition=autostart)
+    activate_when_configured = RegisterEventHandler(
+        OnStateTransition(
+            target_lifecycle_node=policy, goal_state='inactive',
+            entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(policy),
+                                                  transition_id=Transition.TRANSITION_ACTIVATE))]),
+        condition=autostart)
+
+    return LaunchDescription([
+        DeclareLaunchArgument('checkpoint', description='Checkpoint folder written by act train (e.g. runs/x/best)'),
+        DeclareLaunchArgument(
+            'robot_config', default_value=os.path.join(config, 'robots', 'aloha_sim.yaml'),
+            description='Robot config YAML; the checkpoint must match its cameras and joints'),
+        DeclareLaunchArgument(
+            'policy_params', default_value=os.path.join(config, 'policy.yaml'),
+            description='Parameters of the policy node (ensembling, timeouts, safety)'),
+        DeclareLaunchArgument('device', default_value='cpu', description='Inference device: cpu, cuda or cuda:N'),
+        DeclareLaunchArgument('sim', default_value='true', description='Also start the simulated robot, and use its clock'),
+        DeclareLaunchArgument('task', default_value='transfer_cube', description='Simulated task (with sim:=true)'),
+        DeclareLaunchArgument(
+            'autostart', default_value='true', description='Configure and activate the policy node at launch'),
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'sim.launch.py')),
+            launch_arguments={'robot_config': robot_config, 'task': LaunchConfiguration('task')}.items(),
+            condition=IfCondition(LaunchConfiguration('sim'))),
+        activate_when_configured,
+        policy,
+        configure,
+    ])

@@ -1,0 +1,50 @@
+"""The episode recorder with the topic set of a robot config: one rosbag2 per episode,
+started and stopped through its services (or `act record`, which also prompts).
+
+    ros2 launch act_bringup record.launch.py robot_config:=<robots/aloha.yaml> output_dir:=~/episodes
+    ros2 service call /recorder/start_episode act_msgs/srv/StartEpisode "{task_name: transfer_cube, episode_index: -1, seed: -1}"
+    ros2 service call /recorder/stop_episode act_msgs/srv/StopEpisode "{success: true}"
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+
+def generate_launch_description():
+    share = get_package_share_directory('act_bringup')
+    config = os.path.join(share, 'config')
+
+    return LaunchDescription([
+        DeclareLaunchArgument(
+            'robot_config', default_value=os.path.join(config, 'robots', 'aloha.yaml'),
+            description='Robot config YAML: the recorded topics come from it'),
+        DeclareLaunchArgument(
+            'recorder_params', default_value=os.path.join(config, 'recorder.yaml'),
+            description='Parameters of the recorder node'),
+        DeclareLaunchArgument(
+            'output_dir', default_value='episodes', description='Folder receiving one rosbag2 per episode'),
+        DeclareLaunchArgument(
+            'storage_id', default_value='mcap', description='rosbag2 storage: mcap or sqlite3'),
+        DeclareLaunchArgument(
+            'use_sim_time', default_value='false', description='Stamp and time episodes with /clock (sim)'),
+        DeclareLaunchArgument(
+            'dds_profile',
+            default_value=EnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
+                                              default_value=os.path.join(config, 'fastdds_large_data.xml')),
+            description='Fast DDS profile; the default carries full-size images between processes without loss'),
+        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', LaunchConfiguration('dds_profile')),
+        Node(
+            package='act_teleop', executable='recorder_node', name='recorder', output='screen',
+            parameters=[LaunchConfiguration('recorder_params'), {
+                'robot_config': LaunchConfiguration('robot_config'),
+                'output_dir': LaunchConfiguration('output_dir'),
+                'storage_id': LaunchConfiguration('storage_id'),
+                'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool),
+            }]),
+    ])

@@ -1,0 +1,1 @@
+"""Shared robot interface of the ACT suite: configs, conversions, QoS, command safety."""

@@ -1,0 +1,1 @@
+"""Real-time ACT inference node with temporal ensembling and command safety."""

@@ -1,0 +1,120 @@
+"""What the policy node commands on one control tick, decided without ROS.
+
+Per tick, in this order:
+1. Before the first command, the safety filter is seeded with the measured follower
+   position, so the step limit applies from where the robot is (nothing is sent before).
+2. Hold the last command when the joint states are invalid (NaN, missing joints) or any
+   observation source is stale: its newest stamp is older than observation_timeout_s.
+3. Hold when no chunk covers the tick (before the first chunk, or inference fell behind
+   by more than a chunk).
+4. Otherwise ensemble the rows the covering chunks propose (temporal_ensembler) and pass
+   the target through CommandFilter (limits, max step; a non-finite target holds).
+
+Holding means repeating the last command that was sent, so the robot stays where it was
+told to be; the decision says why, for PolicyStatus.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from act_common.command_safety import CommandFilter, FilterReport, SafetyLimits
+from act_policy_node.chunk_buffer import ChunkBuffer, TimedChunk
+from act_policy_node.temporal_ensembler import DEFAULT_M, Weighting, ensemble
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    weighting: Weighting = Weighting.OLDEST_FIRST
+    ensemble_m: float = DEFAULT_M
+    # A source whose newest message is older than this (by its header stamp) stops the
+    # policy: the last command is held until it is fresh again.
+    observation_timeout_s: float = 0.2
+
+    def __post_init__(self):
+        if not isinstance(self.weighting, Weighting):
+            raise ValueError(f'weighting must be a Weighting, got {self.weighting!r}')
+        if not (math.isfinite(self.ensemble_m) and self.ensemble_m >= 0):
+            raise ValueError(f'ensemble_m must be finite and >= 0, got {self.ensemble_m}')
+        if not (math.isfinite(self.observation_timeout_s) and self.observation_timeout_s > 0):
+            raise ValueError(f'observation_timeout_s must be > 0, got {self.observation_timeout_s}')
+
+
+@dataclass(frozen=True)
+class TickDecision:
+    # What to publish this tick; None before the filter has a follower position to start from.
+    command: np.ndarray | None
+    held: bool
+    # Why the command was held ('' when a new target was commanded).
+    reason: str = ''
+    ensemble_depth: int = 0
+    # Chunks that shaped a sent command for the first time (for observation-to-command latency).
+    first_used: tuple[TimedChunk, ...] = ()
+    report: FilterReport = field(default_factory=FilterReport)
+
+
+def stale_sources(stamps_ns: Mapping[str, int | None], now_ns: int, timeout_ns: int) -> dict[str, float | None]:
+    """Sources with no message yet (None) or whose newest stamp is older than timeout (age, s)."""
+    stale = {}
+    for source, stamp in stamps_ns.items():
+        if stamp is None:
+            stale[source] = None
+        elif now_ns - stamp > timeout_ns:
+            stale[source] = (now_ns - stamp) * 1e-9
+    return stale
+
+
+def describe_stale(stale: Mapping[str, float | None]) -> str:
+    parts = [f'{source} {"never received" if age is None else f"{age:.2f} s old"}' for source, age in stale.items()]
+    return 'stale observation: ' + ', '.join(parts)
+
+
+class ControlLoop:
+    """The decision of each tick; the node feeds it the clock, the joint states and the stamps."""
+
+    def __init__(self, limits: SafetyLimits, period_ns: int, settings: ControlSettings = ControlSettings()):
+        self.filter = CommandFilter(limits)
+        self.buffer = ChunkBuffer(period_ns)
+        self.settings = settings
+        self._newest_used = -1
+
+    def start(self) -> None:
+        """Forgets chunks and the last command: the next tick re-seeds from the measured position."""
+        self.filter.clear()
+        self.buffer.clear()
+        self._newest_used = -1
+
+    def decide(self, tick_ns: int, measured_state: np.ndarray | None, state_problem: str,
+               source_stamps_ns: Mapping[str, int | None]) -> TickDecision:
+        """measured_state: the follower state vector, or None with state_problem saying why."""
+        if measured_state is None:
+            return self._hold(f'joint states unusable: {state_problem}')
+        if self.filter.last_command is None:
+            self.filter.reset(measured_state)
+        stale = stale_sources(source_stamps_ns, tick_ns, round(self.settings.observation_timeout_s * 1e9))
+        if stale:
+            return self._hold(describe_stale(stale))
+        self.buffer.prune(tick_ns)
+        proposals = self.buffer.proposals(tick_ns)
+        if proposals is None:
+            return self._hold('no chunk covers this tick yet')
+        target = ensemble(proposals.rows, self.settings.ensemble_m, self.settings.weighting)  # (D,)
+        command, report = self.filter.step(target)
+        if report.held:
+            return TickDecision(command=command, held=True, reason=f'policy output rejected: {report.reason}',
+                                report=report)
+        contributing = proposals.chunks[-1:] if self.settings.weighting is Weighting.CHUNKED else proposals.chunks
+        # Chunks arrive in observation order (one inference worker): a sequence above the
+        # newest one used before is a first use.
+        first_used = tuple(chunk for chunk in contributing if chunk.sequence > self._newest_used)
+        self._newest_used = max([self._newest_used] + [chunk.sequence for chunk in contributing])
+        return TickDecision(command=command, held=False, ensemble_depth=len(contributing),
+                            first_used=first_used, report=report)
+
+    def _hold(self, reason: str) -> TickDecision:
+        command, report = self.filter.hold(reason)
+        return TickDecision(command=command, held=True, reason=reason, report=report)

@@ -1,0 +1,119 @@
+"""Inference on its own thread, as fast as the device allows, never blocking the control tick.
+
+The worker waits for a synchronized observation newer than the one it used last (and, in
+chunked execution, at least query_period_ticks newer), runs the policy on it and hands the
+chunk, stamped with the observation's time, to the control loop. A slow model therefore
+only makes chunks older when they arrive; the chunk buffer aligns them to the tick of
+their observation. torch releases the GIL inside its kernels, so the control timer keeps
+running while a chunk is computed.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from act_policy_node.chunk_buffer import TimedChunk
+from act_policy_node.observation_sync import ObservationSynchronizer, SynchronizedObservation
+from act_policy_node.observations import ObservationError
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    period_ns: int
+    # Stamps of one observation's messages may differ by at most this much.
+    max_skew_ns: int
+    # Ticks between the observations of two queries: 1 = every new observation.
+    query_period_ticks: int = 1
+    # Query that many ticks earlier than query_period_ticks, less the ticks the last
+    # inference took: in chunked execution with the period equal to the chunk size, the
+    # next chunk then arrives as the current one runs out instead of a latency later.
+    anticipate_latency: bool = False
+
+    def __post_init__(self):
+        if self.period_ns <= 0 or self.max_skew_ns < 0 or self.query_period_ticks < 1:
+            raise ValueError(f'need period_ns > 0, max_skew_ns >= 0, query_period_ticks >= 1; got {self.period_ns}, '
+                             f'{self.max_skew_ns}, {self.query_period_ticks}')
+
+    def next_query_after(self, last_stamp_ns: int | None, latency_s: float = 0.0) -> int | None:
+        """Only observations stamped after this are queried (half a period of stamp jitter allowed).
+
+        latency_s: how long the last inference took (used with anticipate_latency)."""
+        if last_stamp_ns is None:
+            return None
+        ticks = self.query_period_ticks
+        if self.anticipate_latency:
+            ticks = max(1, ticks - math.ceil(latency_s * 1e9 / self.period_ns))
+        return last_stamp_ns + (ticks - 1) * self.period_ns + self.period_ns // 2 - 1
+
+
+# predict(observation) -> (S, D) chunk; raises ObservationError for an unusable observation.
+Predict = Callable[[SynchronizedObservation], np.ndarray]
+
+
+class InferenceWorker:
+    def __init__(self, predict: Predict, synchronizer: ObservationSynchronizer,
+                 on_chunk: Callable[[TimedChunk], None], on_problem: Callable[[str], None],
+                 settings: QuerySettings):
+        self._predict = predict
+        self._synchronizer = synchronizer
+        self._on_chunk = on_chunk
+        self._on_problem = on_problem
+        self.settings = settings
+        self._enabled = threading.Event()
+        self._stop = threading.Event()
+        self._last_stamp_ns: int | None = None
+        self._last_latency_s = 0.0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name='act-policy-inference', daemon=True)
+        self._thread.start()
+
+    def enable(self) -> None:
+        """Starts querying (activation); the first query takes the newest observation."""
+        self._last_stamp_ns = None
+        self._enabled.set()
+
+    def disable(self) -> None:
+        """Stops querying after the chunk in progress (deactivation)."""
+        self._enabled.clear()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        self._enabled.set()  # wake it
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=timeout_s)
+        self._thread = None
+
+    def _run(self) -> None:
+        seen = 0
+        while not self._stop.is_set():
+            if not self._enabled.wait(timeout=0.1):
+                continue
+            settings = self.settings
+            newer_than_ns = settings.next_query_after(self._last_stamp_ns, self._last_latency_s)
+            observation = self._synchronizer.newest_set(settings.max_skew_ns, newer_than_ns=newer_than_ns)
+            if observation is None:
+                seen = self._synchronizer.wait_for_new(seen, timeout_s=0.1)
+                continue
+            self._last_stamp_ns = observation.stamp_ns
+            started = time.perf_counter()
+            try:
+                actions = self._predict(observation)  # (S, D)
+            except ObservationError as error:
+                self._on_problem(f'observation skipped: {error}')
+                continue
+            except Exception as error:  # a crashing model must be reported, not kill the thread silently
+                self._on_problem(f'inference failed: {type(error).__name__}: {error}')
+                time.sleep(0.1)
+                continue
+            latency_s = time.perf_counter() - started
+            self._last_latency_s = latency_s
+            if self._enabled.is_set() and not self._stop.is_set():
+                self._on_chunk(TimedChunk(observation.stamp_ns, np.asarray(actions, dtype=np.float64), latency_s))

@@ -1,0 +1,505 @@
+"""`policy_node`: runs an ACT checkpoint on a robot, a lifecycle node.
+
+  ==========================================  ==============================  ===========  ===
+  topic (names from the robot config)         type                            QoS          dir
+  ==========================================  ==============================  ===========  ===
+  camera topics of the checkpoint's cameras   sensor_msgs/Image, or           SENSOR_QOS   sub
+                                              CompressedImage (compressed)
+  /follower_<arm>/joint_states                sensor_msgs/JointState          SENSOR_QOS   sub
+  each arm's follower command topic           the arm's command interface     COMMAND_QOS  pub
+  robot.action_topic (/act/commanded_action)  sensor_msgs/JointState          COMMAND_QOS  pub
+  /act/policy/action_chunk                    act_msgs/ActionChunk            COMMAND_QOS  pub
+  /act/policy/chunk_trajectory                trajectory_msgs/JointTrajectory COMMAND_QOS  pub
+  /act/policy/status                          act_msgs/PolicyStatus           STATUS_QOS   pub
+  ==========================================  ==============================  ===========  ===
+
+Lifecycle: configure loads the checkpoint on `device` and checks it against the robot
+config (joints, cameras, control rate: a mismatch fails with both sides named); activate
+starts the control timer and inference; deactivate stops commanding (the follower holds
+the last command); cleanup frees the model. __init__ allocates nothing but the status
+publisher.
+
+Threads: subscription callbacks only store the newest messages (observation_sync);
+inference runs on its own thread (inference_worker); the control timer, in its own
+callback group at the robot's control rate, publishes every tick the target that
+control_loop decides (ensembled, filtered, or the held last command) and never waits for
+inference. Timers run on the node's clock, so under use_sim_time the policy follows the
+simulator's /clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from act_msgs.msg import ActionChunk, PolicyStatus
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from act_common.command_backends import RobotCommandPublisher
+from act_common.command_safety import SafetyLimits
+from act_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
+from act_common.robot_config import RobotConfig, load_robot_config
+from act_common.ros_time import NS_PER_S, ns_to_sec_nanosec, stamp_to_ns
+from act_policy_node.checkpoint_match import match_checkpoint, parse_camera_remap
+from act_policy_node.chunk_buffer import TimedChunk
+from act_policy_node.control_loop import ControlLoop, ControlSettings, TickDecision
+from act_policy_node.inference_worker import InferenceWorker, QuerySettings
+from act_policy_node.observation_sync import ObservationSynchronizer, SynchronizedObservation
+from act_policy_node.observations import ObservationError, joint_state_topics, measured_state, policy_images
+from act_policy_node.temporal_ensembler import DEFAULT_M, Weighting
+from act_policy_node.timing_stats import PolicyTimingStats, TickClock
+
+CHUNK_TOPIC = '/act/policy/action_chunk'
+TRAJECTORY_TOPIC = '/act/policy/chunk_trajectory'
+STATUS_TOPIC = '/act/policy/status'
+# PolicyStatus goes out at this rate (wall clock, so it keeps coming if /clock stops) and
+# on every state change.
+STATUS_PERIOD_S = 0.5
+DEVICE_PATTERN = re.compile(r'^(cpu|cuda(:\d+)?)$')
+# Parameters read at configure take effect at the next configure; the others at once.
+PARAMETERS = ('robot_config', 'checkpoint', 'device', 'camera_remap', 'torch_threads', 'observation_timeout_s',
+              'max_skew_s', 'ensemble_weighting', 'ensemble_m', 'query_period_ticks')
+
+
+def load_policy(checkpoint: str, device: str):
+    """act_training's inference API; imported here so that __init__ stays light."""
+    from act_training.policy import ActPolicy
+
+    return ActPolicy.load(checkpoint, device=device)
+
+
+class PolicyNode(LifecycleNode):
+    """Thin ROS glue around control_loop, inference_worker and observation_sync (see above)."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__('policy_node', **node_kwargs)
+        self._lock = threading.Lock()
+        self._declare_parameters()
+        self._values = {name: self._parameter_value(name) for name in PARAMETERS}
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self._status_state = PolicyStatus.STATE_UNCONFIGURED
+        self._status_detail = 'unconfigured'
+        self._last_problem = ''
+        self._status_pub = self.create_publisher(PolicyStatus, STATUS_TOPIC, STATUS_QOS)
+        self.create_timer(STATUS_PERIOD_S, self.publish_status, callback_group=MutuallyExclusiveCallbackGroup(),
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        # Set in on_configure, released in on_cleanup.
+        self.robot: RobotConfig | None = None
+        self.policy = None
+        self.stats = PolicyTimingStats()
+        self._loop: ControlLoop | None = None
+        self._tick_clock: TickClock | None = None
+        self._synchronizer: ObservationSynchronizer | None = None
+        self._worker: InferenceWorker | None = None
+        self._commands: RobotCommandPublisher | None = None
+        self._control_timer = None
+        self._configured_entities: list = []
+        self._cameras = {}
+        self._joint_topics: dict[str, str] = {}
+        self._chunk_pub = None
+        self._trajectory_pub = None
+        self._last_decision: TickDecision | None = None
+        self._active = False
+
+    @property
+    def is_active(self) -> bool:
+        return self._active
+
+    @property
+    def status_detail(self) -> str:
+        """The PolicyStatus detail: why configure failed, why the node holds, ..."""
+        return self._status_detail
+
+    @property
+    def status_state(self) -> int:
+        """The PolicyStatus.STATE_* the node reports."""
+        return self._status_state
+
+    @property
+    def control_settings(self) -> ControlSettings | None:
+        return None if self._loop is None else self._loop.settings
+
+    @property
+    def query_settings(self) -> QuerySettings | None:
+        return None if self._worker is None else self._worker.settings
+
+    def observation_stamps(self) -> dict[str, int | None]:
+        """Newest header stamp (ns) per subscribed topic; None: nothing received yet."""
+        synchronizer = self._synchronizer
+        return {} if synchronizer is None else synchronizer.newest_stamps()
+
+    @property
+    def camera_configs(self) -> dict:
+        """{checkpoint camera: the robot CameraConfig feeding it}, once configured."""
+        return dict(self._cameras)
+
+    # --- parameters ---
+
+    def _declare_parameters(self) -> None:
+        def describe(text: str, **ranges) -> ParameterDescriptor:
+            return ParameterDescriptor(description=text, **ranges)
+
+        def seconds(low: float, high: float) -> list[FloatingPointRange]:
+            return [FloatingPointRange(from_value=low, to_value=high)]
+
+        self.declare_parameter('robot_config', '', describe(
+            'Path of the robot config YAML (act_bringup/config/robots/*.yaml). Read at configure.'))
+        self.declare_parameter('checkpoint', '', describe(
+            'Checkpoint folder written by act train (safetensors + JSON). Read at configure.'))
+        self.declare_parameter('device', 'cpu', describe('Inference device: cpu, cuda or cuda:N. Read at configure.'))
+        self.declare_parameter('camera_remap', Parameter.Type.STRING_ARRAY, describe(
+            'policy_camera=robot_camera entries feeding a checkpoint camera from a differently named robot '
+            'camera; unset = same names. Read at configure.'))
+        self.declare_parameter('torch_threads', 0, describe(
+            'torch intra-op threads for inference, 0 = torch default. Read at configure.',
+            integer_range=[IntegerRange(from_value=0, to_value=256)]))
+        self.declare_parameter('observation_timeout_s', 0.2, describe(
+            'Hold the last command when a camera or joint state is older than this (header stamp vs node clock).',
+            floating_point_range=seconds(0.001, 10.0)))
+        self.declare_parameter('max_skew_s', 0.02, describe(
+            'Largest stamp difference between the messages of one observation.',
+            floating_point_range=seconds(0.0, 1.0)))
+        self.declare_parameter('ensemble_weighting', Weighting.OLDEST_FIRST.value, describe(
+            'oldest_first (paper: w_i = exp(-m i), i = 0 the oldest chunk), newest_first (i = 0 the newest), '
+            'or chunked (no ensembling: the newest chunk, queried every query_period_ticks).'))
+        self.declare_parameter('ensemble_m', DEFAULT_M, describe(
+            'm of the ensemble weights exp(-m i); 0 = plain average.', floating_point_range=seconds(0.0, 10.0)))
+        self.declare_parameter('query_period_ticks', 0, describe(
+            'Ticks between the observations of two queries; 0 = 1 when ensembling (as fast as the device '
+            'allows), in chunked execution the chunk size less the last inference latency (the next chunk '
+            'arrives as the current one runs out).',
+            integer_range=[IntegerRange(from_value=0, to_value=10000)]))
+
+    def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Checks a change as a whole and caches the values the running threads read."""
+        values = dict(self._values)
+        values.update({parameter.name: parameter.value for parameter in parameters})
+        try:
+            if not DEVICE_PATTERN.match(str(values['device'])):
+                raise ValueError(f'device must be cpu, cuda or cuda:N, got {values["device"]!r}')
+            parse_camera_remap(values['camera_remap'] or [])
+            control = self._control_settings(values)
+            query = self._query_settings(values) if self.policy is not None else None
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        with self._lock:
+            self._values = values
+            if self._loop is not None:
+                self._loop.settings = control
+            if self._worker is not None and query is not None:
+                self._worker.settings = query
+        return SetParametersResult(successful=True)
+
+    @staticmethod
+    def _control_settings(values: dict) -> ControlSettings:
+        return ControlSettings(weighting=Weighting.parse(values['ensemble_weighting']),
+                               ensemble_m=float(values['ensemble_m']),
+                               observation_timeout_s=float(values['observation_timeout_s']))
+
+    def _query_settings(self, values: dict) -> QuerySettings:
+        period_ticks = values['query_period_ticks']
+        chunked = Weighting.parse(values['ensemble_weighting']) is Weighting.CHUNKED
+        auto = period_ticks == 0
+        if auto:
+            period_ticks = self.policy.chunk_size if chunked else 1
+        return QuerySettings(period_ns=round(self.robot.control_period_s * NS_PER_S),
+                             max_skew_ns=round(float(values['max_skew_s']) * NS_PER_S),
+                             query_period_ticks=period_ticks, anticipate_latency=auto and chunked)
+
+    # --- lifecycle ---
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except Exception as error:  # rclpy swallows exceptions of transition callbacks
+            message = str(error) if isinstance(error, (ValueError, OSError)) else f'{type(error).__name__}: {error}'
+            self.get_logger().error(f'configure failed: {message}')
+            self._release()
+            self._set_status(PolicyStatus.STATE_ERROR, f'configure failed: {message}')
+            return TransitionCallbackReturn.FAILURE
+        self._set_status(PolicyStatus.STATE_INACTIVE, f'configured: {self.policy.model_id}')
+        return super().on_configure(state)
+
+    def _configure(self) -> None:
+        values = self._values
+        robot_path, checkpoint, device = values['robot_config'], values['checkpoint'], values['device']
+        if not robot_path:
+            raise ValueError('parameter robot_config is empty: give the robot config YAML '
+                             '(act_bringup/config/robots/aloha_sim.yaml; `act policy` passes it)')
+        if not checkpoint:
+            raise ValueError('parameter checkpoint is empty: give a checkpoint folder written by act train')
+        self.robot = load_robot_config(robot_path)
+        if values['torch_threads']:
+            import torch
+
+            torch.set_num_threads(values['torch_threads'])
+        self.policy = load_policy(checkpoint, device)
+        self._cameras = match_checkpoint(self.policy, checkpoint, self.robot,
+                                         parse_camera_remap(values['camera_remap'] or []))
+        self._joint_topics = joint_state_topics(self.robot)
+        warmup_s = self._warm_up()
+
+        period_ns = round(self.robot.control_period_s * NS_PER_S)
+        self._loop = ControlLoop(SafetyLimits.from_robot(self.robot), period_ns, self._control_settings(values))
+        self._tick_clock = TickClock(period_ns)
+        sources = [camera.topic for camera in self._cameras.values()] + list(self._joint_topics.values())
+        self._synchronizer = ObservationSynchronizer(sources)
+
+        before = self._entities()
+        sensors = MutuallyExclusiveCallbackGroup()
+        for camera in self._cameras.values():
+            msg_type = CompressedImage if camera.compressed else Image
+            self.create_subscription(msg_type, camera.topic, lambda msg, topic=camera.topic: self._store(topic, msg),
+                                     SENSOR_QOS, callback_group=sensors)
+        for topic in self._joint_topics.values():
+            self.create_subscription(JointState, topic, lambda msg, topic=topic: self._store(topic, msg),
+                                     SENSOR_QOS, callback_group=sensors)
+        self._commands = RobotCommandPublisher(self, self.robot)
+        self._chunk_pub = self.create_publisher(ActionChunk, CHUNK_TOPIC, COMMAND_QOS)
+        self._trajectory_pub = self.create_publisher(JointTrajectory, TRAJECTORY_TOPIC, COMMAND_QOS)
+        self._control_timer = self.create_timer(self.robot.control_period_s, self._on_control_tick,
+                                                callback_group=MutuallyExclusiveCallbackGroup(), autostart=False)
+        self._configured_entities = [entity for entity in self._entities() if entity not in before]
+
+        self._worker = InferenceWorker(self._predict, self._synchronizer, self._on_chunk, self._on_problem,
+                                       self._query_settings(values))
+        self._worker.start()
+        self.get_logger().info(
+            f'loaded {self.policy.model_id} on {device} for robot {self.robot.name!r}: cameras '
+            f'{ {name: camera.topic for name, camera in self._cameras.items()} }, chunk {self.policy.chunk_size}, '
+            f'ensemble {self._loop.settings.weighting.value} m={self._loop.settings.ensemble_m}; first inference '
+            f'(warm-up) took {warmup_s:.2f} s')
+
+    def _warm_up(self) -> float:
+        """One inference on blank frames at configure: the first forward pass allocates and
+        picks kernels (several times slower than the next ones), which would otherwise
+        delay the first chunk after activation."""
+        images = {name: np.zeros((camera.height, camera.width, 3), dtype=np.uint8) for name, camera in self._cameras.items()}
+        limits = SafetyLimits.from_robot(self.robot)
+        qpos = (limits.lower + limits.upper) / 2  # (D,) mid-range: any finite state will do
+        started = time.perf_counter()
+        self.policy.predict_chunk(images=images, qpos=qpos)
+        return time.perf_counter() - started
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._loop.start()
+        self.stats.reset()
+        self._last_problem = ''
+        self._tick_clock.start(self.get_clock().now().nanoseconds)
+        self._control_timer.reset()
+        self._worker.enable()
+        self._active = True
+        self._set_status(PolicyStatus.STATE_HOLDING, 'activated: waiting for observations and the first chunk')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._control_timer.cancel()
+        self._worker.disable()
+        self._active = False
+        self._set_status(PolicyStatus.STATE_INACTIVE, 'deactivated: the follower holds the last command')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self._set_status(PolicyStatus.STATE_UNCONFIGURED, 'cleaned up: model released')
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self._set_status(PolicyStatus.STATE_UNCONFIGURED, 'shut down')
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self._set_status(PolicyStatus.STATE_ERROR, 'error during a transition: model released')
+        return super().on_error(state)
+
+    def _release(self) -> None:
+        """Stops the worker and destroys what configure created; frees the model."""
+        self._active = False
+        if self._worker is not None:
+            self._worker.stop()
+        for entity in self._configured_entities:
+            self._destroy(entity)
+        self._configured_entities = []
+        device_is_cuda = str(self._values['device']).startswith('cuda')
+        self.policy = None
+        self._worker = self._loop = self._synchronizer = self._commands = self._control_timer = None
+        self._chunk_pub = self._trajectory_pub = None
+        if device_is_cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def _entities(self) -> list:
+        return list(self.publishers) + list(self.subscriptions) + list(self.timers)
+
+    def _destroy(self, entity) -> None:
+        if entity in list(self.publishers):
+            self.destroy_publisher(entity)
+        elif entity in list(self.subscriptions):
+            self.destroy_subscription(entity)
+        elif entity in list(self.timers):
+            self.destroy_timer(entity)
+
+    def _parameter_value(self, name: str) -> Any:
+        try:
+            return self.get_parameter(name).value
+        except ParameterUninitializedException:  # a typed array declared without a value
+            return None
+
+    # --- callbacks: store and return ---
+
+    def _store(self, topic: str, msg: Any) -> None:
+        synchronizer = self._synchronizer
+        if synchronizer is not None:
+            synchronizer.store(topic, stamp_to_ns(msg.header.stamp), msg)
+
+    # --- inference worker thread ---
+
+    def _predict(self, observation: SynchronizedObservation) -> np.ndarray:
+        joint_states = {arm: observation.messages[topic] for arm, topic in self._joint_topics.items()}
+        qpos = measured_state(self.robot, joint_states)  # (D,)
+        images = policy_images(self._cameras, observation.messages)
+        return self.policy.predict_chunk(images=images, qpos=qpos)  # (S, D)
+
+    def _on_chunk(self, chunk: TimedChunk) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        stored = loop.buffer.add(chunk)
+        self.stats.record_chunk(stored.inference_latency_s)
+        self._publish_chunk(stored)
+
+    def _on_problem(self, problem: str) -> None:
+        self._last_problem = problem
+        self.get_logger().warning(problem, throttle_duration_sec=2.0)
+
+    def _publish_chunk(self, chunk: TimedChunk) -> None:
+        sec, nanosec = ns_to_sec_nanosec(chunk.observation_stamp_ns)
+        names = list(self.robot.vector_names)
+        period_ns = round(self.robot.control_period_s * NS_PER_S)
+        msg = ActionChunk(joint_names=names, chunk_size=chunk.size, positions=chunk.actions.reshape(-1).tolist(),
+                          model_id=self.policy.model_id, inference_latency_s=chunk.inference_latency_s)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+        msg.step_period.sec, msg.step_period.nanosec = ns_to_sec_nanosec(period_ns)
+        self._chunk_pub.publish(msg)
+        trajectory = JointTrajectory(joint_names=names)
+        trajectory.header.stamp.sec, trajectory.header.stamp.nanosec = sec, nanosec
+        for step, row in enumerate(chunk.actions):
+            point = JointTrajectoryPoint(positions=row.tolist())
+            point.time_from_start.sec, point.time_from_start.nanosec = ns_to_sec_nanosec(step * period_ns)
+            trajectory.points.append(point)
+        self._trajectory_pub.publish(trajectory)
+
+    # --- control timer ---
+
+    def _on_control_tick(self) -> None:
+        started = time.perf_counter()
+        loop, synchronizer, commands = self._loop, self._synchronizer, self._commands
+        if loop is None or synchronizer is None or commands is None or not self._active:
+            return  # a tick that raced a transition
+        now_ns = self.get_clock().now().nanoseconds
+        timing = self._tick_clock.serve(now_ns)
+        state, problem = self._measured_state(synchronizer)
+        decision = loop.decide(timing.tick_ns, state, problem, synchronizer.newest_stamps())
+        if decision.command is not None:
+            commands.send(decision.command, stamp=Time(nanoseconds=now_ns).to_msg())
+            for chunk in decision.first_used:
+                self.stats.record_first_use((now_ns - chunk.observation_stamp_ns) * 1e-9)
+        self.stats.record_tick(timing, time.perf_counter() - started, decision.held, decision.ensemble_depth,
+                               decision.reason)
+        self._last_decision = decision
+        if decision.held:
+            reason = decision.reason + (f' (last inference problem: {self._last_problem})' if self._last_problem else '')
+            self._set_status(PolicyStatus.STATE_HOLDING, f'holding: {reason}')
+        else:
+            self._set_status(PolicyStatus.STATE_ACTIVE, 'commanding')
+
+    def _measured_state(self, synchronizer: ObservationSynchronizer) -> tuple[np.ndarray | None, str]:
+        joint_states = {}
+        for arm, topic in self._joint_topics.items():
+            newest = synchronizer.newest(topic)
+            joint_states[arm] = None if newest is None else newest.message
+        try:
+            return measured_state(self.robot, joint_states), ''
+        except ObservationError as error:
+            return None, str(error)
+
+    # --- status ---
+
+    def _set_status(self, state: int, detail: str) -> None:
+        changed = state != self._status_state
+        self._status_state, self._status_detail = state, detail
+        if changed:
+            self.publish_status()
+
+    def publish_status(self) -> None:
+        """PolicyStatus now (also called by the status timer)."""
+        msg = PolicyStatus(state=self._status_state, detail=self._status_detail)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        policy, loop = self.policy, self._loop
+        if policy is not None:
+            msg.model_id = policy.model_id
+        stats = self.stats
+        msg.inference_latency_s = _finite(stats.inference_latency_s.last)
+        msg.inference_latency_mean_s = _finite(stats.inference_latency_s.mean)
+        newest = loop.buffer.newest() if loop is not None else None
+        if newest is not None:
+            msg.chunk_age_s = (self.get_clock().now().nanoseconds - newest.observation_stamp_ns) * 1e-9
+        decision = self._last_decision
+        msg.ensemble_depth = decision.ensemble_depth if decision is not None else 0
+        msg.ticks, msg.deadline_misses, msg.held_ticks = stats.ticks, stats.deadline_misses, stats.held_ticks
+        msg.chunks_computed = stats.chunks_computed
+        try:
+            self._status_pub.publish(msg)
+        except Exception:  # the node is being destroyed
+            pass
+
+    def destroy_node(self) -> None:
+        self._release()
+        super().destroy_node()
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+def main(args: list[str] | None = None) -> None:
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PolicyNode()
+        # Callbacks only store and the control tick takes about a millisecond, so one
+        # executor thread serves them all; inference has its own thread. Measured on the
+        # 2-core machine with a synthetic robot at 50 Hz: tick lateness 0.9 ms median with
+        # the single-threaded executor, 6-7 ms median with rclpy's MultiThreadedExecutor.
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1 @@
+"""Leader-follower teleoperation and episode recording into rosbag2."""

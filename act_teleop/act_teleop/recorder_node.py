@@ -1,0 +1,295 @@
+"""RecorderNode (`recorder_node`): one rosbag2 bag per demonstration episode.
+
+Records, from the robot config: the chosen cameras (sensor_msgs/Image or
+CompressedImage), every follower's and (record_leader) leader's sensor_msgs/JointState,
+the commanded action (robot action_topic), and in simulation /clock and /sim/task_reward.
+Messages are stored as the CDR bytes received (raw subscriptions: nothing is deserialized
+or re-serialized), stamped with the recorder's clock at reception like `ros2 bag record`
+(sim time with use_sim_time); the converter uses the header stamps inside the messages.
+
+Services (act_msgs):
+  ~/start_episode (StartEpisode): opens <output_dir>/episode_<index>/ (index -1: next free).
+  ~/stop_episode (StopEpisode): success flag; discard deletes the bag. Returns once the
+    bag is closed, with the number of messages stored.
+The same as Python methods (`start_episode`, `stop_episode`) for in-process drivers
+(`act record --sim`).
+
+Callbacks only enqueue (act_teleop.episode_recording); a writer thread writes the bag.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from act_msgs.srv import StartEpisode, StopEpisode
+from rcl_interfaces.msg import IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from act_common.robot_config import RobotConfig, load_robot_config
+from act_teleop.bag_writer import STORAGE_IDS, BagWriteError, TopicSpec
+from act_teleop.episode_recording import (EpisodeRecord, EpisodeWriter, episode_dir_name, existing_episode_indices,
+                                          next_episode_index)
+from act_teleop.message_types import message_class, split_type
+
+REWARD_TOPIC = '/sim/task_reward'
+
+# Deeper queues than the live profiles: the recorder must not lose a burst while the
+# executor is busy. Same reliability as the publishers (a reliable reader never matches a
+# best-effort writer).
+SENSOR_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
+                               durability=DurabilityPolicy.VOLATILE)
+RELIABLE_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                                 durability=DurabilityPolicy.VOLATILE)
+
+
+@dataclass(frozen=True)
+class RecordedTopic:
+    spec: TopicSpec
+    qos: QoSProfile
+
+
+def parse_extra_topics(entries: list[str]) -> list[TopicSpec]:
+    """'topic=package/msg/Type' entries (empty ones ignored) as topic specs."""
+    specs = []
+    for entry in entries:
+        if not entry:
+            continue
+        topic, separator, type_name = entry.partition('=')
+        if not separator or not topic.startswith('/'):
+            raise ValueError(f'recorder: extra_topics entry {entry!r} is not "/topic=package/msg/Type"')
+        split_type(type_name)
+        specs.append(TopicSpec(topic, type_name))
+    return specs
+
+
+def recorded_topics(robot: RobotConfig, cameras: list[str], record_leader: bool,
+                    extra: list[TopicSpec] = ()) -> list[RecordedTopic]:
+    """The topics an episode bag holds for this robot, in a stable order."""
+    topics = []
+    for name in cameras:
+        camera = robot.camera(name)
+        image_type = 'sensor_msgs/msg/CompressedImage' if camera.compressed else 'sensor_msgs/msg/Image'
+        topics.append(RecordedTopic(TopicSpec(camera.topic, image_type), SENSOR_RECORD_QOS))
+    for arm in robot.arms:
+        topics.append(RecordedTopic(TopicSpec(arm.follower.joint_states_topic, 'sensor_msgs/msg/JointState'), SENSOR_RECORD_QOS))
+        if record_leader and arm.leader is not None:
+            topics.append(RecordedTopic(TopicSpec(arm.leader.joint_states_topic, 'sensor_msgs/msg/JointState'), SENSOR_RECORD_QOS))
+    topics.append(RecordedTopic(TopicSpec(robot.action_topic, 'sensor_msgs/msg/JointState'), RELIABLE_RECORD_QOS))
+    if robot.simulated:
+        topics.append(RecordedTopic(TopicSpec(robot.clock_topic, 'rosgraph_msgs/msg/Clock'), SENSOR_RECORD_QOS))
+        topics.append(RecordedTopic(TopicSpec(REWARD_TOPIC, 'act_msgs/msg/TaskReward'), RELIABLE_RECORD_QOS))
+    topics.extend(RecordedTopic(spec, RELIABLE_RECORD_QOS) for spec in extra)
+    names = [topic.spec.name for topic in topics]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f'{robot.source_path}: topics {duplicates} are configured twice; each recorded topic must be unique')
+    return topics
+
+
+class EpisodeError(RuntimeError):
+    """An episode cannot be started or stopped; `result` is the service result code."""
+
+    def __init__(self, result: int, message: str):
+        super().__init__(message)
+        self.result = result
+
+
+class RecorderNode(Node):
+    def __init__(self, **node_kwargs):
+        super().__init__('recorder', **node_kwargs)
+        self._declare_parameters()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        path = self.get_parameter('robot_config').value
+        if not path:
+            raise ValueError('recorder: parameter robot_config is empty: give the path of a robot config YAML')
+        self.robot = load_robot_config(path)
+        try:
+            cameras = list(self.get_parameter('cameras').value)
+        except ParameterUninitializedException:
+            cameras = list(self.robot.camera_names)
+        unknown = [name for name in cameras if name not in self.robot.camera_names]
+        if unknown:
+            raise ValueError(f'recorder: parameter cameras: {unknown} are not cameras of robot {self.robot.name!r} '
+                             f'({self.robot.source_path}); it has {list(self.robot.camera_names)}')
+        self.cameras = cameras
+        extra = parse_extra_topics(self.get_parameter('extra_topics').value)
+        self.topics = recorded_topics(self.robot, cameras, self.get_parameter('record_leader').value, extra)
+        self._output_dir = Path(self.get_parameter('output_dir').value)
+        self._storage_id = self.get_parameter('storage_id').value
+        self._queue_limit_bytes = self.get_parameter('queue_limit_mb').value * 1024 * 1024
+        self._episode_lock = threading.Lock()
+        self._writer: EpisodeWriter | None = None
+
+        group = ReentrantCallbackGroup()
+        for topic in self.topics:
+            self.create_subscription(message_class(topic.spec.type_name), topic.spec.name,
+                                     lambda data, name=topic.spec.name: self._on_message(name, data),
+                                     topic.qos, callback_group=group, raw=True)
+        services = MutuallyExclusiveCallbackGroup()
+        self.create_service(StartEpisode, '~/start_episode', self._on_start, callback_group=services)
+        self.create_service(StopEpisode, '~/stop_episode', self._on_stop, callback_group=services)
+        self.get_logger().info(f'recording {len(self.topics)} topics of {self.robot.name!r} into {self._output_dir} '
+                               f'({self._storage_id}) on request: {[t.spec.name for t in self.topics]}')
+
+    # --- parameters ---
+
+    def _declare_parameters(self) -> None:
+        self.declare_parameter('robot_config', '', ParameterDescriptor(
+            description='Path of the robot config YAML (act_bringup/config/robots/*.yaml).', read_only=True))
+        self.declare_parameter('output_dir', 'episodes', ParameterDescriptor(
+            description='Folder that receives one episode_<index> bag folder per episode.'))
+        self.declare_parameter('storage_id', 'mcap', ParameterDescriptor(
+            description=f'rosbag2 storage: one of {list(STORAGE_IDS)}.'))
+        self.declare_parameter('cameras', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description='Cameras to record (robot config names); unset = all.', read_only=True))
+        self.declare_parameter('record_leader', True, ParameterDescriptor(
+            description='Also record the leader arms\' joint states.', read_only=True))
+        self.declare_parameter('extra_topics', [''], ParameterDescriptor(
+            description='More topics to record, each "topic=package/msg/Type" (reliable QoS), e.g. '
+                        '"/act/policy/action_chunk=act_msgs/msg/ActionChunk"; [""] = none.', read_only=True))
+        self.declare_parameter('queue_limit_mb', 1024, ParameterDescriptor(
+            description='Largest backlog between reception and disk, MiB; beyond it messages are dropped and counted.',
+            integer_range=[IntegerRange(from_value=16, to_value=65536)]))
+        problem = self._problem({name: self.get_parameter(name).value for name in ('output_dir', 'storage_id', 'queue_limit_mb')})
+        if problem:
+            raise ValueError(f'recorder: {problem}')
+
+    @staticmethod
+    def _problem(values: dict) -> str:
+        if 'output_dir' in values and not str(values['output_dir']):
+            return 'output_dir must not be empty'
+        if 'storage_id' in values and values['storage_id'] not in STORAGE_IDS:
+            return f'storage_id must be one of {list(STORAGE_IDS)}, got {values["storage_id"]!r}'
+        if 'queue_limit_mb' in values and not (isinstance(values['queue_limit_mb'], int) and 16 <= values['queue_limit_mb'] <= 65536):
+            return f'queue_limit_mb must be an integer in [16, 65536], got {values["queue_limit_mb"]!r}'
+        return ''
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        values = {p.name: p.value for p in parameters}
+        problem = self._problem(values)
+        if problem:
+            return SetParametersResult(successful=False, reason=problem)
+        if 'output_dir' in values:
+            self._output_dir = Path(values['output_dir'])
+        if 'storage_id' in values:
+            self._storage_id = values['storage_id']
+        if 'queue_limit_mb' in values:
+            self._queue_limit_bytes = values['queue_limit_mb'] * 1024 * 1024
+        return SetParametersResult(successful=True)
+
+    # --- subscription callbacks: enqueue only ---
+
+    def _on_message(self, topic: str, data: bytes) -> None:
+        writer = self._writer
+        if writer is not None:
+            writer.enqueue(topic, self.get_clock().now().nanoseconds, data)
+
+    # --- episodes ---
+
+    @property
+    def recording(self) -> bool:
+        return self._writer is not None
+
+    def start_episode(self, task: str, episode_index: int = -1, seed: int = -1) -> EpisodeRecord:
+        """Opens a new bag; raises EpisodeError with a StartEpisode result code."""
+        codes = StartEpisode.Response
+        with self._episode_lock:
+            if self._writer is not None:
+                raise EpisodeError(codes.RESULT_ALREADY_RECORDING,
+                                   f'already recording episode {self._writer.record.episode_index}; stop it first')
+            if not task:
+                raise EpisodeError(codes.RESULT_INVALID_REQUEST, 'task_name is empty')
+            if episode_index < -1:
+                raise EpisodeError(codes.RESULT_INVALID_REQUEST, f'episode_index must be >= 0 or -1, got {episode_index}')
+            if episode_index == -1:
+                episode_index = next_episode_index(self._output_dir)
+            elif episode_index in existing_episode_indices(self._output_dir):
+                raise EpisodeError(codes.RESULT_INVALID_REQUEST,
+                                   f'episode {episode_index} exists already in {self._output_dir}')
+            record = EpisodeRecord(
+                task=task, episode_index=episode_index, seed=seed, robot=self.robot.name,
+                robot_config=self.robot.source_path, simulated=self.robot.simulated, storage_id=self._storage_id,
+                bag_path=str(self._output_dir / episode_dir_name(episode_index)),
+                start_time_ns=self.get_clock().now().nanoseconds, start_wall_time=time.time(), cameras=list(self.cameras))
+            try:
+                self._output_dir.mkdir(parents=True, exist_ok=True)
+                self._writer = EpisodeWriter(record, [topic.spec for topic in self.topics], self._queue_limit_bytes)
+            except (BagWriteError, OSError) as error:
+                raise EpisodeError(codes.RESULT_STORAGE_ERROR, str(error)) from error
+        self.get_logger().info(f'recording episode {episode_index} ({task}) into {record.bag_path}')
+        return record
+
+    def stop_episode(self, success: bool, discard: bool = False) -> EpisodeRecord:
+        """Closes the bag (deleted when `discard`); raises EpisodeError with a StopEpisode code."""
+        codes = StopEpisode.Response
+        with self._episode_lock:
+            writer, self._writer = self._writer, None
+            if writer is None:
+                raise EpisodeError(codes.RESULT_NOT_RECORDING, 'no episode is being recorded')
+            try:
+                record = writer.finish(self.get_clock().now().nanoseconds, success=success, keep=not discard)
+            except RuntimeError as error:
+                raise EpisodeError(codes.RESULT_STORAGE_ERROR, str(error)) from error
+        verdict = 'discarded' if discard else f'kept ({"success" if success else "failure"})'
+        dropped = f', {record.dropped_count} DROPPED' if record.dropped_count else ''
+        log = self.get_logger().warning if record.dropped_count else self.get_logger().info
+        log(f'episode {record.episode_index} {verdict}: {record.message_count} messages in {record.duration_s:.2f} s{dropped}')
+        return record
+
+    def _on_start(self, request: StartEpisode.Request, response: StartEpisode.Response) -> StartEpisode.Response:
+        try:
+            record = self.start_episode(request.task_name, request.episode_index, request.seed)
+        except EpisodeError as error:
+            response.result, response.message = error.result, str(error)
+            return response
+        response.result, response.message = response.RESULT_OK, f'recording into {record.bag_path}'
+        response.bag_path, response.episode_index = record.bag_path, record.episode_index
+        return response
+
+    def _on_stop(self, request: StopEpisode.Request, response: StopEpisode.Response) -> StopEpisode.Response:
+        try:
+            record = self.stop_episode(request.success, request.discard)
+        except EpisodeError as error:
+            response.result, response.message = error.result, str(error)
+            return response
+        response.result = response.RESULT_OK
+        response.message = (f'discarded {record.bag_path}' if request.discard else f'kept {record.bag_path}') + (
+            f'; {record.dropped_count} messages dropped' if record.dropped_count else '')
+        response.bag_path = '' if request.discard else record.bag_path
+        response.message_count, response.duration_s = record.message_count, record.duration_s
+        return response
+
+    def destroy_node(self) -> None:
+        if self._writer is not None:  # keep what was recorded, marked unsuccessful
+            try:
+                self.stop_episode(success=False)
+            except EpisodeError as error:
+                self.get_logger().error(f'could not close the episode on shutdown: {error}')
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = RecorderNode()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

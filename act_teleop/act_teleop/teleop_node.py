@@ -1,0 +1,237 @@
+"""TeleopNode (`teleop_node`): mirrors leader arms onto follower arms at the control rate.
+
+Subscribes, per mirrored arm (names from the robot config):
+  <leader joint_states_topic>    sensor_msgs/JointState  SENSOR_QOS
+  <follower joint_states_topic>  sensor_msgs/JointState  SENSOR_QOS  (the soft-start seed)
+Publishes:
+  each follower's command interface (act_common.command_backends: Float64MultiArray,
+  JointTrajectory or Interbotix JointGroupCommand + JointSingleCommand), and
+  <robot action_topic> sensor_msgs/JointState: the commanded targets, named like the
+  state vector. That topic is the action a policy learns (see act_teleop.leader_mapping
+  for the ALOHA gripper semantics).
+  ~/status act_msgs/PolicyStatus: the commander health message the policy node publishes
+  too, so one monitor watches either commander (ACTIVE, HOLDING with the reason, INACTIVE).
+Services: ~/stop and ~/start (std_srvs/Trigger); start begins a new soft start.
+
+Callbacks only store the newest sample; the control timer (its own callback group) runs
+act_teleop.teleop_controller at the robot's control rate, on sim time with use_sim_time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from act_msgs.msg import PolicyStatus
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from act_common.command_backends import RobotCommandPublisher
+from act_common.qos import SENSOR_QOS, STATUS_QOS
+from act_common.robot_config import RobotConfig, load_robot_config
+from act_common.ros_time import NS_PER_S
+from act_teleop.soft_start import SoftStartSettings
+from act_teleop.teleop_controller import (ACTIVE, HOLDING, SOFT_START, STOPPED, JointSample, TeleopController,
+                                          TeleopSettings)
+
+_STATUS_STATE = {ACTIVE: PolicyStatus.STATE_ACTIVE, SOFT_START: PolicyStatus.STATE_ACTIVE,
+                 HOLDING: PolicyStatus.STATE_HOLDING}
+_RANGES = {
+    'leader_timeout_s': (0.001, 10.0),
+    'soft_start_duration_s': (0.0, 60.0),
+    'soft_start_scale': (0.001, 1.0),
+}
+
+
+def select_arms(robot: RobotConfig, names: list[str]) -> RobotConfig:
+    """The robot config reduced to the named arms (all arms with a leader when empty)."""
+    if not names:
+        arms = tuple(arm for arm in robot.arms if arm.leader is not None)
+        if not arms:
+            raise ValueError(f'{robot.source_path}: no arm has a leader; teleop has nothing to mirror')
+        return replace(robot, arms=arms)
+    known = [arm.name for arm in robot.arms]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f'parameter arms: {unknown} are not arms of robot {robot.name!r} ({robot.source_path}); '
+                         f'it has {known}')
+    return replace(robot, arms=tuple(arm for arm in robot.arms if arm.name in names))
+
+
+class TeleopNode(Node):
+    def __init__(self, **node_kwargs):
+        super().__init__('teleop', **node_kwargs)
+        self._declare_parameters()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        path = self.get_parameter('robot_config').value
+        if not path:
+            raise ValueError('teleop: parameter robot_config is empty: give the path of a robot config YAML')
+        try:
+            arms = list(self.get_parameter('arms').value)
+        except ParameterUninitializedException:
+            arms = []
+        self.robot = select_arms(load_robot_config(path), arms)
+        self.controller = TeleopController(self.robot, self._settings())
+        self._lock = threading.Lock()
+        self._leader: dict[str, JointSample] = {}
+        self._follower: dict[str, JointSample] = {}
+        self._ticks = 0
+        self._held_ticks = 0
+        self._last_state = None
+        self._ticks_since_status = 0
+
+        self.commands = RobotCommandPublisher(self, self.robot)
+        self._status_pub = self.create_publisher(PolicyStatus, '~/status', STATUS_QOS)
+        for arm in self.robot.arms:
+            self.create_subscription(JointState, arm.leader.joint_states_topic,
+                                     lambda msg, name=arm.name: self._store(self._leader, name, msg), SENSOR_QOS)
+            self.create_subscription(JointState, arm.follower.joint_states_topic,
+                                     lambda msg, name=arm.name: self._store(self._follower, name, msg), SENSOR_QOS)
+        services = MutuallyExclusiveCallbackGroup()
+        self.create_service(Trigger, '~/start', self._on_start, callback_group=services)
+        self.create_service(Trigger, '~/stop', self._on_stop, callback_group=services)
+        self._timer = self.create_timer(self.robot.control_period_s, self._on_tick,
+                                        callback_group=MutuallyExclusiveCallbackGroup())
+        if self.get_parameter('autostart').value:
+            self.controller.start()
+        self.get_logger().info(f'mirroring arms {[arm.name for arm in self.robot.arms]} of {self.robot.name!r} at '
+                               f'{self.robot.control_rate_hz:g} Hz ({"started" if self.controller.state != STOPPED else "stopped"})')
+
+    # --- parameters ---
+
+    def _declare_parameters(self) -> None:
+        self.declare_parameter('robot_config', '', ParameterDescriptor(
+            description='Path of the robot config YAML (act_bringup/config/robots/*.yaml).', read_only=True))
+        self.declare_parameter('arms', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description='Arms to mirror (robot config arm names); empty = every arm with a leader.', read_only=True))
+        self.declare_parameter('autostart', True, ParameterDescriptor(
+            description='Start mirroring at once; false waits for the ~/start service.', read_only=True))
+        defaults = {'leader_timeout_s': TeleopSettings.leader_timeout_s,
+                    'soft_start_duration_s': SoftStartSettings.duration_s,
+                    'soft_start_scale': SoftStartSettings.scale}
+        descriptions = {
+            'leader_timeout_s': 'Leader joint states older than this (s) are stale: the last command is held.',
+            'soft_start_duration_s': 'Longest slow approach to the leader pose after a start (s); 0 = none.',
+            'soft_start_scale': 'Fraction of the max step per tick during the soft start.',
+        }
+        for name, default in defaults.items():
+            low, high = _RANGES[name]
+            self.declare_parameter(name, float(default), ParameterDescriptor(
+                description=descriptions[name],
+                floating_point_range=[FloatingPointRange(from_value=low, to_value=high)]))
+            value = self.get_parameter(name).value
+            if not isinstance(value, float) or not low <= value <= high:
+                raise ValueError(f'teleop: parameter {name} must be a number in [{low}, {high}], got {value!r}')
+
+    def _settings(self, overrides: dict | None = None) -> TeleopSettings:
+        values = {name: self.get_parameter(name).value for name in _RANGES}
+        values.update(overrides or {})
+        return TeleopSettings(
+            leader_timeout_s=values['leader_timeout_s'],
+            soft_start=SoftStartSettings(duration_s=values['soft_start_duration_s'], scale=values['soft_start_scale']))
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        changed = {p.name: p.value for p in parameters if p.name in _RANGES}
+        if not changed:
+            return SetParametersResult(successful=True)
+        for name, value in changed.items():
+            low, high = _RANGES[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                return SetParametersResult(successful=False, reason=f'{name} must be a number in [{low}, {high}], got {value!r}')
+        if not hasattr(self, 'controller'):
+            return SetParametersResult(successful=True)  # initial values, checked in _declare_parameters
+        try:
+            settings = self._settings({name: float(value) for name, value in changed.items()})
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        with self._lock:
+            self.controller.settings = settings
+            self.controller.soft_start.settings = settings.soft_start
+        return SetParametersResult(successful=True)
+
+    # --- callbacks: store and return ---
+
+    def _store(self, into: dict, arm: str, msg: JointState) -> None:
+        sample = JointSample(list(msg.name), list(msg.position), self.get_clock().now().nanoseconds / NS_PER_S)
+        with self._lock:
+            into[arm] = sample
+
+    def start_mirroring(self) -> None:
+        """What ~/start does: a new soft start from the follower's measured pose."""
+        with self._lock:
+            self.controller.start()
+        self.get_logger().info('teleop started: soft start from the follower pose')
+
+    def stop_mirroring(self) -> None:
+        """What ~/stop does: no more follower commands until the next start."""
+        with self._lock:
+            self.controller.stop()
+        self.get_logger().info('teleop stopped: no more follower commands')
+
+    def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.start_mirroring()
+        response.success, response.message = True, 'teleop started: soft start from the follower pose'
+        return response
+
+    def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.stop_mirroring()
+        response.success, response.message = True, 'teleop stopped: no more follower commands'
+        return response
+
+    # --- control tick ---
+
+    def _on_tick(self) -> None:
+        now = self.get_clock().now()
+        with self._lock:
+            result = self.controller.tick(now.nanoseconds / NS_PER_S, dict(self._leader), dict(self._follower))
+        if result.state == STOPPED:
+            self._report(result, now)
+            return
+        self._ticks += 1
+        if result.state == HOLDING:
+            self._held_ticks += 1
+            self.get_logger().warning(result.reason, throttle_duration_sec=1.0)
+        if result.command is not None:
+            self.commands.send(result.command, stamp=now.to_msg())
+        self._report(result, now)
+
+    def _report(self, result, now) -> None:
+        """Publishes ~/status on every state change and once a second."""
+        changed = result.state != self._last_state
+        self._ticks_since_status += 1
+        if not changed and self._ticks_since_status < self.robot.control_rate_hz:
+            return
+        self._ticks_since_status = 0
+        if changed and result.state not in (HOLDING, STOPPED):
+            self.get_logger().info(f'teleop {result.state}' + (f': {result.reason}' if result.reason else ''))
+        self._last_state = result.state
+        status = PolicyStatus(state=_STATUS_STATE.get(result.state, PolicyStatus.STATE_INACTIVE),
+                              detail=f'{result.state}' + (f': {result.reason}' if result.reason else ''),
+                              ticks=self._ticks, held_ticks=self._held_ticks)
+        status.header.stamp = now.to_msg()
+        self._status_pub.publish(status)
+
+
+def main(args: list[str] | None = None) -> None:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = TeleopNode()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

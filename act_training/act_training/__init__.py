@@ -1,0 +1,1 @@
+"""rosbag-to-episode conversion, the ACT model, training and checkpoints."""

@@ -1,0 +1,308 @@
+"""The two configs of ACT training: the model (what is built) and the run (how it is trained).
+
+Defaults are the paper's (Zhao et al. 2023, and the code its results came from); the YAML
+files in act_bringup/config/training/ override them. Every field is validated in
+`__post_init__` with the offending value in the message, so a typo in a YAML file or a
+`--set` fails before any data is read or any checkpoint is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+BACKBONE_WEIGHTS_KEYWORDS = ('none', 'imagenet')
+LR_SCHEDULES = ('constant', 'cosine')
+DEVICES = ('cpu', 'cuda', 'auto')
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field and the value."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ACT network: a CVAE whose decoder is a DETR-style transformer over camera tokens.
+
+    camera_names: cameras the model reads, in this order. Empty: all cameras found in the
+        episodes (sorted), fixed into the checkpoint at training start.
+    state_dim / action_dim: entries of the qpos and action vectors (14 for ALOHA). None:
+        taken from the episodes at training start.
+    image_height / image_width: the resolution the backbone runs at. Recordings of another
+        size are resized once at load time, and the inference API applies the same resize.
+    chunk_size: actions predicted per query (the paper's k = 100, 2 s at 50 Hz).
+    """
+
+    camera_names: tuple[str, ...] = ()
+    state_dim: int | None = None
+    action_dim: int | None = None
+    image_height: int = 480
+    image_width: int = 640
+    chunk_size: int = 100
+    dim_model: int = 512
+    n_heads: int = 8
+    dim_feedforward: int = 3200
+    n_encoder_layers: int = 4
+    # The original code builds 7 decoder layers but returns the intermediate outputs and
+    # keeps index 0, so only the first layer reaches the loss (LeRobot notes the same).
+    # 1 computes exactly that function at a seventh of the decoder cost; 7 (or any n)
+    # builds a real n-layer decoder whose last layer is used.
+    n_decoder_layers: int = 1
+    n_vae_encoder_layers: int = 4
+    latent_dim: int = 32
+    dropout: float = 0.1
+    # Post-norm layers as in the paper's code; True switches to pre-norm.
+    pre_norm: bool = False
+    kl_weight: float = 10.0
+    # False trains without the CVAE encoder (z is always 0): an ablation of the paper.
+    use_vae: bool = True
+    # 'imagenet': torchvision's ResNet-18 ImageNet weights from the local torch hub cache
+    # (never downloaded; missing -> a clear error). 'none': random init. Else a file path
+    # (.safetensors or a torchvision .pth state dict).
+    backbone_weights: str = 'imagenet'
+
+    def __post_init__(self) -> None:
+        # YAML/JSON give lists; the config is hashable and compared, so keep tuples.
+        object.__setattr__(self, 'camera_names', tuple(self.camera_names))
+        _check(all(isinstance(name, str) and name for name in self.camera_names),
+               f'model.camera_names must be non-empty strings, got {list(self.camera_names)}')
+        _check(len(set(self.camera_names)) == len(self.camera_names),
+               f'model.camera_names must be unique, got {list(self.camera_names)}')
+        for name in ('state_dim', 'action_dim'):
+            value = getattr(self, name)
+            _check(value is None or (_is_int(value) and value > 0), f'model.{name} must be a positive integer or null, got {value!r}')
+        # The backbone downsamples by 32; below 32 pixels there is no feature map left.
+        for name in ('image_height', 'image_width'):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 32, f'model.{name} must be an integer >= 32, got {value!r}')
+        for name in ('chunk_size', 'dim_model', 'n_heads', 'dim_feedforward', 'n_encoder_layers',
+                     'n_decoder_layers', 'latent_dim'):
+            value = getattr(self, name)
+            _check(_is_int(value) and value > 0, f'model.{name} must be a positive integer, got {value!r}')
+        _check(_is_int(self.n_vae_encoder_layers) and self.n_vae_encoder_layers >= (1 if self.use_vae else 0),
+               f'model.n_vae_encoder_layers must be >= 1 when use_vae is true, got {self.n_vae_encoder_layers!r}')
+        _check(self.dim_model % self.n_heads == 0,
+               f'model.dim_model ({self.dim_model}) must be divisible by model.n_heads ({self.n_heads})')
+        # The 2D sine embedding spends half the channels on y and half on x.
+        _check(self.dim_model % 4 == 0, f'model.dim_model must be a multiple of 4 (2D sine embedding), got {self.dim_model}')
+        _check(_is_number(self.dropout) and 0.0 <= self.dropout < 1.0, f'model.dropout must be in [0, 1), got {self.dropout!r}')
+        _check(_is_number(self.kl_weight) and self.kl_weight >= 0.0, f'model.kl_weight must be >= 0, got {self.kl_weight!r}')
+        _check(isinstance(self.pre_norm, bool), f'model.pre_norm must be true or false, got {self.pre_norm!r}')
+        _check(isinstance(self.use_vae, bool), f'model.use_vae must be true or false, got {self.use_vae!r}')
+        _check(isinstance(self.backbone_weights, str) and self.backbone_weights != '',
+               f'model.backbone_weights must be none, imagenet or a file path, got {self.backbone_weights!r}')
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (self.image_height, self.image_width)
+
+    @property
+    def is_resolved(self) -> bool:
+        """True once cameras and vector sizes are fixed (always so in a checkpoint)."""
+        return bool(self.camera_names) and self.state_dim is not None and self.action_dim is not None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Optimizer settings are the paper's (AdamW, lr 1e-5, wd 1e-4)."""
+
+    steps: int = 100_000
+    batch_size: int = 8
+    lr: float = 1e-5
+    backbone_lr: float = 1e-5
+    weight_decay: float = 1e-4
+    # The paper trains at a constant learning rate; cosine decays to 0 after the warmup.
+    lr_schedule: str = 'constant'
+    warmup_steps: int = 0
+    # 0 disables clipping (the paper's code does not clip).
+    grad_clip_norm: float = 0.0
+    seed: int = 0
+    # Fraction of episodes held out for validation (split by episode, never by frame).
+    val_fraction: float = 0.2
+    val_every: int = 1000
+    # Validation uses this many (episode, start) samples, evenly spread over the
+    # held-out episodes, so its cost does not grow with the data set.
+    val_samples: int = 256
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    device: str = 'auto'
+    # DataLoader worker processes; used when the episodes do not fit the memory budget.
+    num_workers: int = 4
+    # Decoded, resized frames of the whole data set are kept in RAM (uint8) up to this
+    # size; above it, worker processes read each sample from the HDF5 files.
+    memory_budget_gb: float = 16.0
+    # qpos/action std below this are raised to it: a joint that never moves in the
+    # demonstrations must not blow up its normalized value at test time.
+    std_floor: float = 0.01
+    # CUDA only: bf16 autocast for the forward pass (weights and optimizer stay fp32).
+    bf16: bool = True
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ('steps', 'batch_size', 'val_samples', 'checkpoint_every', 'log_every'):
+            value = getattr(self, name)
+            _check(_is_int(value) and value > 0, f'train.{name} must be a positive integer, got {value!r}')
+        for name in ('warmup_steps', 'val_every', 'num_workers', 'seed'):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 0, f'train.{name} must be an integer >= 0, got {value!r}')
+        for name in ('lr', 'backbone_lr'):
+            value = getattr(self, name)
+            _check(_is_number(value) and value >= 0.0, f'train.{name} must be >= 0, got {value!r}')
+        for name in ('weight_decay', 'grad_clip_norm'):
+            value = getattr(self, name)
+            _check(_is_number(value) and value >= 0.0, f'train.{name} must be >= 0, got {value!r}')
+        _check(self.lr_schedule in LR_SCHEDULES, f'train.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}')
+        _check(_is_number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0,
+               f'train.val_fraction must be in [0, 1), got {self.val_fraction!r}')
+        _check(self.device in DEVICES, f'train.device must be one of {DEVICES}, got {self.device!r}')
+        _check(_is_number(self.memory_budget_gb) and self.memory_budget_gb >= 0.0,
+               f'train.memory_budget_gb must be >= 0, got {self.memory_budget_gb!r}')
+        _check(_is_number(self.std_floor) and self.std_floor > 0.0, f'train.std_floor must be > 0, got {self.std_floor!r}')
+        _check(isinstance(self.bf16, bool), f'train.bf16 must be true or false, got {self.bf16!r}')
+        _check(isinstance(self.tensorboard, bool), f'train.tensorboard must be true or false, got {self.tensorboard!r}')
+
+
+# Fields that may differ between a run and its `--resume`: they do not change what is
+# computed at a given step, only how long the run goes on, how it logs and where it runs.
+RESUMABLE_TRAIN_FIELDS = frozenset({
+    'steps', 'val_every', 'val_samples', 'checkpoint_every', 'log_every', 'device',
+    'num_workers', 'memory_budget_gb', 'tensorboard',
+})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def config_to_dict(config: ModelConfig | TrainConfig) -> dict[str, Any]:
+    """Plain JSON-able dict (tuples become lists)."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(config).items()}
+
+
+def _from_mapping(cls, data: Mapping[str, Any], where: str):
+    if not isinstance(data, Mapping):
+        raise ConfigError(f'{where}: expected a mapping, got {type(data).__name__}')
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f'{where}: unknown field(s) {unknown}; known: {sorted(known)}')
+    values = dict(data)
+    # YAML writes 1e-5 as a string unless it has a dot (1.0e-5); accept both spellings.
+    for f in fields(cls):
+        if f.name in values and f.type in ('float', float) and isinstance(values[f.name], str):
+            try:
+                values[f.name] = float(values[f.name])
+            except ValueError:
+                pass
+        if f.name in values and f.type in ('float', float) and _is_int(values[f.name]):
+            values[f.name] = float(values[f.name])
+    return cls(**values)
+
+
+def model_config_from_dict(data: Mapping[str, Any], where: str = 'model') -> ModelConfig:
+    return _from_mapping(ModelConfig, data, where)
+
+
+def train_config_from_dict(data: Mapping[str, Any], where: str = 'train') -> TrainConfig:
+    return _from_mapping(TrainConfig, data, where)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """`model.dim_model=256` -> ('model', 'dim_model', 256); the value is parsed as YAML."""
+    import yaml
+
+    key, sep, raw = text.partition('=')
+    section, dot, name = key.strip().partition('.')
+    if not sep or not dot or section not in ('model', 'train') or not name:
+        raise ConfigError(f'override {text!r}: expected model.<field>=<value> or train.<field>=<value>')
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ''
+    except yaml.YAMLError as error:
+        raise ConfigError(f'override {text!r}: value is not valid YAML: {error}') from error
+    return section, name, value
+
+
+def apply_overrides(model_config: ModelConfig, train_config: TrainConfig,
+                    overrides: Sequence[str]) -> tuple[ModelConfig, TrainConfig]:
+    """Applies `section.field=value` overrides (validated like the YAML)."""
+    sections = {'model': config_to_dict(model_config), 'train': config_to_dict(train_config)}
+    for text in overrides:
+        section, name, value = parse_override(text)
+        sections[section][name] = value
+    return (model_config_from_dict(sections['model'], 'model (with overrides)'),
+            train_config_from_dict(sections['train'], 'train (with overrides)'))
+
+
+def load_training_configs(path: str | Path | None = None, overrides: Sequence[str] = ()) -> tuple[ModelConfig, TrainConfig]:
+    """Reads a training YAML (`model:` and `train:` sections, both optional) and applies
+    `section.field=value` overrides on top. No file: the paper's defaults."""
+    import yaml
+
+    document: dict[str, Any] = {}
+    where = 'config'
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        try:
+            document = yaml.safe_load(path.read_text()) or {}
+        except OSError as error:
+            raise ConfigError(f'{path}: cannot read training config: {error}') from error
+        except yaml.YAMLError as error:
+            raise ConfigError(f'{path}: not valid YAML: {error}') from error
+        if not isinstance(document, Mapping):
+            raise ConfigError(f'{path}: expected a mapping with model: and train: sections')
+        unknown = sorted(set(document) - {'model', 'train'})
+        if unknown:
+            raise ConfigError(f'{path}: unknown section(s) {unknown}; expected model: and train:')
+    model_config = model_config_from_dict(dict(document.get('model') or {}), f'{where}: model')
+    train_config = train_config_from_dict(dict(document.get('train') or {}), f'{where}: train')
+    return apply_overrides(model_config, train_config, overrides) if overrides else (model_config, train_config)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a checkpoint remembers of the episodes it was trained on."""
+
+    vector_names: tuple[str, ...]
+    camera_names: tuple[str, ...]
+    control_rate_hz: float
+    train_episodes: tuple[str, ...] = ()
+    val_episodes: tuple[str, ...] = ()
+    robot: str = ''
+    task: str = ''
+    # Per episode file name: its number of steps (a resume checks the data is unchanged).
+    episode_lengths: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def control_period_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            'vector_names': list(self.vector_names), 'camera_names': list(self.camera_names),
+            'control_rate_hz': self.control_rate_hz, 'train_episodes': list(self.train_episodes),
+            'val_episodes': list(self.val_episodes), 'robot': self.robot, 'task': self.task,
+            'episode_lengths': dict(self.episode_lengths),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> 'DatasetInfo':
+        return cls(
+            vector_names=tuple(data['vector_names']), camera_names=tuple(data['camera_names']),
+            control_rate_hz=float(data['control_rate_hz']),
+            train_episodes=tuple(data.get('train_episodes', ())), val_episodes=tuple(data.get('val_episodes', ())),
+            robot=str(data.get('robot', '')), task=str(data.get('task', '')),
+            episode_lengths={str(k): int(v) for k, v in dict(data.get('episode_lengths', {})).items()},
+        )

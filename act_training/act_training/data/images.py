@@ -1,0 +1,40 @@
+"""Camera frames: the one resize (recording size -> model size) used both when episodes are
+loaded for training and by the inference API, and the ImageNet normalization."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Frames resized per call: bounds the float32 scratch memory (32 x 3 x 480 x 640 x 4 B = 118 MB).
+_RESIZE_BATCH = 32
+
+
+def frames_to_model_size(frames: np.ndarray | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, H, W, 3) uint8 RGB -> (N, 3, h, w) uint8 at size = (h, w).
+
+    Bilinear with antialiasing (no aliasing when shrinking 480x640 to 120x160), rounded
+    back to uint8 so the stored frames cost 1 byte per value. Runs on the CPU so that
+    training and inference produce the very same bytes."""
+    frames = torch.as_tensor(frames)
+    if frames.dtype != torch.uint8 or frames.dim() != 4 or frames.shape[-1] != 3:
+        raise ValueError(f'expected (N, H, W, 3) uint8 frames, got {tuple(frames.shape)} {frames.dtype}')
+    chw = frames.permute(0, 3, 1, 2)  # (N, 3, H, W), a view
+    if tuple(chw.shape[-2:]) == tuple(size):
+        return chw.contiguous()
+    out = torch.empty((chw.shape[0], 3, *size), dtype=torch.uint8)
+    for start in range(0, chw.shape[0], _RESIZE_BATCH):
+        part = chw[start:start + _RESIZE_BATCH].float()  # (n, 3, H, W)
+        resized = F.interpolate(part, size=size, mode='bilinear', antialias=True, align_corners=False)
+        out[start:start + _RESIZE_BATCH] = resized.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def normalize_images(images: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) uint8 -> float in ImageNet normalization: (x / 255 - mean) / std."""
+    scale = torch.tensor([1.0 / (255.0 * s) for s in IMAGENET_STD], device=images.device)  # (3,)
+    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], device=images.device)  # (3,)
+    return images.float() * scale[:, None, None] + shift[:, None, None]

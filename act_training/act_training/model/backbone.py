@@ -1,0 +1,127 @@
+"""The image backbone: torchvision's ResNet-18 up to layer4 (stride 32, 512 channels), with
+BatchNorm frozen (its statistics are those of the initial weights, as in DETR and ACT: the
+batches of one robot's episodes are too small and too alike to estimate them)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+FEATURE_CHANNELS = 512
+STRIDE = 32
+
+
+class BackboneWeightsError(RuntimeError):
+    """Backbone weights were asked for but cannot be loaded; never falls back to random init."""
+
+
+class ResNet18Features(nn.Module):
+    """(B, 3, H, W) normalized images -> (B, 512, ceil(H/32), ceil(W/32)) features.
+
+    Attribute names match torchvision's ResNet, so its state dicts load unchanged."""
+
+    def __init__(self):
+        super().__init__()
+        net = torchvision.models.resnet18(weights=None, norm_layer=FrozenBatchNorm2d)
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def feature_map_size(height: int, width: int) -> tuple[int, int]:
+    """Spatial size after the stem and the three stride-2 stages (each rounds up)."""
+    return math.ceil(height / STRIDE), math.ceil(width / STRIDE)
+
+
+def imagenet_cache_path() -> Path:
+    """Where torchvision keeps the ResNet-18 ImageNet weights once downloaded."""
+    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / 'checkpoints' / url.rsplit('/', 1)[-1]
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == '.safetensors':
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    # weights_only: a .pth is a pickle; this refuses anything but plain tensors.
+    state = torch.load(str(path), map_location='cpu', weights_only=True)
+    if isinstance(state, dict) and 'state_dict' in state and isinstance(state['state_dict'], dict):
+        state = state['state_dict']
+    if not isinstance(state, dict):
+        raise BackboneWeightsError(f'{path}: expected a ResNet-18 state dict, got {type(state).__name__}')
+    return state
+
+
+def load_backbone_weights(backbone: ResNet18Features, weights: str) -> str:
+    """Initializes the backbone as `weights` says ('none', 'imagenet' or a file path) and
+    returns a line describing what was loaded."""
+    if weights == 'none':
+        return 'backbone: random init (backbone_weights=none)'
+    if weights == 'imagenet':
+        path = imagenet_cache_path()
+        if not path.is_file():
+            raise BackboneWeightsError(
+                f'backbone_weights=imagenet needs torchvision\'s ResNet-18 ImageNet weights at {path}, which is '
+                f'not there (they are never downloaded here). Copy {path.name} there, or set '
+                'model.backbone_weights=<path to a ResNet-18 state dict (.pth or .safetensors)>, or '
+                'model.backbone_weights=none to train the backbone from random init.')
+    else:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise BackboneWeightsError(f'model.backbone_weights: file {path} does not exist (expected none, imagenet or a file path)')
+    try:
+        state = _read_state_dict(path)
+    except BackboneWeightsError:
+        raise
+    except Exception as error:  # corrupt file, not a state dict: say which file
+        raise BackboneWeightsError(f'{path}: cannot read ResNet-18 weights: {error}') from error
+    state = {key: value for key, value in state.items()
+             if not key.startswith('fc.') and not key.endswith('num_batches_tracked')}
+    expected = set(backbone.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise BackboneWeightsError(f'{path}: not a ResNet-18 state dict: missing {missing[:5]}, unexpected {unexpected[:5]}')
+    try:
+        backbone.load_state_dict(state, strict=True)
+    except RuntimeError as error:  # shape mismatch
+        raise BackboneWeightsError(f'{path}: ResNet-18 weights do not fit: {error}') from error
+    return f'backbone: ResNet-18 weights from {path}'
+
+
+def fold_frozen_batchnorm(backbone: ResNet18Features) -> nn.Module:
+    """An inference-only copy whose convolutions absorb the frozen BatchNorm that follows
+    them (w' = w * g / sqrt(v + eps), b' = b - m * g / sqrt(v + eps)): one pass over each
+    activation map less per layer, same function up to float rounding."""
+    import copy
+
+    folded = copy.deepcopy(backbone).eval()
+
+    def fold(conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> nn.Conv2d:
+        scale = bn.weight * (bn.running_var + bn.eps).rsqrt()  # (C_out,)
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                          conv.padding, conv.dilation, conv.groups, bias=True)
+        with torch.no_grad():
+            fused.weight.copy_(conv.weight * scale[:, None, None, None])
+            conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.bias)
+            fused.bias.copy_(bn.bias + (conv_bias - bn.running_mean) * scale)
+        return fused
+
+    folded.conv1, folded.bn1 = fold(folded.conv1, folded.bn1), nn.Identity()
+    for layer in (folded.layer1, folded.layer2, folded.layer3, folded.layer4):
+        for block in layer:
+            block.conv1, block.bn1 = fold(block.conv1, block.bn1), nn.Identity()
+            block.conv2, block.bn2 = fold(block.conv2, block.bn2), nn.Identity()
+            if block.downsample is not None:
+                block.downsample = nn.Sequential(fold(block.downsample[0], block.downsample[1]))
+    for parameter in folded.parameters():
+        parameter.requires_grad_(False)
+    return folded

@@ -1,0 +1,99 @@
+"""How the inference forward executes on each device (numpy in, numpy out, batch of one).
+
+CPU: eager under inference_mode (no autograd bookkeeping).
+CUDA: bf16 autocast, channels_last convolutions, inputs through pinned host buffers, and
+the whole forward captured once as a CUDA graph and replayed (one launch instead of a few
+hundred kernel launches); eager if capture fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+import torch
+
+from act_training.model.inference import ActInference
+
+log = logging.getLogger('act_training')
+
+# (per-camera (H, W, 3) uint8 frames, (Ds,) float32 normalized qpos) -> (S, Da) float32 normalized
+Runner = Callable[[list[np.ndarray], np.ndarray], np.ndarray]
+
+
+class CpuRunner:
+    def __init__(self, engine: ActInference):
+        self.engine = engine.eval()
+
+    def __call__(self, frames: list[np.ndarray], qpos: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            batch = torch.stack([torch.from_numpy(frame) for frame in frames])[None]  # (1, N_cam, H, W, 3)
+            out = self.engine(batch, torch.from_numpy(qpos)[None])  # (1, S, Da)
+        return out[0].numpy()
+
+
+class CudaRunner:
+    """Static device buffers, filled from pinned host memory, then one graph replay."""
+
+    WARMUP_ITERATIONS = 3
+
+    def __init__(self, engine: ActInference, device: torch.device, frame_shape: tuple[int, ...], state_dim: int,
+                 use_graph: bool = True):
+        self.device = device
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels once
+        self.engine = engine.eval()
+        self.host_frames = torch.empty((1, *frame_shape), dtype=torch.uint8).pin_memory()
+        self.host_qpos = torch.empty((1, state_dim), dtype=torch.float32).pin_memory()
+        self.frames = torch.zeros((1, *frame_shape), dtype=torch.uint8, device=device)
+        self.qpos = torch.zeros((1, state_dim), dtype=torch.float32, device=device)
+        self.graph = None
+        self.output = None
+        if use_graph:
+            try:
+                self._capture()
+            except Exception as error:  # some drivers/setups refuse capture; eager still works
+                log.warning('CUDA graph capture failed (%s); running the policy eagerly', error)
+                self.graph = None
+                torch.cuda.synchronize(device)
+
+    def _forward(self) -> torch.Tensor:
+        # cache_enabled=False: autocast's cache of bf16 weight copies must not outlive a
+        # graph capture (PyTorch's CUDA-graph notes).
+        with torch.autocast('cuda', dtype=torch.bfloat16, cache_enabled=False):
+            return self.engine(self.frames, self.qpos)
+
+    def _capture(self) -> None:
+        with torch.inference_mode():
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(self.WARMUP_ITERATIONS):  # lets cuDNN/cuBLAS pick and allocate outside capture
+                    self._forward()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.output = self._forward()
+            torch.cuda.synchronize(self.device)
+        self.graph = graph
+
+    def __call__(self, frames: list[np.ndarray], qpos: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            staging = self.host_frames[0].numpy()  # (N_cam, H, W, 3), pinned
+            for i, frame in enumerate(frames):
+                staging[i] = frame
+            self.host_qpos[0].numpy()[...] = qpos
+            self.frames.copy_(self.host_frames, non_blocking=True)
+            self.qpos.copy_(self.host_qpos, non_blocking=True)
+            if self.graph is not None:
+                self.graph.replay()
+                out = self.output
+            else:
+                out = self._forward()
+            return out[0].float().cpu().numpy()  # (S, Da); the copy waits for the GPU
+
+
+def build_runner(engine: ActInference, device: torch.device, frame_shape: tuple[int, ...], state_dim: int) -> Runner:
+    if device.type == 'cuda':
+        return CudaRunner(engine, device, frame_shape, state_dim)
+    return CpuRunner(engine)

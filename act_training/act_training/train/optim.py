@@ -1,0 +1,52 @@
+"""AdamW with the paper's two learning rates (backbone and the rest) and the LR schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from act_training.config import TrainConfig
+from act_training.model.act import ActModel
+
+
+def build_optimizer(model: ActModel, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    groups = [{'params': [p for p in model.head_parameters() if p.requires_grad], 'lr': config.lr}]
+    backbone = [p for p in model.backbone_parameters() if p.requires_grad]
+    if backbone:
+        groups.append({'params': backbone, 'lr': config.backbone_lr})
+    # fused: one kernel for all parameters on CUDA; the CPU keeps the default (foreach).
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay,
+                             fused=True if device.type == 'cuda' else None)
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier of the base learning rates at `step` (0-based)."""
+    if config.warmup_steps and step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.lr_schedule == 'cosine':
+        span = max(1, config.steps - config.warmup_steps)
+        progress = min(1.0, (step - config.warmup_steps) / span)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+
+
+# Optimizer options that depend on where a run executes, not on its state: a run saved on
+# a GPU (fused AdamW) resumes on the CPU with the CPU's choice, and vice versa.
+_PLACEMENT_KEYS = ('fused', 'foreach', 'capturable', 'differentiable')
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    groups = []
+    for saved, current in zip(state['param_groups'], optimizer.param_groups):
+        saved = dict(saved)
+        for key in _PLACEMENT_KEYS:
+            if key in current:
+                saved[key] = current[key]
+        groups.append(saved)
+    # load_state_dict moves each tensor to its parameter's device (and `step` where fused needs it).
+    optimizer.load_state_dict({'state': state['state'], 'param_groups': groups})

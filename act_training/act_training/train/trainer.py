@@ -1,0 +1,355 @@
+"""The training run: data checked and loaded, the model trained, validated and checkpointed.
+
+`train()` is the API (`act train` and the end-to-end demo call it). Under `torchrun` it
+trains with DDP: every rank computes its part of each global batch, rank 0 alone
+validates, logs and writes checkpoints.
+
+Exact resume: the samples of step k and the random numbers it draws (dropout, the CVAE
+noise) depend only on (seed, rank, k): the generator is reseeded from them before every
+step. So the RNG state at step k needs no saving to be restored, and together with the
+weights, the optimizer and the scheduler state of the `last` checkpoint, a resumed run
+computes what the uninterrupted run computes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+import torch
+
+from act_training.config import RESUMABLE_TRAIN_FIELDS, ModelConfig, TrainConfig
+from act_training.data.chunks import Batch, StepSampler
+from act_training.data.dataset import TrainingData, prepare_training_data
+from act_training.data.images import normalize_images
+from act_training.model.act import ActModel, build_model
+from act_training.model.backbone import load_backbone_weights
+from act_training.model.loss import act_loss
+from act_training.train.checkpoint import (TrainingState, load_checkpoint, load_training_state, resolve_checkpoint_dir,
+                                           save_checkpoint, CheckpointError)
+from act_training.train.distributed import DistContext, setup_distributed, teardown_distributed
+from act_training.train.optim import build_optimizer, build_scheduler, load_optimizer_state
+
+log = logging.getLogger('act_training')
+
+LAST = 'last'
+BEST = 'best'
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or continue (diverged, output folder in use, resume mismatch)."""
+
+
+@dataclass
+class TrainProgress:
+    step: int  # steps completed
+    total_steps: int
+    loss: float  # mean over the steps since the previous report
+    l1: float
+    kl: float
+    lr: float
+    samples_per_s: float
+    val_l1: float | None  # latest validation L1, if any yet
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path | None  # None when there are no validation episodes
+    steps: int
+    final_val_l1: float | None  # validation L1 of the final weights
+    best_val_l1: float | None
+    best_step: int | None
+    final_train_l1: float
+    train_episodes: tuple[str, ...]
+    val_episodes: tuple[str, ...]
+    seconds: float
+    samples_per_s: float
+
+
+ProgressArg = Union[str, None, Callable[[TrainProgress], None]]
+
+
+def _step_seed(seed: int, rank: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def _check_resume_configs(saved_model: ModelConfig, saved_train: TrainConfig, model_config: ModelConfig,
+                          train_config: TrainConfig) -> TrainConfig:
+    """The run being resumed defines the model and the optimization; only the fields in
+    RESUMABLE_TRAIN_FIELDS may change. Returns the train config to continue with."""
+    differences = []
+    for f in fields(ModelConfig):
+        given, saved = getattr(model_config, f.name), getattr(saved_model, f.name)
+        unresolved = (f.name == 'camera_names' and not given) or (f.name in ('state_dim', 'action_dim') and given is None)
+        if given != saved and not unresolved:
+            differences.append(f'model.{f.name}: checkpoint {saved!r}, given {given!r}')
+    for f in fields(TrainConfig):
+        given, saved = getattr(train_config, f.name), getattr(saved_train, f.name)
+        if given != saved and f.name not in RESUMABLE_TRAIN_FIELDS:
+            differences.append(f'train.{f.name}: checkpoint {saved!r}, given {given!r}')
+    if differences:
+        raise TrainingError('--resume continues the saved run, whose config differs: ' + '; '.join(differences)
+                            + f'. Only {sorted(RESUMABLE_TRAIN_FIELDS)} may change.')
+    return replace(saved_train, **{name: getattr(train_config, name) for name in RESUMABLE_TRAIN_FIELDS})
+
+
+class _Reporter:
+    """Progress bar, TensorBoard scalars and the progress callback (rank 0 only)."""
+
+    def __init__(self, progress: ProgressArg, output_dir: Path, config: TrainConfig, start_step: int):
+        self.callback = progress if callable(progress) else None
+        self.bar = None
+        if progress == 'bar':
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=config.steps, initial=start_step, desc='act train', unit='step', dynamic_ncols=True)
+            except ImportError:
+                log.info('tqdm is not installed: progress is logged instead of shown as a bar')
+        self.log_lines = progress == 'bar' and self.bar is None
+        self.writer = None
+        if config.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(output_dir / 'tensorboard'))
+            except ImportError:
+                log.warning('tensorboard is not installed: no TensorBoard scalars for this run')
+
+    def train(self, report: TrainProgress) -> None:
+        if self.writer is not None:
+            for name, value in (('train/loss', report.loss), ('train/l1', report.l1), ('train/kl', report.kl),
+                                ('train/lr', report.lr), ('perf/samples_per_s', report.samples_per_s)):
+                self.writer.add_scalar(name, value, report.step)
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f'{report.loss:.4f}', l1=f'{report.l1:.4f}', kl=f'{report.kl:.4f}',
+                                 samples_s=f'{report.samples_per_s:.1f}',
+                                 val_l1='-' if report.val_l1 is None else f'{report.val_l1:.4f}', refresh=False)
+            self.bar.update(report.step - self.bar.n)
+        if self.log_lines:
+            log.info('step %d/%d loss %.4f l1 %.4f kl %.4f lr %.2e %.1f samples/s', report.step, report.total_steps,
+                     report.loss, report.l1, report.kl, report.lr, report.samples_per_s)
+        if self.callback is not None:
+            self.callback(report)
+
+    def validation(self, step: int, val_l1: float) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar('val/l1', val_l1, step)
+        message = f'step {step}: validation L1 {val_l1:.4f}'
+        if self.bar is not None:
+            self.bar.write(message)
+        else:
+            log.info(message)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def forward_loss(model, batch: Batch, config: ModelConfig, autocast):
+    images = normalize_images(batch.images)  # (B, N_cam, 3, H, W)
+    with autocast():
+        out = model(images, batch.qpos, batch.actions, batch.is_pad)
+    return act_loss(out.actions, batch.actions, batch.is_pad, out.mu, out.logvar, config.kl_weight)
+
+
+@torch.no_grad()
+def validate(model: ActModel, data: TrainingData, batch_size: int, device: torch.device, autocast) -> float:
+    """L1 of the inference path (z = 0, dropout off) on the held-out samples, averaged over
+    all entries like the training L1. Departs from the paper's code, which validates with
+    z drawn from the CVAE posterior (it sees the target actions): this measures the
+    policy that will run."""
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for start in range(0, len(data.val_frames), batch_size):
+            batch = data.source.batch(data.val_frames[start:start + batch_size]).to(device)
+            with autocast():
+                predicted = model(normalize_images(batch.images), batch.qpos).actions
+            errors = (predicted.float() - batch.actions).abs() * (~batch.is_pad)[..., None]  # (B, S, D)
+            total += float(errors.sum())
+            count += errors.numel()
+    finally:
+        model.train()
+    return total / count
+
+
+def train(model_config: ModelConfig, train_config: TrainConfig, data_dir: str | Path, output_dir: str | Path, *,
+          progress: ProgressArg = 'bar', resume: bool = False) -> TrainResult:
+    """Trains ACT on the episodes in data_dir; checkpoints go to output_dir/last (resumable,
+    every train.checkpoint_every steps and at the end) and output_dir/best (lowest
+    validation L1).
+
+    progress: 'bar' (a tqdm bar), None (silent), or a callable receiving a TrainProgress
+    every train.log_every steps. resume: continue the run in output_dir/last exactly.
+    Nothing is written before the whole data set has been checked."""
+    context = setup_distributed(train_config.device)
+    try:
+        return _train(model_config, train_config, Path(data_dir), Path(output_dir), progress, resume, context)
+    finally:
+        teardown_distributed(context)
+
+
+def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path, output_dir: Path,
+           progress: ProgressArg, resume: bool, context: DistContext) -> TrainResult:
+    started = time.monotonic()
+    device = context.device
+    last_dir, best_dir = output_dir / LAST, output_dir / BEST
+
+    saved = state = None
+    if resume:
+        try:
+            saved = load_checkpoint(resolve_checkpoint_dir(last_dir))
+        except CheckpointError as error:
+            raise TrainingError(f'--resume: {error}') from error
+        state = load_training_state(saved.path)
+        train_config = _check_resume_configs(saved.model_config, saved.train_config, model_config, train_config)
+        model_config = saved.model_config
+        if state.step >= train_config.steps:
+            raise TrainingError(f'--resume: {saved.path} is at step {state.step}, train.steps is {train_config.steps}: '
+                                'nothing left to train (raise train.steps to continue)')
+    elif (last_dir / 'config.json').exists() or (output_dir / f'.{LAST}.prev').exists():
+        raise TrainingError(f'{output_dir} already holds a training run ({last_dir}); pass --resume to continue it '
+                            'or choose another output folder')
+
+    data = prepare_training_data(data_dir, model_config, train_config, device=device, world_size=context.world_size,
+                                 resume_info=saved.dataset if saved else None,
+                                 resume_normalization=saved.normalization if saved else None)
+    model_config = data.model_config
+    if context.is_main:
+        log.info('episodes: %d for training (%d samples), %d for validation; cameras %s at %dx%d; %s',
+                 len(data.info.train_episodes), len(data.train_frames), len(data.info.val_episodes),
+                 list(model_config.camera_names), *model_config.image_size, 'in memory' if data.in_memory else 'lazy')
+
+    torch.manual_seed(train_config.seed)  # the initial weights, identical on every rank
+    model = build_model(model_config)
+    if saved is not None:
+        model.load_state_dict(saved.state_dict)
+    else:
+        message = load_backbone_weights(model.backbone, model_config.backbone_weights)
+        if context.is_main:
+            log.info(message)
+    if train_config.backbone_lr == 0:
+        model.backbone.requires_grad_(False)
+    model.to(device)
+    on_cuda = device.type == 'cuda'
+    if on_cuda:
+        # channels_last: the layout cuDNN's fastest convolution kernels use.
+        model.backbone.to(memory_format=torch.channels_last)
+        model.channels_last = True
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    optimizer = build_optimizer(model, train_config, device)
+    scheduler = build_scheduler(optimizer, train_config)
+    start_step, best_val_l1, best_step, elapsed_before = 0, None, None, 0.0
+    if state is not None:
+        load_optimizer_state(optimizer, state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        start_step, best_val_l1, best_step, elapsed_before = state.step, state.best_val_l1, state.best_step, state.elapsed_s
+
+    trained = model
+    if context.distributed:
+        # broadcast_buffers off: the only buffers are frozen BatchNorm statistics and
+        # constant position tables, identical on every rank.
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if on_cuda else None, broadcast_buffers=False)
+
+    use_bf16 = on_cuda and train_config.bf16
+
+    def autocast():
+        return torch.autocast('cuda', dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+
+    sampler = StepSampler(data.train_frames, train_config.batch_size, train_config.seed)
+    reporter = _Reporter(progress, output_dir, train_config, start_step) if context.is_main else None
+    val_l1 = None
+    has_val = len(data.val_frames) > 0
+
+    def save(step: int, final: bool) -> None:
+        if not context.is_main:
+            return
+        training_state = TrainingState(step=step, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                                       best_val_l1=best_val_l1, best_step=best_step,
+                                       elapsed_s=elapsed_before + time.monotonic() - started)
+        save_checkpoint(last_dir, state_dict=model.state_dict(), model_config=model_config, train_config=train_config,
+                        dataset=data.info, normalization=data.normalization, step=step,
+                        metrics={'train_l1': window_l1, 'val_l1': val_l1, 'best_val_l1': best_val_l1, 'final': final},
+                        training_state=training_state)
+
+    window_sums = torch.zeros(3, device=device)  # loss, l1, kl summed since the last report
+    window_steps, window_start, window_l1 = 0, time.monotonic(), math.nan
+    samples_seen, train_time = 0, 0.0
+    last_saved = start_step
+    per_rank_batch = train_config.batch_size // context.world_size
+    step = start_step
+    try:
+        trained.train()
+        for step, batch in data.source.iterate(sampler, range(start_step, train_config.steps), context.rank, context.world_size):
+            torch.manual_seed(_step_seed(train_config.seed, context.rank, step))
+            batch = batch.to(device, non_blocking=True)
+            terms = forward_loss(trained, batch, model_config, autocast)
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            if train_config.grad_clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip_norm)
+            optimizer.step()
+            scheduler.step()
+            window_sums += torch.stack((terms.loss.detach(), terms.l1.detach(), terms.kl.detach())).float()
+            window_steps += 1
+            done = step + 1
+            final = done == train_config.steps
+            validating = has_val and train_config.val_every > 0 and (done % train_config.val_every == 0 or final)
+            checkpointing = done % train_config.checkpoint_every == 0 or final
+            if done % train_config.log_every == 0 or final or validating or checkpointing:
+                loss, l1, kl = (window_sums / window_steps).tolist()
+                if not all(math.isfinite(v) for v in (loss, l1, kl)):
+                    raise TrainingError(f'training diverged: loss {loss} (l1 {l1}, kl {kl}) between steps '
+                                        f'{done - window_steps} and {done}; the last checkpoint (step {last_saved}) is kept')
+                now = time.monotonic()
+                rate = window_steps * train_config.batch_size / (now - window_start)
+                train_time += now - window_start
+                samples_seen += window_steps * train_config.batch_size
+                window_l1 = l1
+                if reporter is not None:
+                    reporter.train(TrainProgress(done, train_config.steps, loss, l1, kl, scheduler.get_last_lr()[0], rate, val_l1))
+                window_sums.zero_()
+                window_steps = 0
+                window_start = now
+            if validating:
+                if context.is_main:
+                    val_l1 = validate(model, data, per_rank_batch, device, autocast)
+                    reporter.validation(done, val_l1)
+                    if best_val_l1 is None or val_l1 < best_val_l1:
+                        best_val_l1, best_step = val_l1, done
+                        save_checkpoint(best_dir, state_dict=model.state_dict(), model_config=model_config,
+                                        train_config=train_config, dataset=data.info, normalization=data.normalization,
+                                        step=done, metrics={'val_l1': val_l1, 'train_l1': window_l1})
+                context.barrier()
+            if checkpointing:
+                save(done, final)
+                last_saved = done
+                context.barrier()
+            if validating or checkpointing:
+                window_start = time.monotonic()  # keep validation and saving out of samples/s
+    finally:
+        if reporter is not None:
+            reporter.close()
+
+    if start_step == train_config.steps:  # pragma: no cover - rejected above
+        raise TrainingError('nothing to train')
+    return TrainResult(
+        output_dir=output_dir, last_checkpoint=last_dir, best_checkpoint=best_dir if best_val_l1 is not None else None,
+        steps=train_config.steps, final_val_l1=val_l1, best_val_l1=best_val_l1, best_step=best_step,
+        final_train_l1=window_l1, train_episodes=data.info.train_episodes, val_episodes=data.info.val_episodes,
+        seconds=time.monotonic() - started, samples_per_s=samples_seen / train_time if train_time > 0 else math.nan)

@@ -1,0 +1,101 @@
+"""Episode bags with known signals, written with rosbags from rclpy-serialized messages.
+
+Follower joint states: a sine per joint at an odd rate with jitter; commands on the
+action topic stamped at the 50 Hz ticks; camera frames whose pixels hold their frame
+number. The tests know what the converter must produce at every control tick.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rclpy.serialization import serialize_message
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+from sensor_msgs.msg import Image, JointState
+
+from act_common.robot_config import load_robot_config
+
+ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml'
+ROBOT = load_robot_config(ROBOT_PATH)
+START_S = 5.0
+STORE = get_typestore(Stores.ROS2_KILTED)
+
+
+def joint_signal(t):
+    """Follower state at times t (N,): per arm 6 joints (rad) and the normalized gripper. (N, 14)"""
+    t = np.asarray(t, dtype=np.float64)[:, None]
+    columns = np.arange(14)[None, :]
+    values = 0.3 * np.sin(2 * np.pi * (0.4 + 0.05 * columns) * t + columns)
+    values[:, [6, 13]] = 0.5 + 0.4 * np.sin(2 * np.pi * 0.3 * t[:, 0:1] + np.array([[0.0, 1.0]]))
+    return values
+
+
+def action_signal(t):
+    return 0.2 * np.cos(2 * np.pi * 0.5 * np.asarray(t, dtype=np.float64)[:, None] + np.arange(14)[None, :])
+
+
+def _stamp(msg, t):
+    ns = int(round(t * 1e9))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 1_000_000_000, ns % 1_000_000_000
+    return ns
+
+
+@dataclass
+class SyntheticBag:
+    path: Path
+    joint_times: np.ndarray  # (N,) s
+    frame_times: np.ndarray  # (F,) s
+    action_times: np.ndarray  # (A,) s
+
+
+def write_bag(path: Path, duration_s=3.0, joint_hz=37.0, camera_hz=30.0, jitter_s=0.003, storage='mcap',
+              index=0, seed=5, image_shape=(24, 32), drop_frames=(), skip_topics=(), rename_joint=None,
+              write_episode_json=True) -> SyntheticBag:
+    rng = np.random.default_rng(index)
+    joint_times = START_S + np.arange(0, duration_s, 1 / joint_hz) + rng.uniform(-jitter_s, jitter_s, int(np.ceil(duration_s * joint_hz)))
+    frame_times = START_S + np.arange(0, duration_s, 1 / camera_hz) + rng.uniform(0, jitter_s, int(np.ceil(duration_s * camera_hz)))
+    keep = np.ones(len(frame_times), dtype=bool)
+    keep[list(drop_frames)] = False
+    action_times = START_S + np.arange(0, duration_s, 0.02)
+    messages = []  # (log time ns, topic, msg)
+    state = joint_signal(joint_times)
+    for arm_index, arm in enumerate(ROBOT.arms):
+        names = list(arm.joint_names) + [arm.follower.gripper.joint, 'right_finger']
+        if rename_joint is not None:
+            names = [rename_joint[1] if n == rename_joint[0] else n for n in names]
+        for t, row in zip(joint_times, state[:, arm_index * 7:(arm_index + 1) * 7]):
+            finger = arm.follower.gripper.denormalize(row[6])
+            msg = JointState(name=names, position=list(row[:6]) + [finger, -finger])
+            messages.append((_stamp(msg, t) + 1_000_000, arm.follower.joint_states_topic, msg))
+    for t, row in zip(action_times, action_signal(action_times)):
+        msg = JointState(name=list(ROBOT.vector_names), position=list(row))
+        messages.append((_stamp(msg, t) + 500_000, ROBOT.action_topic, msg))
+    height, width = image_shape
+    for k, t in enumerate(frame_times):
+        if not keep[k]:
+            continue
+        pixels = np.full((height, width, 3), k % 256, dtype=np.uint8)
+        pixels[0, 0] = [k // 256, 7, 9]
+        msg = Image(height=height, width=width, encoding='rgb8', step=width * 3, data=pixels.tobytes())
+        messages.append((_stamp(msg, t) + 2_000_000, ROBOT.camera('top').topic, msg))
+    messages.sort(key=lambda item: item[0])
+    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3)
+    writer.open()
+    connections = {}
+    for topic, type_name in [(arm.follower.joint_states_topic, 'sensor_msgs/msg/JointState') for arm in ROBOT.arms] + [
+            (ROBOT.action_topic, 'sensor_msgs/msg/JointState'), (ROBOT.camera('top').topic, 'sensor_msgs/msg/Image')]:
+        if topic not in skip_topics:
+            connections[topic] = writer.add_connection(topic, type_name, typestore=STORE)
+    for log_ns, topic, msg in messages:
+        if topic in connections:
+            writer.write(connections[topic], log_ns, serialize_message(msg))
+    writer.set_custom_data('act.task', 'synthetic_task')
+    writer.close()
+    if write_episode_json:
+        (path / 'episode.json').write_text(json.dumps({'task': 'synthetic_task', 'episode_index': index, 'seed': seed,
+                                                       'success': True, 'cameras': ['top']}))
+    return SyntheticBag(path, joint_times, frame_times[keep], action_times)

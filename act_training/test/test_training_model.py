@@ -1,0 +1,180 @@
+"""The network: shapes, the loss terms, z = 0 determinism, the inference fast path, and
+backbone weight loading that never falls back to random init silently."""
+
+import math
+
+import pytest
+import torch
+import torchvision
+from training_episodes import tiny_model_config
+
+from act_training.data.images import normalize_images
+from act_training.model import act_loss, build_model, kl_divergence, masked_l1
+from act_training.model.backbone import (BackboneWeightsError, ResNet18Features, feature_map_size,
+                                         fold_frozen_batchnorm, load_backbone_weights)
+from act_training.model.inference import ActInference
+from act_training.model.position import sinusoidal_1d, sinusoidal_2d
+
+
+def _inputs(config, batch=2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    frames = torch.randint(0, 256, (batch, len(config.camera_names), config.image_height, config.image_width, 3),
+                           dtype=torch.uint8, generator=generator)  # (B, N, H, W, 3)
+    qpos = torch.randn(batch, config.state_dim, generator=generator)
+    actions = torch.randn(batch, config.chunk_size, config.action_dim, generator=generator)
+    return frames, qpos, actions
+
+
+def _images(frames):
+    return normalize_images(frames.permute(0, 1, 4, 2, 3))  # (B, N, 3, H, W)
+
+
+@pytest.fixture
+def config():
+    return tiny_model_config(camera_names=('top', 'wrist'), state_dim=5, action_dim=3, image_height=64, image_width=96)
+
+
+def test_output_shapes_and_latent(config):
+    model = build_model(config).train()
+    frames, qpos, actions = _inputs(config)
+    out = model(_images(frames), qpos, actions, torch.zeros(2, config.chunk_size, dtype=torch.bool))
+    assert out.actions.shape == (2, config.chunk_size, config.action_dim)
+    assert out.mu.shape == out.logvar.shape == (2, config.latent_dim)
+    assert model.camera_pos.shape == (2 * 2 * 3, config.dim_model)  # 2 cameras x ceil(64/32) x ceil(96/32)
+
+
+def test_kl_matches_closed_form_and_torch_distributions():
+    mu, logvar = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
+    posterior = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    prior = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    expected = torch.distributions.kl_divergence(posterior, prior).sum(-1).mean()
+    assert torch.allclose(kl_divergence(mu, logvar), expected)
+    # One latent, by hand: KL(N(1, e^0) || N(0, 1)) = 0.5 * (1 + 1 - 1 - 0) = 0.5
+    assert kl_divergence(torch.ones(1, 1), torch.zeros(1, 1)).item() == pytest.approx(0.5)
+    assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0.0
+
+
+def test_l1_ignores_padded_steps_and_loss_adds_weighted_kl():
+    target = torch.zeros(2, 4, 3)
+    predicted = torch.ones(2, 4, 3)
+    is_pad = torch.tensor([[False, False, True, True], [False, False, False, False]])
+    # 6 valid steps x 3 entries of error 1, averaged over all 24 entries.
+    assert masked_l1(predicted, target, is_pad).item() == pytest.approx(18 / 24)
+    predicted_pad_garbage = predicted.clone()
+    predicted_pad_garbage[0, 2:] = 1e6
+    assert masked_l1(predicted_pad_garbage, target, is_pad).item() == pytest.approx(18 / 24)
+    mu, logvar = torch.ones(2, 1), torch.zeros(2, 1)
+    terms = act_loss(predicted, target, is_pad, mu, logvar, kl_weight=10.0)
+    assert terms.kl.item() == pytest.approx(0.5)
+    assert terms.loss.item() == pytest.approx(18 / 24 + 10 * 0.5)
+
+
+def test_z_zero_makes_inference_deterministic(config):
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(camera_names=('top', 'wrist'), state_dim=5, action_dim=3,
+                                          image_height=64, image_width=96, dropout=0.1))
+    frames, qpos, actions = _inputs(config)
+    images = _images(frames)
+    model.train()
+    sampled = [model(images, qpos, actions).actions for _ in range(2)]
+    assert not torch.equal(sampled[0], sampled[1])  # training: z sampled, dropout on
+    model.eval()
+    with torch.no_grad():
+        first, second = model(images, qpos).actions, model(images, qpos).actions
+    assert torch.equal(first, second)
+    assert model(images, qpos).mu is None  # no actions -> no posterior, z = 0
+
+
+def test_fast_inference_path_matches_the_model(config):
+    torch.manual_seed(1)
+    for overrides in ({}, {'n_decoder_layers': 3}, {'pre_norm': True}):
+        model = build_model(tiny_model_config(camera_names=('top', 'wrist'), state_dim=5, action_dim=3,
+                                              image_height=64, image_width=96, **overrides)).eval()
+        # Give the frozen BatchNorm non-trivial statistics, so folding it is exercised.
+        for module in model.backbone.modules():
+            if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+        frames, qpos, _ = _inputs(config, batch=3)
+        with torch.no_grad():
+            reference = model(_images(frames), qpos).actions
+            fast = ActInference(model)(frames, qpos)
+        assert fast.shape == reference.shape
+        assert torch.allclose(fast, reference, atol=1e-4, rtol=1e-4), (overrides, (fast - reference).abs().max())
+
+
+def test_decoder_layers_beyond_the_first_reach_the_output():
+    torch.manual_seed(2)
+    config = tiny_model_config(state_dim=4, action_dim=4, n_decoder_layers=7)
+    model = build_model(config).train()
+    frames, qpos, actions = _inputs(config)
+    terms = act_loss(*(lambda o: (o.actions, actions, torch.zeros(2, 8, dtype=torch.bool), o.mu, o.logvar))(
+        model(_images(frames), qpos, actions)), kl_weight=10.0)
+    terms.loss.backward()
+    assert model.decoder.layers[6].ffn.linear1.weight.grad.abs().sum() > 0
+
+
+def test_position_embeddings():
+    table = sinusoidal_1d(10, 8)
+    assert table.shape == (10, 8)
+    assert torch.allclose(table[3, 0], torch.tensor(math.sin(3.0)))
+    assert torch.allclose(table[3, 1], torch.tensor(math.cos(3.0)))
+    grid = sinusoidal_2d(3, 4, 16)
+    assert grid.shape == (12, 16)
+    # Same row -> same y half; same column -> same x half.
+    assert torch.equal(grid[0, :8], grid[3, :8]) and not torch.equal(grid[0, 8:], grid[3, 8:])
+    assert torch.equal(grid[0, 8:], grid[4, 8:])
+    assert feature_map_size(480, 640) == (15, 20) and feature_map_size(120, 160) == (4, 5)
+
+
+def test_backbone_output_size_matches_feature_map_size():
+    backbone = ResNet18Features().eval()
+    with torch.no_grad():
+        assert backbone(torch.zeros(1, 3, 100, 70)).shape == (1, 512, *feature_map_size(100, 70))
+
+
+def test_folded_batchnorm_is_the_same_function():
+    torch.manual_seed(3)
+    backbone = ResNet18Features().eval()
+    for module in backbone.modules():
+        if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(fold_frozen_batchnorm(backbone)(x), backbone(x), atol=1e-4, rtol=1e-4)
+
+
+def test_imagenet_weights_missing_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    with pytest.raises(BackboneWeightsError) as error:
+        load_backbone_weights(ResNet18Features(), 'imagenet')
+    message = str(error.value)
+    assert str(tmp_path) in message and 'resnet18-' in message and 'backbone_weights=none' in message
+
+
+def test_backbone_weights_from_files(tmp_path, monkeypatch):
+    torch.manual_seed(4)
+    reference = torchvision.models.resnet18(weights=None)
+    state = reference.state_dict()  # torchvision layout: fc.* and num_batches_tracked included
+    # The torch hub cache layout that 'imagenet' reads.
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    from act_training.model.backbone import imagenet_cache_path
+    imagenet_cache_path().parent.mkdir(parents=True)
+    torch.save(state, imagenet_cache_path())
+    backbone = ResNet18Features()
+    assert 'resnet18-' in load_backbone_weights(backbone, 'imagenet')
+    assert torch.equal(backbone.layer3[1].conv2.weight, state['layer3.1.conv2.weight'])
+    # A safetensors file given by path.
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / 'r18.safetensors'))
+    other = ResNet18Features()
+    load_backbone_weights(other, str(tmp_path / 'r18.safetensors'))
+    assert torch.equal(other.bn1.running_var, state['bn1.running_var'])
+    # Not a ResNet-18 / not there: errors naming the file.
+    save_file({'weight': torch.zeros(2)}, str(tmp_path / 'wrong.safetensors'))
+    with pytest.raises(BackboneWeightsError, match='wrong.safetensors: not a ResNet-18'):
+        load_backbone_weights(ResNet18Features(), str(tmp_path / 'wrong.safetensors'))
+    with pytest.raises(BackboneWeightsError, match='does not exist'):
+        load_backbone_weights(ResNet18Features(), str(tmp_path / 'absent.pth'))

@@ -1,0 +1,127 @@
+"""Training runs end to end on synthetic episodes with real torch: overfitting drives the
+L1 of the inference path near zero, resume equals an uninterrupted run bit for bit, and
+runs refuse to clobber or silently diverge from an existing run."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from training_episodes import tiny_model_config, tiny_train_config, write_episodes
+
+from act_training.policy import ActPolicy
+from act_training.train import TrainingError, train
+from act_training.train.checkpoint import load_checkpoint, load_training_state
+
+
+def _chunk_l1_on_training_frames(policy, data_dir, episodes):
+    """Mean |predicted - recorded| / action std over every start step (inference path, z = 0)."""
+    errors = []
+    for name in episodes:
+        with h5py.File(data_dir / name) as h5:
+            frames, qpos, actions = h5['/observations/images/top'][()], h5['/observations/qpos'][()], h5['/action'][()]
+        for start in range(len(qpos)):
+            predicted = policy.predict_chunk({'top': frames[start]}, qpos[start])
+            n = min(policy.chunk_size, len(qpos) - start)
+            errors.append(np.abs(predicted[:n] - actions[start:start + n]) / policy._action_std)
+    return float(np.mean([e.mean() for e in errors]))
+
+
+def test_overfitting_a_tiny_episode_set_drives_l1_near_zero(tmp_path):
+    data = write_episodes(tmp_path / 'data', count=2, length=16, height=32, width=32)
+    model = tiny_model_config(image_height=32, image_width=32, chunk_size=4, dim_model=64, dim_feedforward=128)
+    config = tiny_train_config(steps=500, batch_size=8, lr=1e-3, backbone_lr=0.0, lr_schedule='cosine', val_fraction=0.0,
+                               val_every=0, checkpoint_every=500, log_every=50)
+    reports = []
+    result = train(model, config, data, tmp_path / 'run', progress=reports.append)
+    assert [r.step for r in reports] == list(range(50, 501, 50))
+    assert reports[0].l1 > 0.3  # it starts far off...
+    assert result.final_train_l1 < 0.03  # ...and ends near zero (in normalized units)
+    policy = ActPolicy.load(result.last_checkpoint)
+    initial = ActPolicy.load(result.last_checkpoint)
+    assert _chunk_l1_on_training_frames(policy, data, result.train_episodes) < 0.05
+    assert result.best_checkpoint is None and result.val_episodes == ()
+    # samples/s counts training time only, so it is at least the overall rate.
+    assert 500 * 8 / result.seconds <= result.samples_per_s
+    assert all(r.samples_per_s > 0 for r in reports)
+    assert initial.model_id == policy.model_id
+
+
+def _weights(path):
+    return load_file(str(path / 'model.safetensors'))
+
+
+def test_resume_continues_bit_identically(tmp_path):
+    data = write_episodes(tmp_path / 'data', count=3, length=12, height=32, width=32)
+    # Dropout and the CVAE's sampled z exercise the RNG; the backbone trains too.
+    model = tiny_model_config(image_height=32, image_width=32, dropout=0.1)
+    config = tiny_train_config(steps=8, batch_size=4, val_every=4, checkpoint_every=4, warmup_steps=3)
+    straight = train(model, config, data, tmp_path / 'straight', progress=None)
+
+    first = train(model, tiny_train_config(steps=4, batch_size=4, val_every=4, checkpoint_every=4, warmup_steps=3),
+                  data, tmp_path / 'resumed', progress=None)
+    assert load_training_state(first.last_checkpoint).step == 4
+    at_step_4 = _weights(first.last_checkpoint)
+    resumed = train(model, config, data, tmp_path / 'resumed', progress=None, resume=True)
+
+    a, b = _weights(straight.last_checkpoint), _weights(resumed.last_checkpoint)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[name], b[name]) for name in a), 'resumed weights differ from the uninterrupted run'
+    state_a, state_b = load_training_state(straight.last_checkpoint), load_training_state(resumed.last_checkpoint)
+    assert state_a.step == state_b.step == 8
+    assert state_a.scheduler == state_b.scheduler
+    assert all(torch.equal(state_a.optimizer['state'][i]['exp_avg_sq'], state_b.optimizer['state'][i]['exp_avg_sq'])
+               for i in state_a.optimizer['state'])
+    assert straight.best_val_l1 == resumed.best_val_l1
+    # And the weights did change from step 4 to 8 (the test would pass vacuously otherwise).
+    assert not torch.equal(at_step_4['action_head.weight'], b['action_head.weight'])
+
+
+def test_checkpoints_and_logs_of_a_run(tmp_path):
+    data = write_episodes(tmp_path / 'data', count=3, length=10, height=32, width=32)
+    result = train(tiny_model_config(image_height=32, image_width=32), tiny_train_config(steps=4, tensorboard=True,
+                   val_every=2, checkpoint_every=2, log_every=1, backbone_lr=0.0), data, tmp_path / 'run', progress=None)
+    last, best = result.last_checkpoint, result.best_checkpoint
+    assert sorted(p.name for p in last.iterdir()) == ['config.json', 'model.safetensors', 'normalization.json',
+                                                      'training_state.json', 'training_state.safetensors']
+    assert sorted(p.name for p in best.iterdir()) == ['config.json', 'model.safetensors', 'normalization.json']
+    config = json.loads((last / 'config.json').read_text())
+    assert config['step'] == 4 and config['dataset']['vector_names'] == ['joint_0', 'joint_1', 'joint_2', 'joint_3']
+    assert config['model']['state_dim'] == 4 and config['model']['camera_names'] == ['top']
+    assert len(config['dataset']['val_episodes']) == 1 and len(config['dataset']['train_episodes']) == 2
+    assert load_checkpoint(best).metrics['val_l1'] == pytest.approx(result.best_val_l1)
+    assert result.best_val_l1 <= result.final_val_l1
+    events = list((tmp_path / 'run' / 'tensorboard').glob('events.out.tfevents.*'))
+    assert events and events[0].stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    accumulator = EventAccumulator(str(events[0].parent))
+    accumulator.Reload()
+    assert {'train/l1', 'train/kl', 'train/lr', 'val/l1'} <= set(accumulator.Tags()['scalars'])
+    assert [event.step for event in accumulator.Scalars('val/l1')] == [2, 4]
+    # No temporary or aside folders left behind.
+    assert sorted(p.name for p in (tmp_path / 'run').iterdir()) == ['best', 'last', 'tensorboard']
+
+
+def test_runs_are_never_clobbered_and_resume_keeps_its_config(tmp_path):
+    data = write_episodes(tmp_path / 'data', count=2, length=8, height=32, width=32)
+    model, config = tiny_model_config(image_height=32, image_width=32), tiny_train_config(steps=2, backbone_lr=0.0)
+    train(model, config, data, tmp_path / 'run', progress=None)
+    with pytest.raises(TrainingError, match='already holds a training run'):
+        train(model, config, data, tmp_path / 'run', progress=None)
+    with pytest.raises(TrainingError, match=r'model.dim_model: checkpoint 32, given 64'):
+        train(tiny_model_config(image_height=32, image_width=32, dim_model=64), tiny_train_config(steps=4, backbone_lr=0.0),
+              data, tmp_path / 'run', progress=None, resume=True)
+    with pytest.raises(TrainingError, match='nothing left to train'):
+        train(model, config, data, tmp_path / 'run', progress=None, resume=True)
+    with pytest.raises(TrainingError, match='--resume: .*does not exist'):
+        train(model, config, data, tmp_path / 'other', progress=None, resume=True)
+
+
+def test_diverging_run_stops_without_writing_a_checkpoint(tmp_path):
+    data = write_episodes(tmp_path / 'data', count=2, length=8, height=32, width=32)
+    with pytest.raises(TrainingError, match='training diverged'):
+        train(tiny_model_config(image_height=32, image_width=32), tiny_train_config(steps=4, lr=1e30, backbone_lr=0.0,
+              log_every=1), data, tmp_path / 'run', progress=None)
+    assert not (tmp_path / 'run' / 'last').exists()

@@ -1,0 +1,109 @@
+"""Benchmark worker for our ACT (runs in the suite's .venv or the GPU machine's stock
+Python). Prints RESULT lines; bench_act_vs_lerobot.py orchestrates."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+try:
+    import act_training  # noqa: F401  (installed by colcon)
+except ImportError:  # a bare checkout, e.g. on the GPU machine: use the sources
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'act_training'))
+
+from bench_inputs import CHUNK_SIZE, HEIGHT, STATE_DIM, WIDTH, load, report, timed  # noqa: E402
+
+from act_training.config import DatasetInfo, ModelConfig, TrainConfig  # noqa: E402
+from act_training.data.normalization import Normalization, VectorStats  # noqa: E402
+from act_training.model import build_model  # noqa: E402
+
+
+def model_config(n_cameras: int) -> ModelConfig:
+    return ModelConfig(camera_names=tuple(f'cam{i}' for i in range(n_cameras)), state_dim=STATE_DIM, action_dim=STATE_DIM,
+                       image_height=HEIGHT, image_width=WIDTH, chunk_size=CHUNK_SIZE, backbone_weights='none')
+
+
+def bench_inference(inputs: Path, n_cameras: int, device: str, warmup: int, iterations: int) -> None:
+    from act_training.policy import ActPolicy
+    from act_training.train.checkpoint import save_checkpoint
+
+    config = model_config(n_cameras)
+    torch.manual_seed(0)
+    identity = VectorStats(np.zeros(STATE_DIM), np.ones(STATE_DIM))
+    with tempfile.TemporaryDirectory() as folder:
+        save_checkpoint(Path(folder) / 'bench', state_dict=build_model(config).state_dict(), model_config=config,
+                        train_config=TrainConfig(), normalization=Normalization(identity, identity, 0.01), step=0,
+                        dataset=DatasetInfo(vector_names=tuple(f'q{i}' for i in range(STATE_DIM)),
+                                            camera_names=config.camera_names, control_rate_hz=50.0))
+        policy = ActPolicy.load(Path(folder) / 'bench', device=device)
+    frames = load(inputs, 'frames')
+    images = {name: frames[i] for i, name in enumerate(policy.camera_names)}
+    qpos = load(inputs, 'qpos')
+    chunk = policy.predict_chunk(images, qpos)
+    assert chunk.shape == (CHUNK_SIZE, STATE_DIM)
+    times = timed(lambda: policy.predict_chunk(images, qpos), warmup, iterations)
+    report({'impl': 'ours', 'what': f'infer_{n_cameras}cam', 'device': device, 'median_ms': 1000 * statistics.median(times),
+            'min_ms': 1000 * min(times), 'threads': torch.get_num_threads()})
+
+
+def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> None:
+    import contextlib
+
+    from act_training.data.chunks import Batch
+    from act_training.train.optim import build_optimizer
+    from act_training.train.trainer import forward_loss
+
+    config = model_config(1)
+    torch.manual_seed(0)
+    model = build_model(config).to(device).train()
+    on_cuda = device == 'cuda'
+    if on_cuda:  # as the trainer does on CUDA
+        model.backbone.to(memory_format=torch.channels_last)
+        model.channels_last = True
+        torch.backends.cudnn.benchmark = True
+    optimizer = build_optimizer(model, TrainConfig(), torch.device(device))
+    batch = Batch(torch.from_numpy(load(inputs, 'train_frames')).permute(0, 1, 4, 2, 3).contiguous(),
+                  torch.from_numpy(load(inputs, 'train_qpos')), torch.from_numpy(load(inputs, 'train_actions')),
+                  torch.from_numpy(load(inputs, 'train_is_pad'))).to(device)
+
+    def autocast():
+        return torch.autocast('cuda', dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
+
+    def step():
+        terms = forward_loss(model, batch, config, autocast)
+        optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        optimizer.step()
+
+    sync = torch.cuda.synchronize if on_cuda else (lambda: None)
+    times = timed(step, warmup, iterations, sync)
+    median = statistics.median(times)
+    report({'impl': 'ours', 'what': 'train_b8', 'device': device, 'median_ms': 1000 * median,
+            'samples_per_s': len(batch) / median, 'threads': torch.get_num_threads()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--inputs', type=Path, required=True)
+    parser.add_argument('--what', required=True)  # infer_<n>cam | train_b8
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, required=True)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--iterations', type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.what.startswith('infer_'):
+        bench_inference(args.inputs, int(args.what[len('infer_'):-len('cam')]), args.device, args.warmup, args.iterations)
+    else:
+        bench_training(args.inputs, args.device, args.warmup, args.iterations)
+
+
+if __name__ == '__main__':
+    main()

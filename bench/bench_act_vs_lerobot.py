@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Our ACT against LeRobot's ACT: same config (the paper's: chunk 100, dim 512, 4+1 layers,
+ResNet-18 at 480x640), same inputs (.npy files both read), same thread count.
+
+Measures, per implementation, in its own process and venv:
+  - inference latency per action chunk, 1 camera and 4 cameras (ours: ActPolicy.predict_chunk
+    from uint8 frames; LeRobot: ACTPolicy.predict_action_chunk from float tensors),
+  - training samples/s at batch 8, 1 camera (forward, backward, AdamW step).
+Runs alternate ours / LeRobot for `--rounds` rounds and keep each side's best median, so a
+burst of load from other processes does not decide the ratio.
+
+    bash bench/setup_lerobot_venv.sh                   # once: .venv-lerobot
+    .venv/bin/python bench/bench_act_vs_lerobot.py     # CPU
+    python bench/bench_act_vs_lerobot.py --device cuda # GPU (LeRobot too if .venv-lerobot exists)
+
+Targets: CPU inference >= 1.5x faster than LeRobot, training no slower; on an H100 a
+4-camera chunk under 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from bench_inputs import make_inputs  # noqa: E402
+
+
+def run_worker(python: str, script: str, what: str, args, inputs: Path, warmup: int, iterations: int) -> dict | None:
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    command = [python, str(HERE / script), '--inputs', str(inputs), '--what', what, '--device', args.device,
+               '--threads', str(args.threads), '--warmup', str(warmup), '--iterations', str(iterations)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = [line for line in result.stdout.splitlines() if line.startswith('RESULT ')]
+    if result.returncode != 0 or not lines:
+        print(f'  {script} {what} failed (exit {result.returncode}):\n{result.stderr[-2000:]}', file=sys.stderr)
+        return None
+    return json.loads(lines[-1][len('RESULT '):])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    parser.add_argument('--threads', type=int, default=os.cpu_count())
+    parser.add_argument('--rounds', type=int, default=2)
+    parser.add_argument('--iterations', type=int, default=None, help='timed inference calls per run')
+    parser.add_argument('--train-iterations', type=int, default=None, help='timed training steps per run')
+    parser.add_argument('--skip-training', action='store_true')
+    parser.add_argument('--ours-python', default=sys.executable)
+    parser.add_argument('--lerobot-python', default=str(ROOT / '.venv-lerobot' / 'bin' / 'python'))
+    args = parser.parse_args()
+    gpu = args.device == 'cuda'
+    iterations = args.iterations or (100 if gpu else 10)
+    train_iterations = args.train_iterations or (30 if gpu else 3)
+    warmup = 10 if gpu else 2
+    lerobot = Path(args.lerobot_python).is_file()
+    if not lerobot:
+        print(f'note: {args.lerobot_python} not found (bash bench/setup_lerobot_venv.sh); measuring ours only')
+
+    measurements = ['infer_1cam', 'infer_4cam'] + ([] if args.skip_training else ['train_b8'])
+    best: dict[tuple[str, str], dict] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        inputs = Path(folder)
+        make_inputs(inputs, max_cameras=4)
+        for round_index in range(args.rounds):
+            for what in measurements:
+                is_train = what.startswith('train')
+                if is_train and round_index > 0:
+                    continue
+                sides = [('ours', args.ours_python, '_bench_ours.py')]
+                if lerobot:
+                    sides.append(('lerobot', args.lerobot_python, '_bench_lerobot.py'))
+                if round_index % 2:
+                    sides.reverse()
+                for impl, python, script in sides:
+                    result = run_worker(python, script, what, args, inputs, 1 if is_train and not gpu else warmup,
+                                        train_iterations if is_train else iterations)
+                    if result is None:
+                        continue
+                    print(f'  round {round_index + 1} {impl:8s} {what:10s} median {result["median_ms"]:9.2f} ms', flush=True)
+                    key = (impl, what)
+                    if key not in best or result['median_ms'] < best[key]['median_ms']:
+                        best[key] = result
+
+    print(f'\nACT, paper config, 480x640, device {args.device}, {args.threads} threads '
+          f'(best median of {args.rounds} alternating rounds)')
+    print(f'{"measurement":34s} {"ours":>12s} {"lerobot":>12s} {"ratio":>8s}')
+    for what, label in (('infer_1cam', 'inference, 1 camera (ms/chunk)'), ('infer_4cam', 'inference, 4 cameras (ms/chunk)'),
+                        ('train_b8', 'training, batch 8 (samples/s)')):
+        ours, theirs = best.get(('ours', what)), best.get(('lerobot', what))
+        if ours is None and theirs is None:
+            continue
+        if what.startswith('train'):
+            value = lambda r: r['samples_per_s'] if r else None  # noqa: E731
+            ratio = value(ours) / value(theirs) if ours and theirs else None  # higher is better for us
+        else:
+            value = lambda r: r['median_ms'] if r else None  # noqa: E731
+            ratio = value(theirs) / value(ours) if ours and theirs else None  # LeRobot time / ours
+        cell = lambda v: f'{v:12.2f}' if v is not None else f'{"-":>12s}'  # noqa: E731
+        print(f'{label:34s} {cell(value(ours))} {cell(value(theirs))} {(f"{ratio:7.2f}x" if ratio else "-"):>8s}')
+    print('ratio = how many times faster ours is (LeRobot time / ours; for training ours samples/s / LeRobot\'s)')
+    if gpu and ('ours', 'infer_4cam') in best:
+        ms = best[('ours', 'infer_4cam')]['median_ms']
+        print(f'GPU target, 4-camera chunk under 5 ms: {ms:.2f} ms -> {"met" if ms < 5 else "NOT met"}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
