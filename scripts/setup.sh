@@ -47,7 +47,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
   # headers instead (only files inside .venv are edited; no root needed).
   py_include="$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
   np_include="$(python -c 'import numpy, os; print(os.path.join(os.path.dirname(numpy.__file__), "_core", "include"))')"
-  grep -rl "/opt/python/cp311-cp311/" "$VENV"/share/*/cmake 2>/dev/null | xargs -r sed -i \
+  # (grep finds nothing on a venv patched before: not an error.)
+  { grep -rl "/opt/python/cp311-cp311/" "$VENV"/share/*/cmake 2>/dev/null || true; } | xargs -r sed -i \
     -e "s#/opt/python/cp311-cp311/include/python3.11#$py_include#g" \
     -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_include#g"
   echo "$lock_hash" > "$stamp"

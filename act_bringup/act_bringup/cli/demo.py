@@ -11,6 +11,7 @@ summary.json); prints the success rate, inference latency and control-loop stati
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 
@@ -21,9 +22,10 @@ def handle(args) -> int:
     from act_training.train import TrainingError
 
     gpu = args.gpu
+    output = Path(args.output) if args.output else Path('demo_output') / time.strftime('%Y%m%d-%H%M%S')
     try:
         config = DemoConfig(
-            output_dir=Path(args.output), task=args.task,
+            output_dir=output, task=args.task,
             episodes=args.episodes if args.episodes is not None else (50 if gpu else 20),
             eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else 10),
             training_config=args.config or ('paper' if gpu else 'cpu_demo'), training_overrides=tuple(args.set),
@@ -61,7 +63,7 @@ def handle(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser('demo', help='the whole pipeline on the sim: record, convert, train, evaluate, report',
                                    description=__doc__.split('\n\n')[0])
-    parser.add_argument('--output', default='demo_output', help='folder for every stage\'s output (default: demo_output)')
+    parser.add_argument('--output', help='folder for every stage\'s output (default: demo_output/<date-time>)')
     parser.add_argument('--task', default='transfer_cube', choices=('transfer_cube', 'insertion'),
                         help='simulated task (default: transfer_cube)')
     parser.add_argument('--episodes', type=int, help='scripted demonstrations to record (default: 20; 50 with --gpu)')

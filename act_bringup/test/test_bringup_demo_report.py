@@ -1,0 +1,56 @@
+"""The demo's configuration checks, its trajectory traces and report plots (no ROS graph)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from act_bringup.demo import DemoConfig, DemoError, prepare_output
+from act_bringup.demo_report import plot_success, plot_training_curves, plot_trajectory
+from act_bringup.trajectory_trace import Trajectory
+
+
+def test_demo_config_names_the_bad_field(tmp_path):
+    with pytest.raises(ValueError, match='episodes must be >= 2'):
+        DemoConfig(output_dir=tmp_path, episodes=1)
+    with pytest.raises(ValueError, match='eval_episodes'):
+        DemoConfig(output_dir=tmp_path, eval_episodes=0)
+    with pytest.raises(ValueError, match="device must be cpu, cuda or cuda:N, got 'tpu'"):
+        DemoConfig(output_dir=tmp_path, device='tpu')
+
+
+def test_prepare_output_keeps_an_earlier_run_unless_told(tmp_path):
+    (tmp_path / 'run.txt').write_text('earlier')
+    with pytest.raises(DemoError, match='already holds a run'):
+        prepare_output(DemoConfig(output_dir=tmp_path))
+    assert (tmp_path / 'run.txt').exists()
+    prepare_output(DemoConfig(output_dir=tmp_path, overwrite=True))
+    assert tmp_path.is_dir() and not any(tmp_path.iterdir())
+
+
+def test_trajectory_round_trips_without_pickle(tmp_path):
+    names = tuple(f'j{i}' for i in range(14))
+    trace = Trajectory(names, np.linspace(0, 1, 5), np.arange(70.0).reshape(5, 14), np.linspace(0, 1, 7),
+                       np.full((7, 14), np.nan))
+    loaded = Trajectory.load(trace.save(tmp_path / 'trace.npz'))
+    assert loaded.names == names
+    np.testing.assert_array_equal(loaded.command, trace.command)
+    np.testing.assert_array_equal(loaded.measured_t, trace.measured_t)
+    assert np.isnan(loaded.measured).all()
+
+
+def _png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and path.stat().st_size > 5000
+
+
+def test_report_plots_are_written(tmp_path):
+    curve = [{'step': s, 'loss': 1.0 / s, 'l1': 0.5 / s, 'kl': 0.1, 'lr': 1e-4, 'val_l1': None if s < 20 else 0.04}
+             for s in range(5, 45, 5)]
+    assert _png(plot_training_curves(curve, tmp_path / 'curves.png'))
+    episodes = [{'index': i, 'seed': 100000 + i, 'success': i == 1, 'episode_max_reward': float(i + 2),
+                 'max_reward': 4.0} for i in range(3)]
+    assert _png(plot_success(episodes, tmp_path / 'success.png'))
+    t = np.linspace(0, 8, 400)
+    trace = Trajectory(tuple(f'j{i}' for i in range(14)), t, np.sin(t)[:, None].repeat(14, 1), t,
+                       np.cos(t)[:, None].repeat(14, 1))
+    assert _png(plot_trajectory(trace.save(tmp_path / 'trace.npz'), tmp_path / 'trajectories.png', title='episode 0'))
