@@ -106,6 +106,7 @@ def prepare_output(config: DemoConfig) -> None:
 
 def run_demo(config: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     """Runs every stage; returns what each produced (also in report/summary.json)."""
+    training_configs(config)  # a bad override or missing backbone weights fail now, not after recording
     prepare_output(config)
     result = DemoResult(config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()})
     started = time.monotonic()
@@ -175,16 +176,26 @@ def _convert(config: DemoConfig, result: DemoResult, say) -> None:
         raise DemoError(f'convert: {result.converted_episodes} episodes converted of {len(bags)}; training needs 2')
 
 
-def _train(config: DemoConfig, result: DemoResult, say) -> None:
-    from tqdm import tqdm
-
+def training_configs(config: DemoConfig):
+    """(ModelConfig, TrainConfig) of the demo; raises ConfigError or BackboneWeightsError
+    (with what to do) when the overrides are wrong or the backbone weights cannot be loaded."""
     from act_training.config import load_training_configs
-    from act_training.train import train
+    from act_training.model.backbone import ResNet18Features, load_backbone_weights
 
     from act_bringup.paths import training_config_path
 
     overrides = [f'train.device={config.device}', f'model.camera_names=[{config.camera}]', *config.training_overrides]
     model_config, train_config = load_training_configs(training_config_path(config.training_config), overrides)
+    load_backbone_weights(ResNet18Features(), model_config.backbone_weights)
+    return model_config, train_config
+
+
+def _train(config: DemoConfig, result: DemoResult, say) -> None:
+    from tqdm import tqdm
+
+    from act_training.train import train
+
+    model_config, train_config = training_configs(config)
     say(f'train: {config.training_config} config, {train_config.steps} steps of batch {train_config.batch_size}, '
         f'{model_config.image_height}x{model_config.image_width} images, chunk {model_config.chunk_size}, '
         f'on {config.device}')

@@ -19,6 +19,7 @@ def handle(args) -> int:
     from act_bringup.demo import DemoConfig, DemoError, run_demo
     from act_bringup.evaluation import EvalError
     from act_training.config import ConfigError
+    from act_training.model.backbone import BackboneWeightsError
     from act_training.train import TrainingError
 
     gpu = args.gpu
@@ -41,7 +42,7 @@ def handle(args) -> int:
             return 2
     try:
         result = run_demo(config, say=lambda line: print(line, flush=True))
-    except (DemoError, EvalError, ConfigError, TrainingError) as error:
+    except (DemoError, EvalError, ConfigError, TrainingError, BackboneWeightsError, FileNotFoundError) as error:
         print(f'act demo: {error}', file=sys.stderr)
         return 1
     evaluation = result.evaluation
@@ -69,7 +70,8 @@ def register(subparsers) -> None:
     parser.add_argument('--episodes', type=int, help='scripted demonstrations to record (default: 20; 50 with --gpu)')
     parser.add_argument('--eval-episodes', type=int, help='closed-loop evaluation episodes (default: 10; 50 with --gpu)')
     parser.add_argument('--gpu', action='store_true',
-                        help='train and infer on CUDA with the paper\'s config (config/training/paper.yaml)')
+                        help='train and infer on CUDA with the paper\'s config (config/training/paper.yaml: ImageNet '
+                        'ResNet-18 weights from the torch hub cache, or add --set model.backbone_weights=none)')
     parser.add_argument('--config', help='training config name or YAML path (default: cpu_demo; paper with --gpu)')
     parser.add_argument('--set', action='append', default=[], metavar='SECTION.FIELD=VALUE',
                         help='training config override, e.g. --set train.steps=500 (repeatable)')

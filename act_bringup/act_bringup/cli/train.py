@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     parser.add_argument('--output', required=True, help='run folder (checkpoints, TensorBoard logs)')
     parser.add_argument('--config', default=None,
                         help='training YAML: a name from act_bringup/config/training (paper, cpu_demo) or a path; '
-                        'default: the paper\'s settings (with --resume: the run\'s own config)')
+                        'default: the built-in defaults of act_training.config (with --resume: the run\'s own config)')
     parser.add_argument('--set', action='append', default=[], metavar='SECTION.FIELD=VALUE',
                         help='override a config field, e.g. --set train.steps=2000 --set model.chunk_size=50 (repeatable)')
     parser.add_argument('--resume', action='store_true', help='continue the run in OUTPUT/last exactly where it stopped')

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from act_training.config import DatasetInfo, ModelConfig, TrainConfig
+from act_training.config import ConfigError, DatasetInfo, ModelConfig, TrainConfig
 from act_training.data.chunks import (ChunkVectors, InMemoryChunks, LazyChunks, frame_bytes,
                                       validation_frames)
 from act_training.data.episodes import (ACTION, DEFAULT_CONTROL_RATE_HZ, QPOS, EpisodeDataError, EpisodeInfo,
@@ -109,7 +109,7 @@ def prepare_training_data(data_dir: str | Path, model_config: ModelConfig, train
     used = [by_name[name] for name in train_names + val_names]
     info = _dataset_info(used, config, train_names, val_names)
     if train_config.batch_size % world_size:
-        raise ValueError(f'train.batch_size ({train_config.batch_size}) must be divisible by the number of processes ({world_size})')
+        raise ConfigError(f'train.batch_size ({train_config.batch_size}) must be divisible by the number of processes ({world_size})')
 
     episodes = [read_vectors(e) for e in used]
     normalization = resume_normalization or Normalization(
