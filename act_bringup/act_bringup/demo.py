@@ -104,8 +104,22 @@ def prepare_output(config: DemoConfig) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+# Nodes the demo runs in its own process: their per-episode INFO lines would bury the
+# progress bars, so the console shows their warnings and errors only (the ROS log files
+# under ~/.ros/log still get everything).
+QUIET_NODES = ('sim_node', 'scripted_leader', 'scripted_episodes', 'teleop', 'recorder', 'policy_node')
+
+
+def quiet_node_logs() -> None:
+    import rclpy.logging
+
+    for name in QUIET_NODES:
+        rclpy.logging.set_logger_level(name, rclpy.logging.LoggingSeverity.WARN)
+
+
 def run_demo(config: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     """Runs every stage; returns what each produced (also in report/summary.json)."""
+    quiet_node_logs()
     training_configs(config)  # a bad override or missing backbone weights fail now, not after recording
     prepare_output(config)
     result = DemoResult(config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()})

@@ -24,6 +24,17 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def validation_points(curve: Sequence[Mapping]) -> list[tuple[int, float]]:
+    """(step, val_l1) per validation: a progress report carries the latest validation L1
+    until the next one, so each value is taken once, at the first report that has it."""
+    points, previous = [], None
+    for point in curve:
+        if point.get('val_l1') is not None and point['val_l1'] != previous:
+            points.append((point['step'], point['val_l1']))
+            previous = point['val_l1']
+    return points
+
+
 def plot_training_curves(curve: Sequence[Mapping], path: Path) -> Path:
     """Loss terms against steps: L1 (train, and validation where measured) and KL.
     curve: one entry per logged step with step, l1, kl, val_l1 (None until measured)."""
@@ -31,10 +42,8 @@ def plot_training_curves(curve: Sequence[Mapping], path: Path) -> Path:
     fig, (ax_l1, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.6))
     steps = [point['step'] for point in curve]
     ax_l1.plot(steps, [point['l1'] for point in curve], label='train L1')
-    validated = {point['val_l1']: point['step'] for point in curve if point.get('val_l1') is not None}
-    if validated:
-        # val_l1 repeats until the next validation: plot each value once, at its first step.
-        val = sorted((step, value) for value, step in validated.items())
+    val = validation_points(curve)
+    if val:
         ax_l1.plot([s for s, _ in val], [v for _, v in val], 'o-', label='validation L1')
     ax_l1.set(xlabel='step', ylabel='L1 (normalized actions)', yscale='log', title='reconstruction')
     ax_l1.legend()

@@ -11,18 +11,23 @@ def bringup_share() -> Path:
     return Path(get_package_share_directory('act_bringup'))
 
 
-def robot_config_path(name_or_path: str) -> Path:
-    """A robot config by name (aloha, aloha_sim, single_arm) or by explicit file path."""
+def _named_config(kind: str, folder: Path, name_or_path: str) -> Path:
+    """An installed YAML by name (its stem in folder) or an explicit .yaml/.yml path."""
     candidate = Path(name_or_path)
     if candidate.suffix in ('.yaml', '.yml'):
         if not candidate.is_file():
-            raise FileNotFoundError(f'robot config {candidate} does not exist')
+            raise FileNotFoundError(f'{kind} {candidate} does not exist')
         return candidate
-    path = bringup_share() / 'config' / 'robots' / f'{name_or_path}.yaml'
+    path = folder / f'{name_or_path}.yaml'
     if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob('*.yaml'))
-        raise FileNotFoundError(f'unknown robot config {name_or_path!r}; installed: {known}')
+        known = sorted(p.stem for p in folder.glob('*.yaml'))
+        raise FileNotFoundError(f'unknown {kind} {name_or_path!r}; installed: {known}')
     return path
+
+
+def robot_config_path(name_or_path: str) -> Path:
+    """A robot config by name (aloha, aloha_sim, single_arm) or by explicit file path."""
+    return _named_config('robot config', bringup_share() / 'config' / 'robots', name_or_path)
 
 
 def node_params_path(name: str) -> Path:
@@ -45,13 +50,4 @@ def use_large_data_dds_profile() -> str:
 
 def training_config_path(name_or_path: str) -> Path:
     """A training config by name (paper, cpu_demo) or by explicit file path."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in ('.yaml', '.yml'):
-        if not candidate.is_file():
-            raise FileNotFoundError(f'training config {candidate} does not exist')
-        return candidate
-    path = bringup_share() / 'config' / 'training' / f'{name_or_path}.yaml'
-    if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob('*.yaml'))
-        raise FileNotFoundError(f'unknown training config {name_or_path!r}; installed: {known}')
-    return path
+    return _named_config('training config', bringup_share() / 'config' / 'training', name_or_path)

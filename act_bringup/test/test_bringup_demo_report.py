@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from act_bringup.demo import DemoConfig, DemoError, prepare_output
-from act_bringup.demo_report import plot_success, plot_training_curves, plot_trajectory
+from act_bringup.demo_report import plot_success, plot_training_curves, plot_trajectory, validation_points
 from act_bringup.trajectory_trace import Trajectory
 
 
@@ -54,3 +54,10 @@ def test_report_plots_are_written(tmp_path):
     trace = Trajectory(tuple(f'j{i}' for i in range(14)), t, np.sin(t)[:, None].repeat(14, 1), t,
                        np.cos(t)[:, None].repeat(14, 1))
     assert _png(plot_trajectory(trace.save(tmp_path / 'trace.npz'), tmp_path / 'trajectories.png', title='episode 0'))
+
+
+def test_each_validation_is_plotted_once_at_its_first_report():
+    curve = [{'step': 25, 'val_l1': None}, {'step': 500, 'val_l1': None}, {'step': 525, 'val_l1': 0.3},
+             {'step': 550, 'val_l1': 0.3}, {'step': 1000, 'val_l1': 0.3}, {'step': 1025, 'val_l1': 0.2},
+             {'step': 1050, 'val_l1': 0.2}]
+    assert validation_points(curve) == [(525, 0.3), (1025, 0.2)]

@@ -479,26 +479,11 @@ def _finite(value: float) -> float:
 
 
 def main(args: list[str] | None = None) -> None:
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from act_common.node_main import spin_node
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        # Callbacks only store and the control tick takes about a millisecond, so one
-        # executor thread serves them all; inference has its own thread. Measured on the
-        # 2-core machine with a synthetic robot at 50 Hz: tick lateness 0.9 ms median with
-        # the single-threaded executor, 6-7 ms median with rclpy's MultiThreadedExecutor.
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    # Callbacks only store and the control tick takes about a millisecond, so one executor
+    # thread serves them all; inference has its own thread.
+    spin_node(PolicyNode, args)
 
 
 if __name__ == '__main__':

@@ -371,24 +371,10 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from act_common.node_main import spin_node
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        # Callbacks only store; stepping runs on the node's own thread. rclpy's
-        # MultiThreadedExecutor added 6-10 ms (up to seconds) per message here.
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    # Callbacks only store; stepping runs on the node's own thread.
+    spin_node(SimNode, args)
 
 
 if __name__ == '__main__':

@@ -218,20 +218,6 @@ class TeleopNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from act_common.node_main import spin_node
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = TeleopNode()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    spin_node(TeleopNode, args, multi_threaded=True)
