@@ -94,14 +94,24 @@ class DemoResult:
         return self.evaluation.get('success_rate')
 
 
+# Per recorded episode: 400 frames of 480x640 rgb8 in the bag and again in the HDF5 file
+# (about 370 MB each), plus joint streams and checkpoints.
+BYTES_PER_EPISODE = 800 * 2**20
+
+
 def prepare_output(config: DemoConfig) -> None:
-    """An empty output folder: refuse to mix two runs unless overwrite."""
+    """An empty output folder with room for the run: refuse to mix two runs unless
+    overwrite, and refuse to start a run the disk cannot hold."""
     out = config.output_dir
     if out.exists() and any(out.iterdir()):
         if not config.overwrite:
             raise DemoError(f'{out} already holds a run; choose another --output or pass --overwrite to replace it')
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    needed, free = config.episodes * BYTES_PER_EPISODE, shutil.disk_usage(out).free
+    if free < needed:
+        raise DemoError(f'{config.episodes} episodes need about {needed / 2**30:.0f} GB in {out}, and only '
+                        f'{free / 2**30:.1f} GB are free: free some space, or record fewer (--episodes)')
 
 
 # Nodes the demo runs in its own process: their per-episode INFO lines would bury the

@@ -28,6 +28,11 @@ def test_prepare_output_keeps_an_earlier_run_unless_told(tmp_path):
     assert tmp_path.is_dir() and not any(tmp_path.iterdir())
 
 
+def test_prepare_output_refuses_a_run_the_disk_cannot_hold(tmp_path):
+    with pytest.raises(DemoError, match=r'10000000 episodes need about \d+ GB .* free'):
+        prepare_output(DemoConfig(output_dir=tmp_path / 'demo', episodes=10_000_000))
+
+
 def test_trajectory_round_trips_without_pickle(tmp_path):
     names = tuple(f'j{i}' for i in range(14))
     trace = Trajectory(names, np.linspace(0, 1, 5), np.arange(70.0).reshape(5, 14), np.linspace(0, 1, 7),
