@@ -19,6 +19,7 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -130,12 +131,14 @@ def quiet_node_logs() -> None:
 def run_demo(config: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     """Runs every stage; returns what each produced (also in report/summary.json)."""
     quiet_node_logs()
-    training_configs(config)  # a bad override or missing backbone weights fail now, not after recording
+    # Resolved before recording, so that a bad override or missing backbone weights fail
+    # at once, not after minutes of recording.
+    configs = training_configs(config)
     prepare_output(config)
     result = DemoResult(config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()})
     started = time.monotonic()
-    for stage, run in (('record', _record), ('convert', _convert), ('train', _train), ('eval', _evaluate),
-                       ('report', _report)):
+    for stage, run in (('record', _record), ('convert', _convert), ('train', partial(_train, configs=configs)),
+                       ('eval', _evaluate), ('report', _report)):
         say(f'\n== {stage} ==')
         stage_start = time.monotonic()
         run(config, result, say)
@@ -214,12 +217,12 @@ def training_configs(config: DemoConfig):
     return model_config, train_config
 
 
-def _train(config: DemoConfig, result: DemoResult, say) -> None:
+def _train(config: DemoConfig, result: DemoResult, say, *, configs) -> None:
     from tqdm import tqdm
 
     from act_training.train import train
 
-    model_config, train_config = training_configs(config)
+    model_config, train_config = configs
     say(f'train: {config.training_config} config, {train_config.steps} steps of batch {train_config.batch_size}, '
         f'{model_config.image_height}x{model_config.image_width} images, chunk {model_config.chunk_size}, '
         f'on {config.device}')
