@@ -110,9 +110,10 @@ def test_stale_observations_hold_the_last_command_then_recover(checkpoints):
         stopped = time.monotonic()
         assert robot.wait_until(lambda: 'stale observation' in node.status_detail, 5), node.status_detail
         assert node.status_state == PolicyStatus.STATE_HOLDING and '/cameras/top/image_raw' in node.status_detail
-        time.sleep(0.6)
-        held = [values for t, values in command_rows(robot, 'left') if t > stopped + 0.3]
-        assert len(held) >= 10, 'commands stopped instead of holding'
+        def held():
+            return [values for t, values in command_rows(robot, 'left') if t > stopped + 0.3]
+        assert robot.wait_until(lambda: len(held()) >= 10, 10), 'commands stopped instead of holding'
+        held = held()
         assert all(values == held[0] for values in held), 'a stale observation moved the robot'
         assert any('stale observation' in s.detail for s in robot.statuses if s.state == PolicyStatus.STATE_HOLDING)
         robot.publish_enabled = True
@@ -126,7 +127,7 @@ def test_nan_model_output_never_leaves(checkpoints):
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, node.status_detail
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         assert robot.wait_until(lambda: len(robot.chunks) >= 2, 60)
-        time.sleep(0.5)
+        assert robot.wait_until(lambda: len(robot.all_command_values()) > 20, 30)
         detail = node.status_detail
     assert all(np.isnan(chunk.positions).all() for chunk in robot.chunks)  # the model really outputs NaN
     commands = robot.all_command_values()
