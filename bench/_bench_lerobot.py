@@ -34,19 +34,28 @@ def build_policy(n_cameras: int, device: str):
     return ACTPolicy(config, dataset_stats=stats).to(device), cameras
 
 
-def bench_inference(inputs: Path, n_cameras: int, device: str, warmup: int, iterations: int) -> None:
+def bench_inference(inputs: Path, n_cameras: int, device: str, precision: str, warmup: int, iterations: int) -> None:
+    """precision bf16: LeRobot's own mixed precision (`policy.use_amp`), torch.autocast
+    around the call, as its eval script does."""
+    import contextlib
+
     policy, cameras = build_policy(n_cameras, device)
     policy.eval()
     frames = load(inputs, 'frames')
     batch = {'observation.state': torch.from_numpy(load(inputs, 'qpos')).float()[None].to(device)}
     for i, name in enumerate(cameras):
         batch[name] = (torch.from_numpy(frames[i]).permute(2, 0, 1).float() / 255.0)[None].to(device)
-    chunk = policy.predict_action_chunk(batch)
+    def predict():
+        amp = torch.autocast(device_type=device, dtype=torch.bfloat16) if precision == 'bf16' else contextlib.nullcontext()
+        with torch.inference_mode(), amp:
+            return policy.predict_action_chunk(batch)
+
+    chunk = predict()
     assert chunk.shape == (1, CHUNK_SIZE, STATE_DIM)
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    times = timed(lambda: policy.predict_action_chunk(batch), warmup, iterations, sync)
-    report({'impl': 'lerobot', 'what': f'infer_{n_cameras}cam', 'device': device, 'median_ms': 1000 * statistics.median(times),
-            'min_ms': 1000 * min(times), 'threads': torch.get_num_threads()})
+    times = timed(predict, warmup, iterations, sync)
+    report({'impl': 'lerobot', 'what': f'infer_{n_cameras}cam', 'device': device, 'precision': precision,
+            'median_ms': 1000 * statistics.median(times), 'min_ms': 1000 * min(times), 'threads': torch.get_num_threads()})
 
 
 def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> None:
@@ -78,13 +87,15 @@ def main() -> None:
     parser.add_argument('--inputs', type=Path, required=True)
     parser.add_argument('--what', required=True)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'))
     parser.add_argument('--threads', type=int, required=True)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--iterations', type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.what.startswith('infer_'):
-        bench_inference(args.inputs, int(args.what[len('infer_'):-len('cam')]), args.device, args.warmup, args.iterations)
+        bench_inference(args.inputs, int(args.what[len('infer_'):-len('cam')]), args.device, args.precision, args.warmup,
+                        args.iterations)
     else:
         bench_training(args.inputs, args.device, args.warmup, args.iterations)
 

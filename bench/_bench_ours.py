@@ -30,7 +30,7 @@ def model_config(n_cameras: int) -> ModelConfig:
                        image_height=HEIGHT, image_width=WIDTH, chunk_size=CHUNK_SIZE, backbone_weights='none')
 
 
-def bench_inference(inputs: Path, n_cameras: int, device: str, warmup: int, iterations: int) -> None:
+def bench_inference(inputs: Path, n_cameras: int, device: str, precision: str, warmup: int, iterations: int) -> None:
     from act_training.policy import ActPolicy
     from act_training.train.checkpoint import save_checkpoint
 
@@ -42,15 +42,19 @@ def bench_inference(inputs: Path, n_cameras: int, device: str, warmup: int, iter
                         train_config=TrainConfig(), normalization=Normalization(identity, identity, 0.01), step=0,
                         dataset=DatasetInfo(vector_names=tuple(f'q{i}' for i in range(STATE_DIM)),
                                             camera_names=config.camera_names, control_rate_hz=50.0))
-        policy = ActPolicy.load(Path(folder) / 'bench', device=device)
+        policy = ActPolicy.load(Path(folder) / 'bench', device=device, precision=precision)
     frames = load(inputs, 'frames')
     images = {name: frames[i] for i, name in enumerate(policy.camera_names)}
     qpos = load(inputs, 'qpos')
     chunk = policy.predict_chunk(images, qpos)
     assert chunk.shape == (CHUNK_SIZE, STATE_DIM)
     times = timed(lambda: policy.predict_chunk(images, qpos), warmup, iterations)
-    report({'impl': 'ours', 'what': f'infer_{n_cameras}cam', 'device': device, 'median_ms': 1000 * statistics.median(times),
-            'min_ms': 1000 * min(times), 'threads': torch.get_num_threads()})
+    np.save(inputs / f'chunk_ours_{n_cameras}cam_{precision}.npy', chunk)  # for the bf16 vs fp32 difference
+    from act_training.model.runner import resolve_precision
+
+    auto = 'bf16' if resolve_precision('auto', torch.device(device)) == torch.bfloat16 else 'fp32'
+    report({'impl': 'ours', 'what': f'infer_{n_cameras}cam', 'device': device, 'precision': policy.precision, 'auto': auto,
+            'median_ms': 1000 * statistics.median(times), 'min_ms': 1000 * min(times), 'threads': torch.get_num_threads()})
 
 
 def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> None:
@@ -64,9 +68,9 @@ def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> N
     torch.manual_seed(0)
     model = build_model(config).to(device).train()
     on_cuda = device == 'cuda'
-    if on_cuda:  # as the trainer does on CUDA
-        model.backbone.to(memory_format=torch.channels_last)
-        model.channels_last = True
+    model.backbone.to(memory_format=torch.channels_last)  # as the trainer does
+    model.channels_last = True
+    if on_cuda:
         torch.backends.cudnn.benchmark = True
     optimizer = build_optimizer(model, TrainConfig(), torch.device(device))
     batch = Batch(torch.from_numpy(load(inputs, 'train_frames')).permute(0, 1, 4, 2, 3).contiguous(),
@@ -94,13 +98,15 @@ def main() -> None:
     parser.add_argument('--inputs', type=Path, required=True)
     parser.add_argument('--what', required=True)  # infer_<n>cam | train_b8
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'))
     parser.add_argument('--threads', type=int, required=True)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--iterations', type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.what.startswith('infer_'):
-        bench_inference(args.inputs, int(args.what[len('infer_'):-len('cam')]), args.device, args.warmup, args.iterations)
+        bench_inference(args.inputs, int(args.what[len('infer_'):-len('cam')]), args.device, args.precision, args.warmup,
+                        args.iterations)
     else:
         bench_training(args.inputs, args.device, args.warmup, args.iterations)
 

@@ -3,9 +3,13 @@
 ResNet-18 at 480x640), same inputs (.npy files both read), same thread count.
 
 Measures, per implementation, in its own process and venv:
-  - inference latency per action chunk, 1 camera and 4 cameras (ours: ActPolicy.predict_chunk
-    from uint8 frames; LeRobot: ACTPolicy.predict_action_chunk from float tensors),
-  - training samples/s at batch 8, 1 camera (forward, backward, AdamW step).
+  - inference latency per action chunk, 1 camera and 4 cameras, in fp32 and in bf16
+    (ours: ActPolicy.predict_chunk from uint8 frames, precision fp32 / bf16; LeRobot:
+    ACTPolicy.predict_action_chunk from float tensors, plain / under torch.autocast bf16,
+    its `use_amp`), each against the other at the same precision, and each at its
+    default: ours 'auto' (bf16 where the device computes bf16 natively), LeRobot fp32;
+  - how far our bf16 chunk is from our fp32 chunk on the same inputs;
+  - training samples/s at batch 8, 1 camera (forward, backward, AdamW step), fp32 both.
 Runs alternate ours / LeRobot for `--rounds` rounds and keep each side's best median, so a
 burst of load from other processes does not decide the ratio.
 
@@ -27,16 +31,20 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_inputs import make_inputs  # noqa: E402
 
 
-def run_worker(python: str, script: str, what: str, args, inputs: Path, warmup: int, iterations: int) -> dict | None:
+def run_worker(python: str, script: str, what: str, precision: str, args, inputs: Path, warmup: int,
+               iterations: int) -> dict | None:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     command = [python, str(HERE / script), '--inputs', str(inputs), '--what', what, '--device', args.device,
-               '--threads', str(args.threads), '--warmup', str(warmup), '--iterations', str(iterations)]
+               '--precision', precision, '--threads', str(args.threads), '--warmup', str(warmup),
+               '--iterations', str(iterations)]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in result.stdout.splitlines() if line.startswith('RESULT ')]
     if result.returncode != 0 or not lines:
@@ -53,48 +61,59 @@ def main() -> int:
     parser.add_argument('--iterations', type=int, default=None, help='timed inference calls per run')
     parser.add_argument('--train-iterations', type=int, default=None, help='timed training steps per run')
     parser.add_argument('--skip-training', action='store_true')
+    parser.add_argument('--precisions', default='fp32,bf16', help='inference precisions to compare (comma-separated)')
     parser.add_argument('--ours-python', default=sys.executable)
     parser.add_argument('--lerobot-python', default=str(ROOT / '.venv-lerobot' / 'bin' / 'python'))
     args = parser.parse_args()
     gpu = args.device == 'cuda'
     iterations = args.iterations or (100 if gpu else 10)
-    train_iterations = args.train_iterations or (30 if gpu else 3)
+    train_iterations = args.train_iterations or (30 if gpu else 4)
     warmup = 10 if gpu else 2
     lerobot = Path(args.lerobot_python).is_file()
     if not lerobot:
         print(f'note: {args.lerobot_python} not found (bash bench/setup_lerobot_venv.sh); measuring ours only')
 
-    measurements = ['infer_1cam', 'infer_4cam'] + ([] if args.skip_training else ['train_b8'])
-    best: dict[tuple[str, str], dict] = {}
+    precisions = [p for p in args.precisions.split(',') if p]
+    measurements = [(what, precision) for what in ('infer_1cam', 'infer_4cam') for precision in precisions]
+    measurements += [] if args.skip_training else [('train_b8', 'fp32')]
+    best: dict[tuple[str, str, str], dict] = {}
+    deviations: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         inputs = Path(folder)
         make_inputs(inputs, max_cameras=4)
         for round_index in range(args.rounds):
-            for what in measurements:
+            for what, precision in measurements:
                 is_train = what.startswith('train')
-                if is_train and round_index > 0:
-                    continue
                 sides = [('ours', args.ours_python, '_bench_ours.py')]
                 if lerobot:
                     sides.append(('lerobot', args.lerobot_python, '_bench_lerobot.py'))
                 if round_index % 2:
                     sides.reverse()
                 for impl, python, script in sides:
-                    result = run_worker(python, script, what, args, inputs, 1 if is_train and not gpu else warmup,
-                                        train_iterations if is_train else iterations)
+                    result = run_worker(python, script, what, precision, args, inputs,
+                                        1 if is_train and not gpu else warmup, train_iterations if is_train else iterations)
                     if result is None:
                         continue
-                    print(f'  round {round_index + 1} {impl:8s} {what:10s} median {result["median_ms"]:9.2f} ms', flush=True)
-                    key = (impl, what)
+                    print(f'  round {round_index + 1} {impl:8s} {what:10s} {precision} median {result["median_ms"]:9.2f} ms',
+                          flush=True)
+                    key = (impl, what, precision)
                     if key not in best or result['median_ms'] < best[key]['median_ms']:
                         best[key] = result
+        for cameras in (1, 4):
+            chunks = [inputs / f'chunk_ours_{cameras}cam_{p}.npy' for p in ('fp32', 'bf16')]
+            if all(path.is_file() for path in chunks):
+                fp32, bf16 = (np.load(path) for path in chunks)
+                deviations[f'{cameras}cam'] = (float(np.abs(bf16 - fp32).max()), float(np.abs(fp32).max()))
 
     print(f'\nACT, paper config, 480x640, device {args.device}, {args.threads} threads '
           f'(best median of {args.rounds} alternating rounds)')
-    print(f'{"measurement":34s} {"ours":>12s} {"lerobot":>12s} {"ratio":>8s}')
-    for what, label in (('infer_1cam', 'inference, 1 camera (ms/chunk)'), ('infer_4cam', 'inference, 4 cameras (ms/chunk)'),
-                        ('train_b8', 'training, batch 8 (samples/s)')):
-        ours, theirs = best.get(('ours', what)), best.get(('lerobot', what))
+    print(f'{"measurement":34s} {"precision":>9s} {"ours":>10s} {"lerobot":>10s} {"ratio":>8s}')
+    cell = lambda v: f'{v:10.2f}' if v is not None else f'{"-":>10s}'  # noqa: E731
+    rows = [('infer_1cam', p, 'inference, 1 camera (ms/chunk)') for p in precisions]
+    rows += [('infer_4cam', p, 'inference, 4 cameras (ms/chunk)') for p in precisions]
+    rows += [('train_b8', 'fp32', 'training, batch 8 (samples/s)')]
+    for what, precision, label in rows:
+        ours, theirs = best.get(('ours', what, precision)), best.get(('lerobot', what, precision))
         if ours is None and theirs is None:
             continue
         if what.startswith('train'):
@@ -103,13 +122,24 @@ def main() -> int:
         else:
             value = lambda r: r['median_ms'] if r else None  # noqa: E731
             ratio = value(theirs) / value(ours) if ours and theirs else None  # LeRobot time / ours
-        cell = lambda v: f'{v:12.2f}' if v is not None else f'{"-":>12s}'  # noqa: E731
-        print(f'{label:34s} {cell(value(ours))} {cell(value(theirs))} {(f"{ratio:7.2f}x" if ratio else "-"):>8s}')
+        print(f'{label:34s} {precision:>9s} {cell(value(ours))} {cell(value(theirs))} '
+              f'{(f"{ratio:7.2f}x" if ratio else "-"):>8s}')
     print('ratio = how many times faster ours is (LeRobot time / ours; for training ours samples/s / LeRobot\'s)')
-    if gpu and ('ours', 'infer_4cam') in best:
-        ms = best[('ours', 'infer_4cam')]['median_ms']
+    # What our 'auto' resolves to on this device, as the ours worker reported it.
+    auto = next((r['auto'] for (impl, _, _), r in best.items() if impl == 'ours' and 'auto' in r), 'fp32')
+    for what, label in (('infer_1cam', '1 camera'), ('infer_4cam', '4 cameras')):
+        ours, theirs = best.get(('ours', what, auto)), best.get(('lerobot', what, 'fp32'))
+        if ours and theirs:
+            print(f'each at its default, {label}: ours ({auto}, precision auto) {ours["median_ms"]:.2f} ms, LeRobot (fp32) '
+                  f'{theirs["median_ms"]:.2f} ms: {theirs["median_ms"] / ours["median_ms"]:.2f}x')
+    for cameras, (difference, scale) in deviations.items():
+        print(f'ours bf16 vs fp32, {cameras}: largest difference {difference:.4f} in a chunk whose largest entry is '
+              f'{scale:.4f} (normalized units; random weights, see bench/bench_precision.py for a trained checkpoint)')
+    if gpu and ('ours', 'infer_4cam', auto) in best:
+        ms = best[('ours', 'infer_4cam', auto)]['median_ms']
         print(f'GPU target, 4-camera chunk under 5 ms: {ms:.2f} ms -> {"met" if ms < 5 else "NOT met"}')
     return 0
+
 
 
 if __name__ == '__main__':

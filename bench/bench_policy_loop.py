@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LEROBOT_PYTHON = [Path('/work/main/.venv-lerobot/bin/python'), ROOT / '.venv-lerobot' / 'bin' / 'python']
+DEFAULT_LEROBOT_PYTHON = [ROOT / '.venv-lerobot' / 'bin' / 'python']
 
 
 def paper_checkpoint(workdir: Path, robot, cameras: tuple[str, ...]) -> Path:
@@ -69,8 +69,9 @@ def compare_with_lerobot(policy, checkpoint: Path, device: str, rounds: int, per
     config = json.loads((checkpoint / 'config.json').read_text())['model']
     spec = {key: config[key] for key in ('image_height', 'image_width', 'chunk_size', 'dim_model', 'n_heads',
                                          'dim_feedforward', 'n_encoder_layers', 'n_decoder_layers', 'latent_dim')}
+    # LeRobot at the precision ours runs in: under torch.autocast for bf16 (its use_amp).
     spec.update(camera_names=list(policy.camera_names), state_dim=policy.state_dim, action_dim=policy.action_dim,
-                device=device)
+                device=device, precision=policy.precision)
     lerobot = None
     if lerobot_python is not None:
         lerobot = subprocess.Popen([str(lerobot_python), str(ROOT / 'bench' / 'lerobot_act_latency.py'), json.dumps(spec)],
@@ -106,6 +107,7 @@ def publish_robot(cameras: list[str], duration_s: float) -> None:
     import numpy as np
     import rclpy
     from rclpy.executors import ExternalShutdownException
+    from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image, JointState
 
     from act_bringup.paths import robot_config_path
@@ -114,7 +116,9 @@ def publish_robot(cameras: list[str], duration_s: float) -> None:
     from act_common.robot_config import load_robot_config
 
     robot = load_robot_config(robot_config_path('aloha_sim'))
-    rclpy.init()
+    # No rclpy signal handlers: the benchmark's SIGTERM ends this process at once, instead
+    # of invalidating the context under a timer that is about to publish.
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node('bench_synthetic_robot')
     rng = np.random.default_rng(1)
     frames = {name: rgb_to_image_fields(rng.integers(0, 256, size=(robot.camera(name).height, robot.camera(name).width, 3),
@@ -147,7 +151,8 @@ def publish_robot(cameras: list[str], duration_s: float) -> None:
         rclpy.shutdown()
 
 
-def run_control_loop(checkpoint: Path, device: str, duration_s: float, torch_threads: int, cameras: list[str]) -> dict:
+def run_control_loop(checkpoint: Path, device: str, precision: str, duration_s: float, torch_threads: int,
+                     cameras: list[str]) -> dict:
     from rclpy.lifecycle import TransitionCallbackReturn
 
     from act_bringup.node_set import NodeSet, NodeSpec
@@ -157,7 +162,7 @@ def run_control_loop(checkpoint: Path, device: str, duration_s: float, torch_thr
     publisher = subprocess.Popen([sys.executable, __file__, '--publish-robot', ','.join(cameras),
                                   '--duration', str(duration_s + 60)])
     overrides = {'robot_config': str(robot_config_path('aloha_sim')), 'checkpoint': str(checkpoint), 'device': device,
-                 'torch_threads': torch_threads}
+                 'precision': precision, 'torch_threads': torch_threads}
     try:
         with NodeSet([NodeSpec(PolicyNode, overrides=overrides)], threads=1) as nodes:
             nodes.spin_in_background()
@@ -185,6 +190,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--duration', type=float, default=300.0, help='control-loop run, seconds (default 300)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
+    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+                        help="ours (and LeRobot's, at the same precision): auto = bf16 where native (default)")
     parser.add_argument('--checkpoint', type=Path, help="checkpoint folder (default: the paper's config, trained 1 step)")
     parser.add_argument('--torch-threads', type=int, default=0, help='policy node torch_threads (0 = torch default)')
     parser.add_argument('--rounds', type=int, default=5, help='alternating inference rounds (default 5)')
@@ -209,7 +216,8 @@ def main() -> int:
     results = {'machine': {'cpus': os.cpu_count(), 'load_average_at_start': os.getloadavg()}, 'device': args.device}
     with tempfile.TemporaryDirectory(prefix='bench_policy_') as workdir:
         checkpoint = args.checkpoint or paper_checkpoint(Path(workdir), robot, ('top',))
-        policy = ActPolicy.load(checkpoint, device=args.device)
+        policy = ActPolicy.load(checkpoint, device=args.device, precision=args.precision)
+        results['precision'] = policy.precision
         cameras = list(policy.camera_names)
         lerobot_python = None
         if not args.skip_lerobot:
@@ -220,7 +228,7 @@ def main() -> int:
         inference = compare_with_lerobot(policy, Path(checkpoint), args.device, args.rounds, args.per_round, lerobot_python)
         results['inference'] = inference
         ours = inference['ours_predict_chunk_ms']
-        print(f'inference, {ours["n"]} calls: ours predict_chunk median {ours["median"]:.1f} ms (p90 {ours["p90"]:.1f})')
+        print(f'inference in {policy.precision}, {ours["n"]} calls: ours predict_chunk median {ours["median"]:.1f} ms (p90 {ours["p90"]:.1f})')
         if 'speedup_median' in inference:
             theirs = inference['lerobot_select_action_ms']
             print(f'  LeRobot {inference["lerobot"]["lerobot_version"]} select_action median {theirs["median"]:.1f} ms '
@@ -229,7 +237,7 @@ def main() -> int:
                   f'{"met" if inference["speedup_median"] >= 1.5 else "NOT met"})')
         del policy
         if not args.skip_loop:
-            loop = run_control_loop(Path(checkpoint), args.device, args.duration, args.torch_threads, cameras)
+            loop = run_control_loop(Path(checkpoint), args.device, args.precision, args.duration, args.torch_threads, cameras)
             results['control_loop'] = loop
             late, e2e, infer = loop['tick_lateness_ms'], loop['observation_to_command_ms'], loop['inference_latency_ms']
             print(f'control loop, {args.duration:.0f} s at 50 Hz: {loop["ticks"]} ticks, {loop["deadline_misses"]} missed '

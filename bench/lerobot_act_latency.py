@@ -10,9 +10,11 @@ on their values; offline, so no pretrained backbone) and temporal ensembling on 
 every call, as our node runs predict_chunk on every query. Images are handed over as
 LeRobot's pipeline hands them to the policy: float (1, 3, H, W) in [0, 1]; the uint8 to
 float conversion is timed apart. Rounds on request let the caller interleave them with
-its own measurements, so both see the same load on a shared machine.
+its own measurements, so both see the same load on a shared machine. spec["precision"]
+"bf16" runs select_action under torch.autocast bf16, LeRobot's own mixed precision.
 """
 
+import contextlib
 import json
 import sys
 import time
@@ -61,8 +63,13 @@ def main() -> None:
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
 
+    def select_action(batch):
+        bf16 = spec.get('precision') == 'bf16'
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            return policy.select_action(batch)
+
     for _ in range(spec.get('warmup', 3)):
-        policy.select_action(observation())
+        select_action(observation())
     synchronize()
     import importlib.metadata
 
@@ -75,7 +82,7 @@ def main() -> None:
             batch = observation()
             synchronize()
             converted = time.perf_counter()
-            policy.select_action(batch)
+            select_action(batch)
             synchronize()
             done = time.perf_counter()
             convert_s.append(converted - started)

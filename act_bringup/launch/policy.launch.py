@@ -37,6 +37,7 @@ def generate_launch_description():
             'robot_config': robot_config,
             'checkpoint': LaunchConfiguration('checkpoint'),
             'device': LaunchConfiguration('device'),
+            'precision': LaunchConfiguration('precision'),
             'use_sim_time': ParameterValue(LaunchConfiguration('sim'), value_type=bool),
         }])
     configure = EmitEvent(
@@ -58,6 +59,8 @@ def generate_launch_description():
             'policy_params', default_value=os.path.join(config, 'policy.yaml'),
             description='Parameters of the policy node (ensembling, timeouts, safety)'),
         DeclareLaunchArgument('device', default_value='cpu', description='Inference device: cpu, cuda or cuda:N'),
+        DeclareLaunchArgument('precision', default_value='auto',
+                              description='auto (bf16 where the device computes it natively, else fp32), fp32 or bf16'),
         DeclareLaunchArgument('sim', default_value='true', description='Also start the simulated robot, and use its clock'),
         DeclareLaunchArgument('task', default_value='transfer_cube', description='Simulated task (with sim:=true)'),
         DeclareLaunchArgument(

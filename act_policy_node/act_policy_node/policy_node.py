@@ -70,15 +70,15 @@ STATUS_TOPIC = '/act/policy/status'
 STATUS_PERIOD_S = 0.5
 DEVICE_PATTERN = re.compile(r'^(cpu|cuda(:\d+)?)$')
 # Parameters read at configure take effect at the next configure; the others at once.
-PARAMETERS = ('robot_config', 'checkpoint', 'device', 'camera_remap', 'torch_threads', 'observation_timeout_s',
+PARAMETERS = ('robot_config', 'checkpoint', 'device', 'precision', 'camera_remap', 'torch_threads', 'observation_timeout_s',
               'max_skew_s', 'ensemble_weighting', 'ensemble_m', 'query_period_ticks')
 
 
-def load_policy(checkpoint: str, device: str):
+def load_policy(checkpoint: str, device: str, precision: str):
     """act_training's inference API; imported here so that __init__ stays light."""
     from act_training.policy import ActPolicy
 
-    return ActPolicy.load(checkpoint, device=device)
+    return ActPolicy.load(checkpoint, device=device, precision=precision)
 
 
 class PolicyNode(LifecycleNode):
@@ -160,6 +160,9 @@ class PolicyNode(LifecycleNode):
         self.declare_parameter('checkpoint', '', describe(
             'Checkpoint folder written by act train (safetensors + JSON). Read at configure.'))
         self.declare_parameter('device', 'cpu', describe('Inference device: cpu, cuda or cuda:N. Read at configure.'))
+        self.declare_parameter('precision', 'auto', describe(
+            'auto (bf16 where the device computes bf16 natively: CUDA, CPUs with AVX512-BF16 or AMX; fp32 '
+            'elsewhere), fp32 or bf16. Read at configure.'))
         self.declare_parameter('camera_remap', Parameter.Type.STRING_ARRAY, describe(
             'policy_camera=robot_camera entries feeding a checkpoint camera from a differently named robot '
             'camera; unset = same names. Read at configure.'))
@@ -190,6 +193,11 @@ class PolicyNode(LifecycleNode):
         try:
             if not DEVICE_PATTERN.match(str(values['device'])):
                 raise ValueError(f'device must be cpu, cuda or cuda:N, got {values["device"]!r}')
+            if values['precision'] != self._values['precision']:
+                from act_training.model.runner import PRECISIONS  # torch: only when it changes
+
+                if values['precision'] not in PRECISIONS:
+                    raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {values["precision"]!r}')
             parse_camera_remap(values['camera_remap'] or [])
             control = self._control_settings(values)
             query = self._query_settings(values) if self.policy is not None else None
@@ -246,7 +254,7 @@ class PolicyNode(LifecycleNode):
             import torch
 
             torch.set_num_threads(values['torch_threads'])
-        self.policy = load_policy(checkpoint, device)
+        self.policy = load_policy(checkpoint, device, values['precision'])
         self._cameras = match_checkpoint(self.policy, checkpoint, self.robot,
                                          parse_camera_remap(values['camera_remap'] or []))
         self._joint_topics = joint_state_topics(self.robot)
@@ -278,7 +286,7 @@ class PolicyNode(LifecycleNode):
                                        self._query_settings(values))
         self._worker.start()
         self.get_logger().info(
-            f'loaded {self.policy.model_id} on {device} for robot {self.robot.name!r}: cameras '
+            f'loaded {self.policy.model_id} on {device} ({self.policy.precision}) for robot {self.robot.name!r}: cameras '
             f'{ {name: camera.topic for name, camera in self._cameras.items()} }, chunk {self.policy.chunk_size}, '
             f'ensemble {self._loop.settings.weighting.value} m={self._loop.settings.ensemble_m}; first inference '
             f'(warm-up) took {warmup_s:.2f} s')

@@ -63,7 +63,8 @@ def command_rows(robot: SyntheticRobot, arm: str) -> list[tuple[float, list[floa
 
 
 def test_keeps_the_control_rate_while_inference_takes_longer_than_a_tick(checkpoints):
-    with start(checkpoints['slow']) as nodes:
+    # fp32: the slower precision, so that each chunk takes several ticks here.
+    with start(checkpoints['slow'], precision='fp32') as nodes:
         node, robot = nodes.node(PolicyNode), nodes.node(TopCameraRobot)
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, node.status_detail
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
@@ -182,9 +183,11 @@ def test_parameters_are_validated_and_apply_at_run_time(checkpoints):
         rejected = node.set_parameters([Parameter('ensemble_weighting', value='newest'),
                                         Parameter('device', value='tpu'),
                                         Parameter('ensemble_m', value=-1.0),
-                                        Parameter('camera_remap', value=['top'])])
-        assert [result.successful for result in rejected] == [False] * 4
+                                        Parameter('camera_remap', value=['top']),
+                                        Parameter('precision', value='fp16')])
+        assert [result.successful for result in rejected] == [False] * 5
         assert 'newest' in rejected[0].reason and 'tpu' in rejected[1].reason and 'top' in rejected[3].reason
+        assert 'auto, fp32, bf16' in rejected[4].reason
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, node.status_detail
         accepted = node.set_parameters([Parameter('ensemble_weighting', value='chunked'),
                                         Parameter('ensemble_m', value=0.2)])

@@ -37,8 +37,11 @@ class ActPolicy:
     control_period_s: float  # the control period the data was recorded at
     image_size: tuple[int, int]  # (H, W) the model runs at
     model_id: str  # checkpoint folder name + short content hash
+    precision: str  # 'fp32' or 'bf16': what the backbone and transformer run in
 
-    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = 'cpu'):
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = 'cpu', precision: str = 'auto'):
+        """precision: 'auto' (bf16 where the device computes it natively, else fp32),
+        'fp32' or 'bf16'; see act_training.model.runner."""
         config = checkpoint.model_config
         self.checkpoint_path = checkpoint.path
         self.camera_names = tuple(config.camera_names)
@@ -50,6 +53,10 @@ class ActPolicy:
         self.image_size = config.image_size
         self.model_id = f'{checkpoint.path.name}-{checkpoint.weights_sha256[:8]}'
         self.device = torch.device(device)
+        from act_training.model.runner import build_runner, resolve_precision
+
+        dtype = resolve_precision(precision, self.device)
+        self.precision = 'bf16' if dtype == torch.bfloat16 else 'fp32'  # what runs, 'auto' resolved
         self._qpos_mean = checkpoint.normalization.qpos.mean  # (Ds,) float64
         self._qpos_std = checkpoint.normalization.qpos.std
         self._action_mean = checkpoint.normalization.action.mean  # (Da,) float64
@@ -57,14 +64,12 @@ class ActPolicy:
 
         model = build_model(config)
         model.load_state_dict(checkpoint.state_dict)
-        from act_training.model.runner import build_runner
-
-        self._runner = build_runner(ActInference(model).to(self.device), self.device,
+        self._runner = build_runner(ActInference(model).to(self.device), self.device, dtype,
                                     frame_shape=(len(self.camera_names), *self.image_size, 3), state_dim=self.state_dim)
 
     @classmethod
-    def load(cls, checkpoint_dir: str | Path, device: str = 'cpu') -> 'ActPolicy':
-        return cls(load_checkpoint(checkpoint_dir), device)
+    def load(cls, checkpoint_dir: str | Path, device: str = 'cpu', precision: str = 'auto') -> 'ActPolicy':
+        return cls(load_checkpoint(checkpoint_dir), device, precision)
 
     def _frames(self, images: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Per camera, in the model's order: (H, W, 3) uint8 at the model's size."""

@@ -51,7 +51,8 @@ def test_round_trip_and_bit_identical_predictions(tmp_path):
     rng = np.random.default_rng(0)
     images = {'top': rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)}
     qpos = rng.normal(size=4)
-    first, second = ActPolicy.load(tmp_path / 'ckpt'), ActPolicy.load(tmp_path / 'ckpt')
+    # fp32: compared below with the fp32 model (bf16 against fp32 is test_training_model's).
+    first, second = ActPolicy.load(tmp_path / 'ckpt', precision='fp32'), ActPolicy.load(tmp_path / 'ckpt', precision='fp32')
     a, b = first.predict_chunk(images, qpos), second.predict_chunk(images, qpos)
     assert np.array_equal(a, b) and np.array_equal(a, first.predict_chunk(images, qpos))
     # Same as the saved model itself (eval, z = 0), up to the fast path's BatchNorm folding.

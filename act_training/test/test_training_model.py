@@ -1,8 +1,10 @@
-"""The network: shapes, the loss terms, z = 0 determinism, the inference fast path, and
-backbone weight loading that never falls back to random init silently."""
+"""The network: shapes, the loss terms, z = 0 determinism, the inference fast path (fp32
+and bf16), the CPU kernels (oneDNN linear, dropout, written-out attention), and backbone
+weight loading that never falls back to random init silently."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -13,7 +15,11 @@ from act_training.model import act_loss, build_model, kl_divergence, masked_l1
 from act_training.model.backbone import (BackboneWeightsError, ResNet18Features, feature_map_size,
                                          fold_frozen_batchnorm, load_backbone_weights)
 from act_training.model.inference import ActInference
+from act_training.model import onednn
+from act_training.model.onednn import OneDnnLinear
+from act_training.model.runner import CpuRunner, native_bf16, resolve_precision
 from act_training.model.position import sinusoidal_1d, sinusoidal_2d
+from act_training.model.transformer import Attention, Dropout, dropout
 
 
 def _inputs(config, batch=2, seed=0):
@@ -102,6 +108,68 @@ def test_fast_inference_path_matches_the_model(config):
             fast = ActInference(model)(frames, qpos)
         assert fast.shape == reference.shape
         assert torch.allclose(fast, reference, atol=1e-4, rtol=1e-4), (overrides, (fast - reference).abs().max())
+        # What ActPolicy runs on the CPU: oneDNN linear layers, in fp32 and in bf16.
+        frame_list, first_qpos = [frame.numpy() for frame in frames[0]], qpos[0].numpy()
+        packed = CpuRunner(ActInference(model), torch.float32)(frame_list, first_qpos)  # (S, Da)
+        np.testing.assert_allclose(packed, reference[0].numpy(), atol=1e-4, rtol=1e-4)
+        bf16 = CpuRunner(ActInference(model), torch.bfloat16)(frame_list, first_qpos)  # (S, Da)
+        assert bf16.dtype == np.float32
+        # bf16 keeps 8 significant bits: errors of a few 1/256 of the output's scale.
+        scale = float(reference[0].abs().max())
+        assert 0 < np.abs(bf16 - reference[0].numpy()).max() < 0.03 * scale, (overrides, np.abs(bf16 - packed).max(), scale)
+
+
+def test_precision_resolves_per_device():
+    cpu = torch.device('cpu')
+    assert resolve_precision('fp32', cpu) == torch.float32 and resolve_precision('bf16', cpu) == torch.bfloat16
+    assert resolve_precision('auto', cpu) == (torch.bfloat16 if native_bf16(cpu) else torch.float32)
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
+        resolve_precision('fp16', cpu)
+
+
+def test_onednn_linear_is_nn_linear_in_value_and_gradient(monkeypatch):
+    calls = []
+    original = onednn._onednn_linear
+    monkeypatch.setattr(onednn, '_onednn_linear', lambda *args: calls.append(1) or original(*args))
+    monkeypatch.setattr(onednn, 'ONEDNN_MIN_MACS', 0)  # this small layer through oneDNN too
+    torch.manual_seed(3)
+    fast, reference = OneDnnLinear(48, 80), torch.nn.Linear(48, 80)
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(4, 30, 48)
+    outputs, grads = [], []
+    for layer in (fast, reference):
+        inputs = x.clone().requires_grad_()
+        out = layer(inputs)
+        out.backward(torch.cos(out.detach()))
+        outputs.append(out.detach())
+        grads.append((inputs.grad, layer.weight.grad, layer.bias.grad))
+    assert len(calls) == 2, 'the forward and the input gradient go through oneDNN'
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=1e-5)
+    for got, expected in zip(*grads):
+        torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # autocast: nn.Linear's own path, in bf16
+        assert fast(x).dtype == torch.bfloat16
+
+
+def test_dropout_zeroes_p_and_scales_the_rest():
+    torch.manual_seed(4)
+    out = dropout(torch.ones(400, 1000), 0.1)
+    assert abs(float((out == 0).float().mean()) - 0.1) < 0.005  # 400k draws: std of the fraction 0.0005
+    assert torch.allclose(out[out != 0], torch.tensor(1 / 0.9))
+    layer = Dropout(0.3)
+    x = torch.randn(50, 50)
+    assert torch.equal(layer.eval()(x), x) and not torch.equal(layer.train()(x), x)
+    assert torch.equal(dropout(x, 0.0), x)
+
+
+def test_training_attention_is_sdpa_when_nothing_is_dropped():
+    torch.manual_seed(5)
+    attention = Attention(32, 4, dropout=1e-9)  # the written-out training path, dropping (almost) nothing
+    x, padding = torch.randn(2, 9, 32), torch.zeros(2, 9, dtype=torch.bool)
+    padding[0, 6:] = True
+    trained = attention.train().self_attention(x, None, padding)
+    fused = attention.eval().self_attention(x, None, padding)  # F.scaled_dot_product_attention
+    torch.testing.assert_close(trained, fused, atol=1e-5, rtol=1e-5)
 
 
 def test_decoder_layers_beyond_the_first_reach_the_output():
@@ -132,6 +200,30 @@ def test_backbone_output_size_matches_feature_map_size():
     backbone = ResNet18Features().eval()
     with torch.no_grad():
         assert backbone(torch.zeros(1, 3, 100, 70)).shape == (1, 512, *feature_map_size(100, 70))
+
+
+def test_backbone_is_torchvision_resnet18_in_value_and_gradient():
+    """Our forward folds each frozen BN into its convolution; torchvision's runs them apart."""
+    torch.manual_seed(6)
+    ours = ResNet18Features()
+    for module in ours.modules():
+        if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.uniform_(0.5, 1.5)
+    reference = torchvision.models.resnet18(weights=None, norm_layer=torchvision.ops.misc.FrozenBatchNorm2d)
+    reference.load_state_dict(ours.state_dict(), strict=False)  # everything but fc
+    x = torch.randn(2, 3, 64, 96)
+    stem = reference.maxpool(reference.relu(reference.bn1(reference.conv1(x))))
+    expected = reference.layer4(reference.layer3(reference.layer2(reference.layer1(stem))))
+    got = ours(x)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    weights = torch.randn_like(got)
+    (got * weights).sum().backward()
+    (expected * weights).sum().backward()
+    for name in ('conv1.weight', 'layer1.0.conv2.weight', 'layer3.0.downsample.0.weight', 'layer4.1.conv1.weight'):
+        mine, theirs = ours.get_parameter(name).grad, reference.get_parameter(name).grad
+        torch.testing.assert_close(mine, theirs, atol=1e-4 * float(theirs.abs().max()), rtol=1e-3)
 
 
 def test_folded_batchnorm_is_the_same_function():

@@ -27,7 +27,7 @@ def handle(args) -> int:
     robot_path = robot_config_path(args.robot)
     use_sim_time = load_robot_config(robot_path).simulated if args.use_sim_time is None else args.use_sim_time
     overrides = {'robot_config': str(robot_path), 'checkpoint': args.checkpoint, 'use_sim_time': use_sim_time}
-    for name, value in (('device', args.device), ('ensemble_weighting', args.ensemble_weighting),
+    for name, value in (('device', args.device), ('precision', args.precision), ('ensemble_weighting', args.ensemble_weighting),
                         ('ensemble_m', args.ensemble_m), ('query_period_ticks', args.query_period_ticks)):
         if value is not None:
             overrides[name] = value
@@ -57,6 +57,8 @@ def register(subparsers) -> None:
     parser.add_argument('--robot', default='aloha_sim', help='robot config name or YAML path (default: aloha_sim)')
     parser.add_argument('--params-file', help='node parameter YAML (default: the installed config/policy.yaml)')
     parser.add_argument('--device', help='cpu, cuda or cuda:N (default: from policy.yaml)')
+    parser.add_argument('--precision', choices=('auto', 'fp32', 'bf16'),
+                        help='auto: bf16 where the device computes it natively, else fp32 (default: from policy.yaml)')
     parser.add_argument('--ensemble-weighting', choices=('oldest_first', 'newest_first', 'chunked'),
                         help='temporal ensembling weights (default: from policy.yaml, oldest_first as in the paper)')
     parser.add_argument('--ensemble-m', type=float, help='m of the weights exp(-m i) (default: from policy.yaml)')

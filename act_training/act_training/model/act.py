@@ -43,7 +43,7 @@ class ActModel(nn.Module):
                              f'got camera_names={list(config.camera_names)}, state_dim={config.state_dim}, '
                              f'action_dim={config.action_dim}')
         self.config = config
-        # Set by the trainer on CUDA, where the backbone runs in channels_last.
+        # Set by the trainer, which runs the backbone in channels_last.
         self.channels_last = False
         dim = config.dim_model
         layer_args = (dim, config.n_heads, config.dim_feedforward, config.dropout, config.pre_norm)

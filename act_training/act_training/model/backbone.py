@@ -1,6 +1,14 @@
 """The image backbone: torchvision's ResNet-18 up to layer4 (stride 32, 512 channels), with
 BatchNorm frozen (its statistics are those of the initial weights, as in DETR and ACT: the
-batches of one robot's episodes are too small and too alike to estimate them)."""
+batches of one robot's episodes are too small and too alike to estimate them).
+
+A frozen BatchNorm after a convolution is an affine map per channel, so each conv + BN
+pair runs as one convolution with the BN folded into its weights and bias. In training the
+fold is recomputed from the parameters at every forward (a cost of the size of the
+weights, not of the activations), so gradients reach the convolution weights unchanged
+while the two passes over every activation map that BN takes, forward and backward, are
+gone. Inference folds once (fold_frozen_batchnorm).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ import math
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
@@ -32,8 +41,32 @@ class ResNet18Features(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        """torchvision's ResNet.forward up to layer4, and BasicBlock.forward, with each
+        conv + frozen BN as one convolution."""
+        x = self.maxpool(F.relu(conv_bn(x, self.conv1, self.bn1), inplace=True))
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for block in layer:
+                shortcut = x if block.downsample is None else conv_bn(x, *block.downsample)
+                out = F.relu(conv_bn(x, block.conv1, block.bn1), inplace=True)
+                x = F.relu(conv_bn(out, block.conv2, block.bn2) + shortcut, inplace=True)
+        return x
+
+
+def folded_conv_parameters(conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight and bias of the one convolution equal to conv then bn:
+    w' = w * g / sqrt(v + eps), b' = beta + (b - m) * g / sqrt(v + eps). Differentiable in w."""
+    scale = bn.weight * (bn.running_var + bn.eps).rsqrt()  # (C_out,)
+    conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.bias)
+    return conv.weight * scale[:, None, None, None], bn.bias + (conv_bias - bn.running_mean) * scale
+
+
+def conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.Module) -> torch.Tensor:
+    """conv then bn, as one convolution; bn is a FrozenBatchNorm2d, or nn.Identity once
+    fold_frozen_batchnorm has moved it into conv."""
+    if isinstance(bn, nn.Identity):
+        return conv(x)
+    weight, bias = folded_conv_parameters(conv, bn)
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 def feature_map_size(height: int, width: int) -> tuple[int, int]:
@@ -98,21 +131,20 @@ def load_backbone_weights(backbone: ResNet18Features, weights: str) -> str:
 
 
 def fold_frozen_batchnorm(backbone: ResNet18Features) -> nn.Module:
-    """An inference-only copy whose convolutions absorb the frozen BatchNorm that follows
-    them (w' = w * g / sqrt(v + eps), b' = b - m * g / sqrt(v + eps)): one pass over each
-    activation map less per layer, same function up to float rounding."""
+    """An inference-only copy whose convolutions hold the frozen BatchNorm that follows them
+    (folded_conv_parameters, computed once instead of at every forward); same function up
+    to float rounding."""
     import copy
 
     folded = copy.deepcopy(backbone).eval()
 
     def fold(conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> nn.Conv2d:
-        scale = bn.weight * (bn.running_var + bn.eps).rsqrt()  # (C_out,)
         fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                           conv.padding, conv.dilation, conv.groups, bias=True)
         with torch.no_grad():
-            fused.weight.copy_(conv.weight * scale[:, None, None, None])
-            conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.bias)
-            fused.bias.copy_(bn.bias + (conv_bias - bn.running_mean) * scale)
+            weight, bias = folded_conv_parameters(conv, bn)
+            fused.weight.copy_(weight)
+            fused.bias.copy_(bias)
         return fused
 
     folded.conv1, folded.bn1 = fold(folded.conv1, folded.bn1), nn.Identity()
@@ -121,7 +153,7 @@ def fold_frozen_batchnorm(backbone: ResNet18Features) -> nn.Module:
             block.conv1, block.bn1 = fold(block.conv1, block.bn1), nn.Identity()
             block.conv2, block.bn2 = fold(block.conv2, block.bn2), nn.Identity()
             if block.downsample is not None:
-                block.downsample = nn.Sequential(fold(block.downsample[0], block.downsample[1]))
+                block.downsample = nn.Sequential(fold(block.downsample[0], block.downsample[1]), nn.Identity())
     for parameter in folded.parameters():
         parameter.requires_grad_(False)
     return folded

@@ -9,11 +9,15 @@ Same function as `ActModel.forward` without actions (z = 0), computed with less 
   weights, and the block's output (and the cross-attention queries built from it) are
   constants of the weights;
 - uint8 HWC frames in, normalized in one pass straight into the channels-last layout the
-  backbone runs in.
-Results match `ActModel` up to float rounding (tested).
+  backbone runs in;
+- optionally in bf16 (`set_compute_dtype`): weights converted once, not per call as
+  autocast would; the pixel normalization and the action head stay fp32.
+Results match `ActModel` up to float rounding in fp32, and to bf16 rounding in bf16 (tested).
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
@@ -26,7 +30,8 @@ from act_training.model.backbone import fold_frozen_batchnorm
 class ActInference(nn.Module):
     def __init__(self, model: ActModel):
         super().__init__()
-        model = model.eval()
+        # Its own copy of the weights: the runners convert and replace layers in place.
+        model = copy.deepcopy(model).eval()
         config = model.config
         self.config = config
         # channels_last: the layout the uint8 HWC frames already have, and the one oneDNN
@@ -65,6 +70,24 @@ class ActInference(nn.Module):
         for parameter in self.parameters():
             parameter.requires_grad_(False)
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        return self.latent_token.dtype
+
+    @property
+    def token_count(self) -> int:
+        """Tokens of the main encoder per sample: 2 + N_cam * h * w."""
+        return self.encoder_pos_qk.shape[1]
+
+    def set_compute_dtype(self, dtype: torch.dtype) -> 'ActInference':
+        """Backbone and transformer in `dtype` (torch.float32 or torch.bfloat16); the
+        pixel normalization and the action head stay fp32: the head's output is the command
+        sent to the robot."""
+        self.to(dtype)
+        self.action_head.float()
+        self.pixel_scale, self.pixel_shift = self.pixel_scale.float(), self.pixel_shift.float()
+        return self
+
     def normalize(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, N_cam, H, W, 3) uint8 -> (B * N_cam, 3, H, W) float, ImageNet-normalized, in
         channels-last memory (what the HWC bytes already are: no transpose copy)."""
@@ -74,11 +97,11 @@ class ActInference(nn.Module):
     def forward(self, frames: torch.Tensor, qpos: torch.Tensor) -> torch.Tensor:
         """frames: (B, N_cam, H, W, 3) uint8 at the model's image size; qpos: (B, state_dim)
         normalized -> (B, S, action_dim) normalized actions."""
-        batch = frames.shape[0]
-        images = self.normalize(frames).contiguous(memory_format=torch.channels_last)  # a no-op for HWC frames
+        batch, dtype = frames.shape[0], self.compute_dtype
+        images = self.normalize(frames).to(dtype).contiguous(memory_format=torch.channels_last)  # a no-op for HWC frames
         features = self.input_proj(self.backbone(images))  # (B * N_cam, D, h, w)
         tokens = torch.cat((self.latent_token.expand(batch, 1, -1),  # (B, 1, D)
-                            self.state_proj(qpos)[:, None, :],  # (B, 1, D)
+                            self.state_proj(qpos.to(dtype))[:, None, :],  # (B, 1, D)
                             feature_tokens(features, batch)), dim=1)  # (B, 2 + N, D)
         for layer, pos_qk in zip(self.encoder_layers, self.encoder_pos_qk):
             tokens = layer(tokens, pos_qk)
@@ -92,6 +115,4 @@ class ActInference(nn.Module):
                 cross_q = layer.cross_query(t, self.query_pos_q[i])
             t = layer.rest(t, cross_q, layer.cross_attn.project_kv(memory), self.memory_pos_k[i])
         decoded = self.decoder_norm(t)  # (B, S, D)
-        # The head in fp32 even under bf16 autocast: its output is the command sent to the robot.
-        with torch.autocast(device_type=decoded.device.type, enabled=False):
-            return self.action_head(decoded.float())  # (B, S, action_dim)
+        return self.action_head(decoded.float())  # (B, S, action_dim), fp32

@@ -1,9 +1,14 @@
 """How the inference forward executes on each device (numpy in, numpy out, batch of one).
 
-CPU: eager under inference_mode (no autograd bookkeeping).
-CUDA: bf16 autocast, channels_last convolutions, inputs through pinned host buffers, and
-the whole forward captured once as a CUDA graph and replayed (one launch instead of a few
-hundred kernel launches); eager if capture fails.
+Precision ('auto', 'fp32' or 'bf16'): auto is bf16 where the hardware computes bf16
+natively (CUDA GPUs with bf16, CPUs with AVX512-BF16 or AMX), fp32 elsewhere. bf16 is
+2x the arithmetic throughput on those units; what it changes in a trained policy's
+actions is measured by bench/bench_precision.py and bounded in test_training_model.py.
+CPU: eager under inference_mode (no autograd bookkeeping), linear layers through oneDNN
+with their weights laid out once (model/onednn.py).
+CUDA: channels_last convolutions, inputs through pinned host buffers, and the whole
+forward captured once as a CUDA graph and replayed (one launch instead of a few hundred
+kernel launches); eager if capture fails.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 import torch
 
 from act_training.model.inference import ActInference
+from act_training.model.onednn import onednn_available, pack_linears
 
 log = logging.getLogger('act_training')
 
@@ -22,9 +28,33 @@ log = logging.getLogger('act_training')
 Runner = Callable[[list[np.ndarray], np.ndarray], np.ndarray]
 
 
+PRECISIONS = ('auto', 'fp32', 'bf16')
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes bf16 in hardware (not by converting to fp32)."""
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    cpu = getattr(torch, 'cpu', None)
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """'auto' | 'fp32' | 'bf16' -> the dtype the backbone and transformer run in."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}')
+    if precision == 'auto':
+        return torch.bfloat16 if native_bf16(device) else torch.float32
+    return torch.bfloat16 if precision == 'bf16' else torch.float32
+
+
 class CpuRunner:
-    def __init__(self, engine: ActInference):
-        self.engine = engine.eval()
+    """Takes the engine over: converts its dtype and replaces its linear layers in place."""
+
+    def __init__(self, engine: ActInference, dtype: torch.dtype):
+        self.engine = engine.eval().set_compute_dtype(dtype)
+        if onednn_available():
+            pack_linears(self.engine, rows_hint=self.engine.token_count)
 
     def __call__(self, frames: list[np.ndarray], qpos: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -38,11 +68,11 @@ class CudaRunner:
 
     WARMUP_ITERATIONS = 3
 
-    def __init__(self, engine: ActInference, device: torch.device, frame_shape: tuple[int, ...], state_dim: int,
-                 use_graph: bool = True):
+    def __init__(self, engine: ActInference, device: torch.device, dtype: torch.dtype, frame_shape: tuple[int, ...],
+                 state_dim: int, use_graph: bool = True):
         self.device = device
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels once
-        self.engine = engine.eval()
+        self.engine = engine.eval().set_compute_dtype(dtype)
         self.host_frames = torch.empty((1, *frame_shape), dtype=torch.uint8).pin_memory()
         self.host_qpos = torch.empty((1, state_dim), dtype=torch.float32).pin_memory()
         self.frames = torch.zeros((1, *frame_shape), dtype=torch.uint8, device=device)
@@ -58,10 +88,7 @@ class CudaRunner:
                 torch.cuda.synchronize(device)
 
     def _forward(self) -> torch.Tensor:
-        # cache_enabled=False: autocast's cache of bf16 weight copies must not outlive a
-        # graph capture (PyTorch's CUDA-graph notes).
-        with torch.autocast('cuda', dtype=torch.bfloat16, cache_enabled=False):
-            return self.engine(self.frames, self.qpos)
+        return self.engine(self.frames, self.qpos)
 
     def _capture(self) -> None:
         with torch.inference_mode():
@@ -93,7 +120,8 @@ class CudaRunner:
             return out[0].float().cpu().numpy()  # (S, Da); the copy waits for the GPU
 
 
-def build_runner(engine: ActInference, device: torch.device, frame_shape: tuple[int, ...], state_dim: int) -> Runner:
+def build_runner(engine: ActInference, device: torch.device, dtype: torch.dtype, frame_shape: tuple[int, ...],
+                 state_dim: int) -> Runner:
     if device.type == 'cuda':
-        return CudaRunner(engine, device, frame_shape, state_dim)
-    return CpuRunner(engine)
+        return CudaRunner(engine, device, dtype, frame_shape, state_dim)
+    return CpuRunner(engine, dtype)

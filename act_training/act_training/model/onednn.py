@@ -1,0 +1,96 @@
+"""Linear layers through oneDNN on the CPU, for training and for inference.
+
+Why: PyTorch's CPU nn.Linear runs MKL's sgemm, and on the AMD EPYC this project measures
+on, MKL takes its generic code path: ACT's transformer shapes ran at 100-165 GFLOP/s
+through it and at 185-210 GFLOP/s through oneDNN's matmul (the forward of the
+feed-forward layers at batch 8: 60 -> 42 ms; bench/bench_act_vs_lerobot.py shows the
+effect on whole steps). oneDNN is the library PyTorch's CPU convolutions already use;
+the two operators below are the ones Inductor calls (`torch.ops.mkldnn`).
+- OneDnnLinear: an nn.Linear (same parameters and state dict) whose large fp32 CPU
+  matmuls go through oneDNN, forward and input gradient; the weight gradient stays with
+  MKL, measured faster.
+- PackedLinear: inference only, the weight reordered once into oneDNN's blocked layout.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+
+@functools.cache
+def onednn_available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+
+
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'none', [], '')
+
+
+class _OneDnnLinearFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _onednn_linear(x, weight, bias)  # (..., out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_rows = grad.reshape(-1, grad.shape[-1])  # (M, out)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _onednn_linear(grad_rows, weight.t().contiguous(), None).reshape(x.shape)  # (..., in)
+        if ctx.needs_input_grad[1]:
+            grad_weight = grad_rows.t().mm(x.reshape(-1, x.shape[-1]))  # (out, in)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad_rows.sum(0)  # (out,)
+        return grad_x, grad_weight, grad_bias
+
+
+# Below this many multiply-adds per call MKL measured as fast (one layer, forward and
+# backward), and the CPU demo's small model gained nothing from oneDNN; the paper
+# config's large matmuls are above.
+ONEDNN_MIN_MACS = 1 << 29
+
+
+class OneDnnLinear(nn.Linear):
+    """nn.Linear; large fp32 matmuls on the CPU (outside autocast) through oneDNN, the
+    rest as nn.Linear."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type == 'cpu' and x.dtype == torch.float32 and self.weight.dtype == torch.float32
+                and x.numel() * self.out_features >= ONEDNN_MIN_MACS
+                and not torch.is_autocast_enabled('cpu') and onednn_available()):
+            return _OneDnnLinearFunction.apply(x, self.weight, self.bias)
+        return super().forward(x)
+
+
+class PackedLinear(nn.Module):
+    """nn.Linear for inference: same weight and bias (kept, other code slices them), plus
+    the weight reordered into oneDNN's blocked layout, used by forward."""
+
+    def __init__(self, linear: nn.Linear, rows_hint: int | None = None):
+        super().__init__()
+        self.weight = linear.weight  # (out, in)
+        self.bias = linear.bias  # (out,) or None
+        # An opaque oneDNN tensor: a plain attribute, not a buffer (state_dict and .to()
+        # must not see it). rows_hint: the typical number of input rows it is laid out for.
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), rows_hint)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in) -> (..., out)"""
+        return _onednn_linear(x, self.packed, self.bias)
+
+
+def pack_linears(module: nn.Module, rows_hint: int | None = None) -> nn.Module:
+    """Replaces, in place, every nn.Linear inside module (CPU, inference only: the packed
+    weight has no autograd). Returns module."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear):
+            setattr(module, name, PackedLinear(child, rows_hint))
+        else:
+            pack_linears(child, rows_hint)
+    return module
