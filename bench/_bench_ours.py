@@ -68,8 +68,7 @@ def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> N
     torch.manual_seed(0)
     model = build_model(config).to(device).train()
     on_cuda = device == 'cuda'
-    model.backbone.to(memory_format=torch.channels_last)  # as the trainer does
-    model.channels_last = True
+    model.use_channels_last()  # as the trainer does
     if on_cuda:
         torch.backends.cudnn.benchmark = True
     optimizer = build_optimizer(model, TrainConfig(), torch.device(device))

@@ -194,10 +194,9 @@ class PolicyNode(LifecycleNode):
             if not DEVICE_PATTERN.match(str(values['device'])):
                 raise ValueError(f'device must be cpu, cuda or cuda:N, got {values["device"]!r}')
             if values['precision'] != self._values['precision']:
-                from act_training.model.runner import PRECISIONS  # torch: only when it changes
+                from act_training.model.runner import check_precision  # torch: only when it changes
 
-                if values['precision'] not in PRECISIONS:
-                    raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {values["precision"]!r}')
+                check_precision(values['precision'])
             parse_camera_remap(values['camera_remap'] or [])
             control = self._control_settings(values)
             query = self._query_settings(values) if self.policy is not None else None

@@ -74,8 +74,7 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     prepared = prepare_training_data(data, model_config, train_config, device=torch.device('cpu'))
     torch.manual_seed(0)
     model = build_model(prepared.model_config)
-    model.backbone.to(memory_format=torch.channels_last)  # as the trainer runs it
-    model.channels_last = True
+    model.use_channels_last()  # as the trainer runs it
     sampler = StepSampler(prepared.train_frames, train_config.batch_size, train_config.seed)
     _, batch = next(prepared.source.iterate(sampler, range(1), 0, 1))
     forward_loss(model, batch, prepared.model_config, contextlib.nullcontext).loss.backward()

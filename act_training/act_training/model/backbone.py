@@ -37,7 +37,7 @@ class ResNet18Features(nn.Module):
     def __init__(self):
         super().__init__()
         net = torchvision.models.resnet18(weights=None, norm_layer=FrozenBatchNorm2d)
-        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.conv1, self.bn1, self.maxpool = net.conv1, net.bn1, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -35,14 +35,20 @@ def native_bf16(device: torch.device) -> bool:
     """Whether the device computes bf16 in hardware (not by converting to fp32)."""
     if device.type == 'cuda':
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    cpu = getattr(torch, 'cpu', None)
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
+    # Private probes of torch.cpu: absent from a torch that lacks them means no.
+    probes = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def check_precision(precision: str) -> None:
+    """Raises ValueError naming the choices unless precision is one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}')
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     """'auto' | 'fp32' | 'bf16' -> the dtype the backbone and transformer run in."""
-    if precision not in PRECISIONS:
-        raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}')
+    check_precision(precision)
     if precision == 'auto':
         return torch.bfloat16 if native_bf16(device) else torch.float32
     return torch.bfloat16 if precision == 'bf16' else torch.float32
