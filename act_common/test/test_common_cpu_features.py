@@ -1,0 +1,44 @@
+"""cpu_features: parsing /proc/cpuinfo text of the CPU types this project meets."""
+
+from act_common.cpu_features import parse_cpuinfo
+
+EPYC_BF16 = """processor\t: 0
+model name\t: AMD EPYC
+cpu MHz\t\t: 2596.144
+flags\t\t: fpu sse sse2 fma avx avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni
+"""
+EPYC_AVX2 = """processor\t: 0
+model name\t: AMD EPYC 7B12
+cpu MHz\t\t: 2250.000
+flags\t\t: fpu sse sse2 fma avx avx2 f16c
+"""
+ORIN = """processor\t: 0
+BogoMIPS\t: 62.50
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp
+CPU implementer\t: 0x41
+"""
+
+
+def test_an_avx512_bf16_epyc_has_native_bf16_and_the_packed_reorder():
+    cpu = parse_cpuinfo(EPYC_BF16, 'x86_64', 2)
+    assert cpu.native_bf16 and cpu.onednn_bf16_packing and cpu.avx512_core
+    assert cpu.precision_support()['auto'] == 'bf16'
+    assert cpu.mhz == 2596.144
+    # 2 cores x 32 FLOP/cycle x 2.596 GHz; bf16 counts double.
+    assert abs(cpu.peak_gflops('fp32') - 166.15) < 0.01
+    assert abs(cpu.peak_gflops('bf16') - 332.31) < 0.01
+
+
+def test_an_avx2_only_epyc_has_neither_bf16_nor_the_packed_reorder():
+    cpu = parse_cpuinfo(EPYC_AVX2, 'x86_64', 2)
+    assert not cpu.native_bf16 and not cpu.onednn_bf16_packing
+    assert cpu.precision_support()['auto'] == 'fp32'
+    assert cpu.peak_gflops('bf16') == cpu.peak_gflops('fp32') == 2 * 32 * 2.25
+    assert 'avx2' in cpu.describe() and 'avx512' not in cpu.describe()
+
+
+def test_aarch64_without_the_bf16_feature_resolves_auto_to_fp32_and_knows_no_clock():
+    cpu = parse_cpuinfo(ORIN, 'aarch64', 8)
+    assert not cpu.native_bf16 and not cpu.onednn_bf16_packing
+    assert cpu.mhz == 0.0 and cpu.peak_gflops() == 0.0
+    assert cpu.has('asimd')
