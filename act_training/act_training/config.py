@@ -16,6 +16,8 @@ from typing import Any, Mapping, Sequence
 
 BACKBONE_WEIGHTS_KEYWORDS = ('none', 'imagenet')
 LR_SCHEDULES = ('constant', 'cosine')
+# Normalization layers of the image backbone (act_training.model.backbone says why two).
+BACKBONE_NORMS = ('frozen_batchnorm', 'group_norm')
 DEVICES = ('cpu', 'cuda', 'auto')
 
 
@@ -68,6 +70,9 @@ class ModelConfig:
     # (never downloaded; missing -> a clear error). 'none': random init. Else a file path
     # (.safetensors or a torchvision .pth state dict).
     backbone_weights: str = 'imagenet'
+    # 'frozen_batchnorm' (the paper's, right for pretrained weights) or 'group_norm' (for
+    # random init, where a frozen BatchNorm is the identity; model/backbone.py says why).
+    backbone_norm: str = 'frozen_batchnorm'
 
     def __post_init__(self) -> None:
         # YAML/JSON give lists; the config is hashable and compared, so keep tuples.
@@ -97,6 +102,8 @@ class ModelConfig:
         _check(_is_number(self.kl_weight) and self.kl_weight >= 0.0, f'model.kl_weight must be >= 0, got {self.kl_weight!r}')
         _check(isinstance(self.pre_norm, bool), f'model.pre_norm must be true or false, got {self.pre_norm!r}')
         _check(isinstance(self.use_vae, bool), f'model.use_vae must be true or false, got {self.use_vae!r}')
+        _check(self.backbone_norm in BACKBONE_NORMS,
+               f'model.backbone_norm must be one of {BACKBONE_NORMS}, got {self.backbone_norm!r}')
         _check(isinstance(self.backbone_weights, str) and self.backbone_weights != '',
                f'model.backbone_weights must be none, imagenet or a file path, got {self.backbone_weights!r}')
 
@@ -142,7 +149,8 @@ class TrainConfig:
     # qpos/action std below this are raised to it: a joint that never moves in the
     # demonstrations must not blow up its normalized value at test time.
     std_floor: float = 0.01
-    # CUDA only: bf16 autocast for the forward pass (weights and optimizer stay fp32).
+    # bf16 autocast for the forward pass where the device computes bf16 natively (CUDA;
+    # CPUs with AVX512-BF16 or AMX); fp32 elsewhere. Weights and optimizer stay fp32.
     bf16: bool = True
     tensorboard: bool = True
 

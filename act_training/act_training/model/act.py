@@ -49,7 +49,7 @@ class ActModel(nn.Module):
         layer_args = (dim, config.n_heads, config.dim_feedforward, config.dropout, config.pre_norm)
 
         # Images -> tokens. One backbone for all cameras (shared weights, as in the paper).
-        self.backbone = ResNet18Features()
+        self.backbone = ResNet18Features(config.backbone_norm)
         self.input_proj = nn.Conv2d(FEATURE_CHANNELS, dim, kernel_size=1)
         feature_h, feature_w = feature_map_size(config.image_height, config.image_width)
         # Every camera gets the same 2D embedding (the paper's code concatenates the

@@ -2,6 +2,13 @@
 BatchNorm frozen (its statistics are those of the initial weights, as in DETR and ACT: the
 batches of one robot's episodes are too small and too alike to estimate them).
 
+Departure (ModelConfig.backbone_norm = 'group_norm'): a frozen BatchNorm holds the
+statistics of the weights it came with. From ImageNet weights that is a real
+normalization; from random init it is the identity, and the backbone trains as a
+17-layer network with no normalization at all. For from-scratch training GroupNorm
+(16 channels per group, as Diffusion Policy and robomimic do for the same reason)
+replaces it; its affine parameters train, and it does not depend on the batch.
+
 A frozen BatchNorm after a convolution is an affine map per channel, so each conv + BN
 pair runs as one convolution with the BN folded into its weights and bias. In training the
 fold is recomputed from the parameters at every forward (a cost of the size of the
@@ -21,6 +28,8 @@ import torchvision
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from act_training.config import BACKBONE_NORMS
+
 FEATURE_CHANNELS = 512
 STRIDE = 32
 
@@ -29,14 +38,26 @@ class BackboneWeightsError(RuntimeError):
     """Backbone weights were asked for but cannot be loaded; never falls back to random init."""
 
 
+GROUP_NORM_CHANNELS_PER_GROUP = 16
+
+
+def _group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(channels // GROUP_NORM_CHANNELS_PER_GROUP, channels)
+
+
 class ResNet18Features(nn.Module):
     """(B, 3, H, W) normalized images -> (B, 512, ceil(H/32), ceil(W/32)) features.
 
-    Attribute names match torchvision's ResNet, so its state dicts load unchanged."""
+    norm: one of BACKBONE_NORMS. Attribute names match torchvision's ResNet, so its state
+    dicts load unchanged (with frozen_batchnorm)."""
 
-    def __init__(self):
+    def __init__(self, norm: str = 'frozen_batchnorm'):
         super().__init__()
-        net = torchvision.models.resnet18(weights=None, norm_layer=FrozenBatchNorm2d)
+        if norm not in BACKBONE_NORMS:
+            raise ValueError(f'backbone norm must be one of {BACKBONE_NORMS}, got {norm!r}')
+        self.norm = norm
+        norm_layer = FrozenBatchNorm2d if norm == 'frozen_batchnorm' else _group_norm
+        net = torchvision.models.resnet18(weights=None, norm_layer=norm_layer)
         self.conv1, self.bn1, self.maxpool = net.conv1, net.bn1, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
 
@@ -62,9 +83,12 @@ def folded_conv_parameters(conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> tuple[torc
 
 def conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.Module) -> torch.Tensor:
     """conv then bn, as one convolution; bn is a FrozenBatchNorm2d, or nn.Identity once
-    fold_frozen_batchnorm has moved it into conv."""
+    fold_frozen_batchnorm has moved it into conv. A GroupNorm depends on the activations
+    and is applied after the convolution."""
     if isinstance(bn, nn.Identity):
         return conv(x)
+    if isinstance(bn, nn.GroupNorm):
+        return bn(conv(x))
     weight, bias = folded_conv_parameters(conv, bn)
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
@@ -98,7 +122,11 @@ def load_backbone_weights(backbone: ResNet18Features, weights: str) -> str:
     """Initializes the backbone as `weights` says ('none', 'imagenet' or a file path) and
     returns a line describing what was loaded."""
     if weights == 'none':
-        return 'backbone: random init (backbone_weights=none)'
+        return f'backbone: random init (backbone_weights=none, {backbone.norm})'
+    if backbone.norm != 'frozen_batchnorm':
+        raise BackboneWeightsError(
+            f'model.backbone_weights={weights} holds BatchNorm statistics, which model.backbone_norm={backbone.norm} '
+            'has no place for: use backbone_norm=frozen_batchnorm with pretrained weights')
     if weights == 'imagenet':
         path = imagenet_cache_path()
         if not path.is_file():
@@ -137,6 +165,10 @@ def fold_frozen_batchnorm(backbone: ResNet18Features) -> nn.Module:
     import copy
 
     folded = copy.deepcopy(backbone).eval()
+    if backbone.norm != 'frozen_batchnorm':  # nothing to fold: GroupNorm depends on the input
+        for parameter in folded.parameters():
+            parameter.requires_grad_(False)
+        return folded
 
     def fold(conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> nn.Conv2d:
         fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,

@@ -30,6 +30,7 @@ from act_training.data.dataset import TrainingData, prepare_training_data
 from act_training.data.images import normalize_images
 from act_training.model.act import ActModel, build_model
 from act_training.model.backbone import load_backbone_weights
+from act_training.model.runner import native_bf16
 from act_training.model.loss import act_loss
 from act_training.train.checkpoint import (TrainingState, load_checkpoint, load_training_state, resolve_checkpoint_dir,
                                            save_checkpoint, CheckpointError)
@@ -68,6 +69,8 @@ class TrainResult:
     best_val_l1: float | None
     best_step: int | None
     final_train_l1: float
+    # The vision diagnostic at the last validation (probe_l1): {'t0': ..., 'mid': ...}.
+    final_probe_l1: dict[str, float]
     train_episodes: tuple[str, ...]
     val_episodes: tuple[str, ...]
     seconds: float
@@ -140,10 +143,14 @@ class _Reporter:
         if self.callback is not None:
             self.callback(report)
 
-    def validation(self, step: int, val_l1: float) -> None:
+    def validation(self, step: int, val_l1: float, probe: dict[str, float]) -> None:
         if self.writer is not None:
             self.writer.add_scalar('val/l1', val_l1, step)
+            for name, value in probe.items():
+                self.writer.add_scalar(f'val/l1_{name}', value, step)
         message = f'step {step}: validation L1 {val_l1:.4f}'
+        if probe:
+            message += ' (first chunk at t = 0: ' + f"{probe.get('t0', math.nan):.4f}, mid-episode: {probe.get('mid', math.nan):.4f})"
         if self.bar is not None:
             self.bar.write(message)
         else:
@@ -182,6 +189,27 @@ def validate(model: ActModel, data: TrainingData, batch_size: int, device: torch
     finally:
         model.train()
     return total / count
+
+
+@torch.no_grad()
+def probe_l1(model: ActModel, data: TrainingData, device: torch.device, autocast) -> dict[str, float]:
+    """The vision diagnostic: inference-path L1 (action std units, non-padded entries) of
+    the chunk predicted at t = 0 of each validation episode ('t0') and at mid-episode
+    steps ('mid'); data.dataset.validation_probe_frames says why. {} without validation."""
+    model.eval()
+    errors = {}
+    try:
+        for name, frames in data.probe_frames.items():
+            if len(frames) == 0:
+                continue
+            batch = data.source.batch(frames).to(device)
+            with autocast():
+                predicted = model(normalize_images(batch.images), batch.qpos).actions
+            keep = (~batch.is_pad)[..., None]  # (B, S, 1)
+            errors[name] = float(((predicted.float() - batch.actions).abs() * keep).sum() / (keep.sum() * predicted.shape[-1]))
+    finally:
+        model.train()
+    return errors
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, data_dir: str | Path, output_dir: str | Path, *,
@@ -264,14 +292,18 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
         trained = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if on_cuda else None, broadcast_buffers=False)
 
-    use_bf16 = on_cuda and train_config.bf16
+    # bf16 autocast only where the device computes bf16 natively: elsewhere (an AVX2-only
+    # CPU) it is converted to fp32 and back, slower than fp32 itself.
+    use_bf16 = train_config.bf16 and native_bf16(device)
+    if context.is_main:
+        log.info('training precision: %s', 'bf16 autocast' if use_bf16 else 'fp32')
 
     def autocast():
-        return torch.autocast('cuda', dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
 
     sampler = StepSampler(data.train_frames, train_config.batch_size, train_config.seed)
     reporter = _Reporter(progress, output_dir, train_config, start_step) if context.is_main else None
-    val_l1 = None
+    val_l1, probe = None, {}
     has_val = len(data.val_frames) > 0
 
     def save(step: int, final: bool) -> None:
@@ -282,7 +314,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                                        elapsed_s=elapsed_before + time.monotonic() - started)
         save_checkpoint(last_dir, state_dict=model.state_dict(), model_config=model_config, train_config=train_config,
                         dataset=data.info, normalization=data.normalization, step=step,
-                        metrics={'train_l1': window_l1, 'val_l1': val_l1, 'best_val_l1': best_val_l1, 'final': final},
+                        metrics={'train_l1': window_l1, 'val_l1': val_l1, 'best_val_l1': best_val_l1, 'final': final,
+                                 **{f'val_l1_{k}': v for k, v in probe.items()}},
                         training_state=training_state)
 
     window_sums = torch.zeros(3, device=device)  # loss, l1, kl summed since the last report
@@ -327,12 +360,14 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
             if validating:
                 if context.is_main:
                     val_l1 = validate(model, data, per_rank_batch, device, autocast)
-                    reporter.validation(done, val_l1)
+                    probe = probe_l1(model, data, device, autocast)
+                    reporter.validation(done, val_l1, probe)
                     if best_val_l1 is None or val_l1 < best_val_l1:
                         best_val_l1, best_step = val_l1, done
                         save_checkpoint(best_dir, state_dict=model.state_dict(), model_config=model_config,
                                         train_config=train_config, dataset=data.info, normalization=data.normalization,
-                                        step=done, metrics={'val_l1': val_l1, 'train_l1': window_l1})
+                                        step=done, metrics={'val_l1': val_l1, 'train_l1': window_l1,
+                                                            **{f'val_l1_{k}': v for k, v in probe.items()}})
                 context.barrier()
             if checkpointing:
                 save(done, final)
@@ -349,5 +384,5 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
     return TrainResult(
         output_dir=output_dir, last_checkpoint=last_dir, best_checkpoint=best_dir if best_val_l1 is not None else None,
         steps=train_config.steps, final_val_l1=val_l1, best_val_l1=best_val_l1, best_step=best_step,
-        final_train_l1=window_l1, train_episodes=data.info.train_episodes, val_episodes=data.info.val_episodes,
+        final_train_l1=window_l1, final_probe_l1=probe, train_episodes=data.info.train_episodes, val_episodes=data.info.val_episodes,
         seconds=time.monotonic() - started, samples_per_s=samples_seen / train_time if train_time > 0 else math.nan)

@@ -1,0 +1,107 @@
+"""What the CPU recipe adds for learning to see: the GroupNorm backbone option (from-scratch
+training), the vision diagnostic (first-chunk error at t = 0 against mid-episode), and bf16
+autocast in CPU training only where bf16 is native."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+from training_episodes import tiny_model_config, tiny_train_config, write_episodes
+
+from act_training.config import ConfigError
+from act_training.data.chunks import FrameIndex
+from act_training.data.dataset import validation_probe_frames
+from act_training.data.images import normalize_images
+from act_training.model import build_model
+from act_training.model.backbone import BackboneWeightsError, ResNet18Features, load_backbone_weights
+from act_training.model.inference import ActInference
+from act_training.model.runner import CpuRunner
+from act_training.train import trainer
+
+
+def test_group_norm_backbone_has_16_channels_per_group_and_trains_its_affine_parameters():
+    backbone = ResNet18Features('group_norm')
+    norms = [m for m in backbone.modules() if isinstance(m, nn.GroupNorm)]
+    assert len(norms) == 20  # stem + 8 blocks x 2 + 3 downsample shortcuts
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in backbone.modules())
+    assert all(m.num_channels // m.num_groups == 16 for m in norms)
+    out = backbone(torch.randn(2, 3, 64, 96))
+    assert out.shape == (2, 512, 2, 3)
+    out.square().mean().backward()
+    assert all(m.weight.grad is not None and m.weight.grad.abs().sum() > 0 for m in norms)
+
+
+def test_the_inference_path_computes_the_group_norm_model():
+    torch.manual_seed(5)
+    config = tiny_model_config(camera_names=('top',), state_dim=5, action_dim=3, image_height=64, image_width=96,
+                               backbone_norm='group_norm')
+    model = build_model(config).eval()
+    for module in model.backbone.modules():
+        if isinstance(module, nn.GroupNorm):  # non-trivial affine, so a skipped norm would show
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    frames = torch.randint(0, 256, (1, 1, 64, 96, 3), dtype=torch.uint8)
+    qpos = torch.randn(1, 5)
+    with torch.no_grad():
+        reference = model(normalize_images(frames.permute(0, 1, 4, 2, 3)), qpos).actions[0]  # (S, Da)
+    fast = CpuRunner(ActInference(model), torch.float32)([frames[0, 0].numpy()], qpos[0].numpy())
+    np.testing.assert_allclose(fast, reference.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_pretrained_weights_with_group_norm_and_unknown_norms_are_refused():
+    with pytest.raises(BackboneWeightsError, match='backbone_norm=group_norm'):
+        load_backbone_weights(ResNet18Features('group_norm'), 'imagenet')
+    with pytest.raises(ConfigError, match='backbone_norm'):
+        tiny_model_config(backbone_norm='batchnorm')
+
+
+def test_probe_frames_are_each_held_out_episodes_first_step_and_its_quarter_and_half():
+    index = FrameIndex([400, 10, 8])
+    probe = validation_probe_frames(index, [1, 2])
+    assert probe['t0'].tolist() == [400, 410]
+    assert probe['mid'].tolist() == [400 + 2, 410 + 2, 400 + 5, 410 + 4]
+    assert validation_probe_frames(index, [])['t0'].size == 0
+
+
+def test_training_reports_the_t0_and_mid_episode_errors_of_its_final_weights(tmp_path):
+    data = write_episodes(tmp_path / 'data', count=4, length=16, height=32, width=32)
+    config = tiny_model_config(image_height=32, image_width=32, backbone_norm='group_norm')
+    result = trainer.train(config, tiny_train_config(steps=4, val_every=4, checkpoint_every=4, val_fraction=0.5),
+                           data, tmp_path / 'run', progress=None)
+    assert set(result.final_probe_l1) == {'t0', 'mid'}
+    assert all(np.isfinite(v) and v > 0 for v in result.final_probe_l1.values())
+    # The same figure from the saved weights, computed by hand on the first frames.
+    from act_training.data.dataset import prepare_training_data
+    from act_training.train.checkpoint import load_checkpoint
+    saved = load_checkpoint(result.last_checkpoint)
+    assert saved.metrics['val_l1_t0'] == pytest.approx(result.final_probe_l1['t0'])
+    data_ = prepare_training_data(data, config, saved.train_config, device=torch.device('cpu'),
+                                  resume_info=saved.dataset, resume_normalization=saved.normalization)
+    model = build_model(saved.model_config)
+    model.load_state_dict(saved.state_dict)
+    model.eval()
+    batch = data_.source.batch(data_.probe_frames['t0'])
+    with torch.no_grad():
+        predicted = model(normalize_images(batch.images), batch.qpos).actions
+    keep = ~batch.is_pad
+    expected = float((predicted - batch.actions).abs()[keep].mean())
+    assert result.final_probe_l1['t0'] == pytest.approx(expected, rel=0.05)  # bf16 autocast where native
+
+
+@pytest.mark.parametrize('native', [True, False])
+def test_cpu_training_uses_bf16_autocast_only_where_bf16_is_native(tmp_path, monkeypatch, native):
+    monkeypatch.setattr(trainer, 'native_bf16', lambda device: native)
+    seen = []
+    real_forward_loss = trainer.forward_loss
+
+    def spy(model, batch, config, autocast):
+        with autocast():
+            seen.append(torch.is_autocast_enabled('cpu'))
+        return real_forward_loss(model, batch, config, autocast)
+
+    monkeypatch.setattr(trainer, 'forward_loss', spy)
+    data = write_episodes(tmp_path / 'data', count=2, length=8, height=32, width=32)
+    trainer.train(tiny_model_config(image_height=32, image_width=32), tiny_train_config(steps=2, val_fraction=0.0),
+                  data, tmp_path / 'run', progress=None)
+    assert seen == [native, native]
