@@ -56,6 +56,8 @@ class DemoConfig:
             raise ValueError(f'episodes must be >= 2 (one is held out for validation), got {self.episodes}')
         if self.eval_episodes < 1:
             raise ValueError(f'eval_episodes must be >= 1, got {self.eval_episodes}')
+        if self.eval_mode not in ('realtime', 'lockstep'):
+            raise ValueError(f'eval_mode must be realtime or lockstep, got {self.eval_mode!r}')
         if self.device not in ('cpu', 'cuda') and not self.device.startswith('cuda:'):
             raise ValueError(f'device must be cpu, cuda or cuda:N, got {self.device!r}')
 
