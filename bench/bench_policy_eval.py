@@ -30,6 +30,8 @@ def main() -> int:
     parser.add_argument('--seed-start', type=int, help='default: act_bringup.evaluation.EVAL_SEED_START')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--real-time-factor', type=float, default=1.0)
+    parser.add_argument('--mode', choices=('realtime', 'lockstep'), default='realtime',
+                        help='realtime (the deployment figure) or lockstep (the paper\'s protocol)')
     parser.add_argument('--weightings', default='oldest_first',
                         help='comma-separated ensemble_weighting values to compare (default: oldest_first)')
     parser.add_argument('--video', action='store_true', help='also write one mp4 per episode')
@@ -43,24 +45,25 @@ def main() -> int:
         output = args.output / f'{args.task}_{weighting}'
         seed_start = {} if args.seed_start is None else {'seed_start': args.seed_start}
         config = EvalConfig(checkpoint=args.checkpoint, task=args.task, episodes=args.episodes, device=args.device,
-                            real_time_factor=args.real_time_factor, output_dir=output,
+                            mode=args.mode, real_time_factor=args.real_time_factor, output_dir=output,
                             video_dir=output / 'videos' if args.video else None,
                             policy_parameters={'ensemble_weighting': weighting}, **seed_start)
         report = evaluate(config, progress=lambda line: print(f'[{weighting}] {line}', flush=True))
         print(report.table(), flush=True)
         loop = report.control_loop()
         summary[weighting] = {
-            'success_rate': report.success_rate, 'mean_max_reward': report.mean_max_reward,
+            'success_rate': report.success_rate, 'success': report.to_dict()['success'],
+            'mean_max_reward': report.mean_max_reward,
             'episodes': len(report.episodes), 'inference_ms_mean': loop['inference_latency_ms']['mean'],
             'observation_to_command_ms_mean': loop['observation_to_command_ms']['mean'],
             'missed_fraction': loop['missed_fraction'], 'held_ticks': loop['held_ticks'],
         }
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
-    print(f'\n{args.task}, {args.episodes} episodes, {args.checkpoint}, device {args.device}, '
-          f'real-time factor {args.real_time_factor:g}:')
+    pacing = 'lockstep' if args.mode == 'lockstep' else f'realtime, real-time factor {args.real_time_factor:g}'
+    print(f'\n{args.task}, {args.episodes} episodes, {args.checkpoint}, device {args.device}, {pacing}:')
     for weighting, figures in summary.items():
-        print(f'  {weighting:>13}: success {100 * figures["success_rate"]:.0f}%, mean max reward '
+        print(f'  {weighting:>13}: success {figures["success"]["text"]}, mean max reward '
               f'{figures["mean_max_reward"]:.2f}, inference {figures["inference_ms_mean"]:.1f} ms, '
               f'image->command {figures["observation_to_command_ms_mean"]:.1f} ms, '
               f'{100 * figures["missed_fraction"]:.2f}% ticks missed, {figures["held_ticks"]} held')

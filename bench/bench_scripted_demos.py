@@ -9,7 +9,8 @@ Per task, for seeds 0 .. episodes-1:
   3. the same demos played through ROS: sim_node + a trajectory player in one process over
      DDS (direct: follower command topics; leader: leader joint states through teleop),
      lockstep at real_time_factor 0 by default.
-Success = highest reward reached and the objects still held at the last step.
+Counted: usable demos (TaskSpec.demo_is_usable: highest reward reached and the objects still
+held at the last step), stricter than an episode's success (TaskSpec.success).
 --ablations also replays with the causes of failure found in ports of the original
 scripts (act_sim.scripted docstring). Timings on a shared machine are noisy.
 """
@@ -36,7 +37,7 @@ def plain_replays(demos) -> int:
     from act_sim.sim import AlohaSim
 
     sim = AlohaSim(demos[0].task)
-    return sum(replay_demo(demo, sim).success for demo in demos)
+    return sum(replay_demo(demo, sim).usable for demo in demos)
 
 
 def ros_replays(demos, real_time_factor: float, command_path: str):
@@ -77,7 +78,7 @@ def ablations(task: str, seeds) -> None:
     no_spring = generate(task, seeds, forearm_roll_spring=0.0)
     rows.append(('no forearm_roll spring', no_spring, no_spring))
     for label, generated, replayed in rows:
-        print(f'    {label:<45} EE {sum(d.success for d in generated):3d}/{len(seeds)}   '
+        print(f'    {label:<45} EE {sum(d.usable for d in generated):3d}/{len(seeds)}   '
               f'replay {plain_replays(replayed):3d}/{len(seeds)}', flush=True)
 
 
@@ -94,21 +95,21 @@ def main() -> None:
         start = time.perf_counter()
         demos = generate(task, seeds)
         generated_s = time.perf_counter() - start
-        good = [demo for demo in demos if demo.success]
+        good = [demo for demo in demos if demo.usable]
         start = time.perf_counter()
         plain = plain_replays(good)
         plain_s = time.perf_counter() - start
         start = time.perf_counter()
         results = ros_replays(good, args.real_time_factor, args.command_path)
         ros_s = time.perf_counter() - start
-        through_ros = sum(result.success for result in results)
-        print(f'{task}: end-effector demos {len(good)}/{len(demos)} succeeded ({generated_s:.1f} s, '
+        through_ros = sum(result.usable for result in results)
+        print(f'{task}: end-effector demos {len(good)}/{len(demos)} usable ({generated_s:.1f} s, '
               f'{generated_s / len(demos):.2f} s each)')
         print(f'{task}: plain joint replay {plain}/{len(good)} ({plain_s:.1f} s)')
         print(f'{task}: through ROS ({args.command_path}, real_time_factor {args.real_time_factor:g}) '
-              f'{through_ros}/{len(good)} succeeded ({ros_s:.1f} s, {ros_s / max(len(good), 1):.2f} s per '
+              f'{through_ros}/{len(good)} usable ({ros_s:.1f} s, {ros_s / max(len(good), 1):.2f} s per '
               f'400-step episode); overall {through_ros}/{len(demos)} = {100 * through_ros / len(demos):.0f} %')
-        failed = [result.summary() for result in results if not result.success]
+        failed = [result.summary() for result in results if not result.usable]
         for line in failed:
             print('   ', line)
         if args.ablations:

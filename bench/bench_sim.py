@@ -4,8 +4,8 @@
 
 Measures, at 480x640:
   core: AlohaSim.step (10 MuJoCo steps = 0.02 s) alone and with 1 and 4 cameras rendered,
-        with the default render settings (1024 shadow map, no multisampling), without
-        shadows, and with the scene's own settings (4096 shadow map, 4x multisampling,
+        with a 1024 shadow map and no multisampling, without
+        shadows (RenderSettings' default), and with the scene's own settings (4096 shadow map, 4x multisampling,
         what gym-aloha renders with);
   node: sim_node stepping as fast as it can (real_time_factor 0, no commander) while a
         subscriber takes 0, 1 or 4 camera topics: rendering, message building and DDS.
@@ -103,8 +103,8 @@ def main() -> None:
     report('core: physics only', core_step_ms(args.task, args.steps * 20, (), 1024, 0))
     for cameras in (CAMERAS[:1], CAMERAS):
         n = len(cameras)
-        report(f'core: physics + {n} camera(s), 1024 shadow map (default)', core_step_ms(args.task, args.steps, cameras, 1024, 0))
-        report(f'core: physics + {n} camera(s), no shadows', core_step_ms(args.task, args.steps, cameras, 0, 0))
+        report(f'core: physics + {n} camera(s), 1024 shadow map', core_step_ms(args.task, args.steps, cameras, 1024, 0))
+        report(f'core: physics + {n} camera(s), no shadows (default)', core_step_ms(args.task, args.steps, cameras, 0, 0))
         report(f'core: physics + {n} camera(s), 4096 shadows, 4x MSAA (stock)', core_step_ms(args.task, args.steps, cameras, 4096, 4))
     for cameras in ((), CAMERAS[:1], CAMERAS):
         report(f'node: sim_node, {len(cameras)} camera topic(s) subscribed', node_step_ms(args.task, args.steps, cameras))

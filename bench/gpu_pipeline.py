@@ -15,7 +15,8 @@ cannot run on them. This script runs the same pieces of the suite, in-process:
    tick the policy predicts a chunk from the current frame and joint state (zero latency,
    as the paper's sim evaluation), the chunks covering the tick are temporally ensembled
    with act_policy_node.temporal_ensembler (oldest first, m = 0.01), and the sim steps.
-   A success is the scene's maximum reward reached.
+   A success is the scene's maximum reward reached at some step (act_sim.tasks
+   TaskSpec.success), reported with its 95 % Wilson interval (act_common.success_rate).
 
 What it does not exercise: DDS, the policy node's threads and timing, the recorder and the
 converter's resampling. `act demo` and `act eval` cover those on a CPU.
@@ -32,6 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from act_common.success_rate import SuccessRate
 
 TASK = 'transfer_cube'
 CAMERA = 'top'
@@ -53,8 +56,8 @@ def generate_episode(args: tuple[int, str, int, int]) -> dict:
     from act_training.conversion.hdf5_layout import EpisodeFileWriter, episode_file_name
 
     demo = generate_demo(TASK, seed)
-    if not demo.success:
-        return {'seed': seed, 'kept': False, 'reason': 'end-effector run failed'}
+    if not demo.usable:
+        return {'seed': seed, 'kept': False, 'reason': 'end-effector run not usable'}
     sim = AlohaSim(TASK)
     renderer = CameraRenderer(sim.model, [CameraSpec(CAMERA, height, width)], _render_settings())
     sim.reset(seed)
@@ -71,14 +74,14 @@ def generate_episode(args: tuple[int, str, int, int]) -> dict:
         writer.qpos[:] = qpos
         writer.qvel[:] = np.gradient(qpos, sim.control_period_s, axis=0)
         writer.action[:] = demo.joint_targets
-        success = sim.task.episode_succeeded(rewards)
-        if not success:
+        if not sim.task.demo_is_usable(rewards):
             writer.abort()
-            return {'seed': seed, 'kept': False, 'reason': 'joint replay failed'}
+            return {'seed': seed, 'kept': False, 'reason': 'joint replay not usable'}
         writer.set_attributes({
             'sim': True, 'task': TASK, 'robot': 'aloha_sim', 'vector_names': _vector_names(),
             'camera_names': [CAMERA], 'control_rate_hz': 50.0, 'success': True, 'seed': seed,
             'source': 'bench/gpu_pipeline.py (scripted, no ROS)', 'episode_index': seed,
+            'render_settings': _render_settings().to_dict(),
         })
         writer.commit()
     except BaseException:
@@ -180,11 +183,13 @@ def main() -> int:
         seeds = range(EVAL_SEED_START, EVAL_SEED_START + args.eval_episodes)
         with context.Pool(args.eval_workers) as pool:
             episodes = pool.map(evaluate_episode, [(str(checkpoint), seed, args.device, args.ensemble_m) for seed in seeds])
-        successes = sum(e['success'] for e in episodes)
-        summary['eval'] = {'checkpoint': str(checkpoint), 'episodes': episodes, 'success_rate': successes / len(episodes),
+        # Plain-Python loop, the sim waiting for each inference: lockstep.
+        rate = SuccessRate.from_outcomes([e['success'] for e in episodes], [e['seed'] for e in episodes], 'lockstep')
+        summary['eval'] = {'checkpoint': str(checkpoint), 'episodes': episodes, 'success_rate': rate.rate,
+                           'success': {**rate.to_dict(), 'text': rate.describe()},
                            'mean_max_reward': float(np.mean([e['max_reward'] for e in episodes])),
                            'seconds': time.monotonic() - started}
-        print(f"eval: {successes}/{len(episodes)} successes ({100 * successes / len(episodes):.0f} %), mean max reward "
+        print(f"eval: success {rate.describe()}, mean max reward "
               f"{summary['eval']['mean_max_reward']:.2f}, {summary['eval']['seconds']:.0f} s", flush=True)
         summary_path.write_text(json.dumps(summary, indent=2))
     return 0

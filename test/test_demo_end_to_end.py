@@ -18,7 +18,9 @@ def test_act_demo_runs_every_stage_at_ci_size(tmp_path, peer_env):
                '--set', 'train.log_every=5']
     run = subprocess.run(command, env=peer_env, capture_output=True, text=True, timeout=580)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert 'success rate:' in run.stdout
+    # The rate with its interval, episode count, seeds and mode.
+    assert 'success (transfer_cube, max reward reached): ' in run.stdout and '95 % CI' in run.stdout
+    assert 'realtime, seeds 100000' in run.stdout
 
     summary = json.loads((output / 'report' / 'summary.json').read_text())
     assert summary['recorded_episodes'] == 2 and summary['converted_episodes'] == 2
@@ -32,6 +34,23 @@ def test_act_demo_runs_every_stage_at_ci_size(tmp_path, peer_env):
     evaluation = summary['evaluation']
     assert evaluation['episodes_run'] == 1 and evaluation['seeds'] == [100000]
     assert summary['success_rate'] in (0.0, 1.0)
+    success = evaluation['success']
+    assert success['episodes'] == 1 and success['seeds'] == [100000] and success['mode'] == 'realtime'
+    assert 0.0 <= success['ci95_low'] <= success['rate'] <= success['ci95_high'] <= 1.0
+    # One scene from recording to evaluation: the recorded render settings reach the HDF5
+    # files, the checkpoint and the evaluated sim.
+    import h5py
+
+    from act_sim.rendering import RenderSettings
+    from act_training.train.checkpoint import load_checkpoint_dataset
+
+    default = RenderSettings().to_dict()
+    for name in ('episode_0', 'episode_1'):
+        assert json.loads((output / 'bags' / name / 'episode.json').read_text())['render_settings'] == default
+        with h5py.File(output / 'episodes' / f'{name}.hdf5', 'r') as episode:
+            assert json.loads(episode.attrs['render_settings']) == default
+    assert load_checkpoint_dataset(output / 'run' / 'last').render_settings == default
+    assert evaluation['render_settings'] == default
     loop = evaluation['control_loop']
     assert loop['ticks'] > 300 and loop['chunks_computed'] > 0  # 400 steps of 50 Hz control
     assert set(summary['stage_seconds']) == {'record', 'convert', 'train', 'eval', 'report', 'total'}

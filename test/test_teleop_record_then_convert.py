@@ -30,7 +30,9 @@ def test_recorded_bag_converts_to_the_act_layout(tmp_path, peer_env):
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        recorder.start_episode('synthetic_task', -1, 3)
+        # As `act record --sim` does: the sim's render settings go with the episode.
+        started = recorder.start_episode('synthetic_task', -1, 3, render_settings={'shadow_map_size': 512, 'multisamples': 0})
+        assert started.camera_sizes == {'top': [480, 640]}  # the robot config's
         published = subprocess.run(
             [sys.executable, '-m', 'act_teleop.synthetic_streams', '--robot-config', ROBOT, '--cameras', 'top',
              '--height', '48', '--width', '64', '--duration', '2'], capture_output=True, text=True, timeout=90, env=peer_env)
@@ -56,5 +58,6 @@ def test_recorded_bag_converts_to_the_act_layout(tmp_path, peer_env):
         assert episode['/observations/qpos'].shape == (T, 14)
         assert episode.attrs['task'] == 'synthetic_task' and episode.attrs['seed'] == 3 and bool(episode.attrs['success'])
         assert np.all(np.isfinite(episode['/observations/qpos'][()]))
+        assert json.loads(episode.attrs['render_settings']) == {'shadow_map_size': 512, 'multisamples': 0}
     again = subprocess.run(convert, capture_output=True, text=True, timeout=120, env=peer_env)
     assert 'exists; pass --overwrite' in again.stdout

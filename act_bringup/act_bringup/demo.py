@@ -45,6 +45,8 @@ class DemoConfig:
     camera: str = 'top'
     # Sim seconds per wall second during evaluation (see act_bringup.evaluation).
     eval_real_time_factor: float = 1.0
+    # realtime (the deployment figure) or lockstep (the paper's protocol); act_bringup.evaluation.
+    eval_mode: str = 'realtime'
     # Replace an existing output folder (otherwise refuse to mix two runs).
     overwrite: bool = False
 
@@ -54,6 +56,8 @@ class DemoConfig:
             raise ValueError(f'episodes must be >= 2 (one is held out for validation), got {self.episodes}')
         if self.eval_episodes < 1:
             raise ValueError(f'eval_episodes must be >= 1, got {self.eval_episodes}')
+        if self.eval_mode not in ('realtime', 'lockstep'):
+            raise ValueError(f'eval_mode must be realtime or lockstep, got {self.eval_mode!r}')
         if self.device not in ('cpu', 'cuda') and not self.device.startswith('cuda:'):
             raise ValueError(f'device must be cpu, cuda or cuda:N, got {self.device!r}')
 
@@ -154,10 +158,10 @@ def _record(config: DemoConfig, result: DemoResult, say) -> None:
 
     from act_bringup.sim_recording import SimRecordingConfig, record_sim_episodes
 
-    # No shadow map while recording: 2.5x faster rendering on a CPU (act_sim's bench_sim),
-    # and the evaluation renders the same way.
+    # Rendered with act_sim.rendering.RenderSettings' defaults (no shadows); the episodes
+    # record them and the evaluation renders with the checkpoint's copy.
     recording = SimRecordingConfig(task=config.task, episodes=config.episodes, output_dir=config.bags_dir,
-                                   cameras=(config.camera,), overrides={'sim_node': {'shadow_map_size': 0}})
+                                   cameras=(config.camera,))
     bar = tqdm(total=config.episodes, unit='episode', desc='record', dynamic_ncols=True)
 
     def on_episode(outcome, kept):
@@ -255,7 +259,8 @@ def _evaluate(config: DemoConfig, result: DemoResult, say) -> None:
 
     evaluation = EvalConfig(checkpoint=Path(result.training['checkpoint']), task=config.task,
                             episodes=config.eval_episodes, device=config.device,
-                            real_time_factor=config.eval_real_time_factor, output_dir=config.eval_dir,
+                            mode=config.eval_mode, real_time_factor=config.eval_real_time_factor,
+                            output_dir=config.eval_dir,
                             video_dir=config.report_dir, video_camera=config.camera, video_episodes=1,
                             trace_episodes=1)
     successes = 0

@@ -14,12 +14,24 @@ Each episode: deactivate the policy; reset the sim with the episode's seed (robo
 objects at the seeded pose); wait for the first state of the episode; activate the policy
 (it starts from the measured position, with no chunk from the previous episode); run
 `episode_steps` control steps of sim time; deactivate. The policy node runs on the sim's
-clock (use_sim_time), so its 50 Hz control ticks are sim ticks. The sim paces itself to
-the wall clock (real_time_factor, 1.0 = real time): inference latency costs sim time as it
-would on the robot; a factor below 1 gives a slow computer the time a faster one has.
+clock (use_sim_time), so its 50 Hz control ticks are sim ticks. Two modes
+(act_common.success_rate.EVAL_MODES), stated with every figure:
+- `realtime` (the deployment figure): the sim paces itself to the wall clock
+  (real_time_factor, 1.0 = real time); inference latency costs sim time as it would on
+  the robot; a factor below 1 gives a slow computer the time a faster one has.
+- `lockstep` (the paper's protocol): sim_node runs with real_time_factor 0 and waits for
+  the command of every tick; the policy node (its `lockstep` parameter) commands a tick on
+  which a query is due only once the chunk of that tick's observation is in. Inference
+  latency costs no sim time and the figure does not depend on the machine's speed: the
+  same commands as act_bringup.lockstep_rollout's plain-Python loop.
 
-Success is the paper's sim criterion: the task's maximum reward was reached at some step
-of the episode (TaskReward.episode_max_reward == max_reward).
+Success is the paper's sim criterion, defined once in act_sim.tasks.TaskSpec.success: the
+task's maximum reward was reached at some step of the episode. The rate is reported with
+its 95 % Wilson interval, the episode count and the seeds (act_common.success_rate).
+
+Rendering: the sim renders with the checkpoint's render settings (the ones its training
+episodes were recorded with, carried from episode.json through the HDF5 attributes into
+the checkpoint's dataset info); `sim_parameters` that differ are used, with a warning.
 
 Seeds: episode i uses seed seed_start + i. Training demonstrations are recorded from seed
 0 upward (`act record --seed-start 0`, the default, tries seeds 0 .. 2N+2 for N episodes;
@@ -47,8 +59,11 @@ from sensor_msgs.msg import Image
 from act_common.image_encoding import image_msg_to_rgb
 from act_common.qos import SENSOR_QOS
 from act_common.ros_time import stamp_to_ns
+from act_common.success_rate import EVAL_MODES, SuccessRate
 
 EVAL_SEED_START = 100_000
+# Lockstep: the longest the sim waits for one command (an inference, wall time), seconds.
+LOCKSTEP_TIMEOUT_S = 30.0
 # Frames are stored at half the camera resolution: 400 full 480x640 frames would hold
 # 370 MB per episode in memory until the video is written.
 VIDEO_DOWNSCALE = 2
@@ -68,7 +83,9 @@ class EvalConfig:
     episode_steps: int | None = None
     robot: str = 'aloha_sim'
     device: str = 'cpu'
-    # Sim seconds per wall second (> 0; the sim paces itself).
+    # realtime or lockstep (see the module docstring).
+    mode: str = 'realtime'
+    # realtime mode: sim seconds per wall second (> 0; the sim paces itself).
     real_time_factor: float = 1.0
     # Where the JSON report (and the sim's log) go.
     output_dir: Path = Path('eval')
@@ -82,7 +99,8 @@ class EvalConfig:
     trace_episodes: int = 0
     # Policy node parameters on top of config/policy.yaml (e.g. ensemble_weighting).
     policy_parameters: Mapping[str, Any] = field(default_factory=dict)
-    # Sim node parameters on top of config/sim.yaml (e.g. shadow_map_size).
+    # Sim node parameters on top of config/sim.yaml and the checkpoint's render settings
+    # (shadow_map_size, multisamples: a value unlike the checkpoint's is warned about).
     sim_parameters: Mapping[str, Any] = field(default_factory=dict)
     # Wall-clock limit for the sim to come up and for each reset.
     startup_timeout_s: float = 120.0
@@ -106,9 +124,11 @@ class EvalConfig:
             raise ValueError(f'trace_episodes must be >= 0, got {self.trace_episodes}')
         if self.episode_steps is not None and self.episode_steps < 1:
             raise ValueError(f'episode_steps must be >= 1, got {self.episode_steps}')
+        if self.mode not in EVAL_MODES:
+            raise ValueError(f'mode must be one of {list(EVAL_MODES)}, got {self.mode!r}')
         if not (math.isfinite(self.real_time_factor) and 0 < self.real_time_factor <= 100):
             raise ValueError(f'real_time_factor must be in (0, 100], got {self.real_time_factor} '
-                             '(the lockstep mode 0 would let the sim run ahead of inference)')
+                             '(for the sim waiting on the policy use mode lockstep)')
         if not self.checkpoint.is_dir():
             raise ValueError(f'checkpoint {self.checkpoint} is not a folder')
 
@@ -140,14 +160,24 @@ class EvalReport:
     task: str
     seeds: list[int]
     episode_steps: int
+    mode: str
     real_time_factor: float
     device: str
     policy_parameters: dict
+    # The sim's render settings (act_sim.rendering.RenderSettings.to_dict()).
+    render_settings: dict
     episodes: list[EpisodeOutcome]
 
     @property
     def success_rate(self) -> float:
         return sum(e.success for e in self.episodes) / len(self.episodes) if self.episodes else 0.0
+
+    @property
+    def success(self) -> SuccessRate | None:
+        """The rate with its Wilson interval, episodes, seeds and mode; None before an episode."""
+        if not self.episodes:
+            return None
+        return SuccessRate.from_outcomes([e.success for e in self.episodes], [e.seed for e in self.episodes], self.mode)
 
     @property
     def mean_max_reward(self) -> float:
@@ -185,9 +215,12 @@ class EvalReport:
         return {
             'checkpoint': self.checkpoint, 'model_id': self.model_id, 'task': self.task,
             'episodes_run': len(self.episodes), 'seeds': self.seeds, 'episode_steps': self.episode_steps,
-            'real_time_factor': self.real_time_factor, 'device': self.device,
-            'policy_parameters': self.policy_parameters,
-            'success_rate': self.success_rate, 'mean_max_reward': self.mean_max_reward,
+            'mode': self.mode, 'real_time_factor': self.real_time_factor if self.mode == 'realtime' else 0.0,
+            'device': self.device, 'policy_parameters': self.policy_parameters,
+            'render_settings': self.render_settings,
+            'success_rate': self.success_rate,
+            'success': {**self.success.to_dict(), 'text': self.success.describe()} if self.episodes else None,
+            'mean_max_reward': self.mean_max_reward,
             'max_max_reward': self.max_max_reward,
             'control_loop': self.control_loop(),
             'per_episode': [asdict(e) for e in self.episodes],
@@ -209,10 +242,9 @@ class EvalReport:
                          f'{e.policy["inference_latency_ms"]["mean"]:>8.1f} {e.policy["held_ticks"]:>5} '
                          f'{e.policy["deadline_misses"]:>6}')
         loop = self.control_loop()
-        lines.append(
-            f'{self.task}: success {sum(e.success for e in self.episodes)}/{len(self.episodes)} '
-            f'({100 * self.success_rate:.0f}%), mean max reward {self.mean_max_reward:.2f}, '
-            f'best {self.max_max_reward:g}')
+        success = self.success.describe() if self.episodes else 'no episodes'
+        lines.append(f'{self.task}: success {success}; mean max reward {self.mean_max_reward:.2f}, '
+                     f'best {self.max_max_reward:g}')
         lines.append(
             f'inference {loop["inference_latency_ms"]["mean"]:.1f} ms mean ({loop["inference_latency_ms"]["max"]:.1f} max); '
             f'observation->command {loop["observation_to_command_ms"]["mean"]:.1f} ms mean; '
@@ -344,7 +376,11 @@ def evaluate(config: EvalConfig, progress: Callable[[str], None] = print,
     spec = task_spec(config.task)
     steps = config.episode_steps or spec.episode_length
     robot_path = str(robot_config_path(config.robot))
-    policy_parameters = {**dict(config.policy_parameters), 'robot_config': robot_path,
+    lockstep = config.mode == 'lockstep'
+    # Lockstep: all of a step's messages carry one stamp, so an observation is never a mix
+    # of two steps (max_skew_s 0).
+    mode_parameters = {'lockstep': True, 'max_skew_s': 0.0} if lockstep else {}
+    policy_parameters = {**dict(config.policy_parameters), **mode_parameters, 'robot_config': robot_path,
                          'checkpoint': str(config.checkpoint), 'device': config.device, 'use_sim_time': True}
     specs = [NodeSpec(PolicyNode, params_file=node_params_path('policy'), overrides=policy_parameters),
              NodeSpec(EpisodeMonitorNode)]
@@ -366,11 +402,16 @@ def evaluate(config: EvalConfig, progress: Callable[[str], None] = print,
         video_camera = config.video_camera or cameras[0]
         if video is not None and video_camera not in cameras:
             cameras.append(video_camera)
+        render = eval_render_settings(config.checkpoint, config.sim_parameters, progress)
+        _warn_on_camera_size(config.checkpoint, policy.camera_configs, progress)
         # The sim starts on a seed no episode uses, so that nothing it publishes before the
-        # first reset can pass for that episode's first step.
-        sim_parameters = {'shadow_map_size': 0, **dict(config.sim_parameters), 'robot_config': robot_path,
+        # first reset can pass for that episode's first step. In lockstep it waits for each
+        # command as long as an inference can take.
+        timing = ({'real_time_factor': 0.0, 'lockstep_timeout_s': LOCKSTEP_TIMEOUT_S} if lockstep
+                  else {'real_time_factor': config.real_time_factor})
+        sim_parameters = {**dict(config.sim_parameters), **render, 'robot_config': robot_path,
                           'task': config.task, 'seed': config.seed_start + config.episodes, 'cameras': cameras,
-                          'real_time_factor': config.real_time_factor}
+                          **timing}
         output_dir = config.output_dir
         sim = SimProcess(sim_parameters, output_dir / 'sim_node.log')
         try:
@@ -378,14 +419,21 @@ def evaluate(config: EvalConfig, progress: Callable[[str], None] = print,
                 video.record_camera(policy.robot.camera(video_camera).topic)
             if trace is not None:
                 trace.watch(policy.robot)
-            _wait_for_streams(policy, video, sim, config.startup_timeout_s)
+            # In lockstep the sim publishes a step only after a command (or a reset): a reset
+            # repeats the first state for subscribers that discovery matched late.
+            refresh = (lambda: monitor.reset_episode(config.task, config.seed_start + config.episodes,
+                                                     config.startup_timeout_s)) if lockstep else None
+            _wait_for_streams(policy, video, sim, config.startup_timeout_s, refresh)
             report = EvalReport(
                 checkpoint=str(config.checkpoint), model_id=policy.policy.model_id, task=config.task,
-                seeds=list(config.seeds), episode_steps=steps, real_time_factor=config.real_time_factor,
-                device=config.device, policy_parameters=dict(config.policy_parameters), episodes=[])
+                seeds=list(config.seeds), episode_steps=steps, mode=config.mode,
+                real_time_factor=config.real_time_factor, device=config.device,
+                policy_parameters=dict(config.policy_parameters), render_settings=render, episodes=[])
+            pacing = 'lockstep (sim waits for the policy)' if lockstep else \
+                f'realtime (real-time factor {config.real_time_factor:g})'
             progress(f'evaluating {policy.policy.model_id} on {config.task}: {config.episodes} episodes of {steps} '
-                     f'steps, seeds {config.seed_start}..{config.seed_start + config.episodes - 1}, '
-                     f'real-time factor {config.real_time_factor:g}')
+                     f'steps, seeds {config.seed_start}..{config.seed_start + config.episodes - 1}, {pacing}, '
+                     f'render {render}')
             for index, seed in enumerate(config.seeds):
                 filmed = video if config.video_episodes is None or index < config.video_episodes else None
                 traced = trace if index < config.trace_episodes else None
@@ -402,42 +450,110 @@ def evaluate(config: EvalConfig, progress: Callable[[str], None] = print,
     return report
 
 
-def _wait_for_streams(policy, video: EvalVideoNode | None, sim: SimProcess, timeout_s: float) -> None:
+def eval_render_settings(checkpoint: Path, sim_parameters: Mapping[str, Any],
+                         warn: Callable[[str], None] = print) -> dict:
+    """The render settings to evaluate with: the checkpoint's (those of its training
+    episodes), each overridden by sim_parameters with a warning when it differs.
+
+    A checkpoint whose episodes did not record them (older data, real cameras) gets
+    act_sim.rendering.RenderSettings' defaults, also with a warning. Returns
+    RenderSettings.to_dict()."""
+    from act_sim.rendering import RenderSettings
+    from act_training.train.checkpoint import load_checkpoint_dataset
+
+    recorded = load_checkpoint_dataset(checkpoint).render_settings
+    if recorded is None:
+        settings = RenderSettings().to_dict()
+        warn(f'warning: {checkpoint} does not say how its training images were rendered; '
+             f'evaluating with the default render settings {settings}')
+    else:
+        settings = RenderSettings.from_dict(recorded).to_dict()
+    asked = {key: sim_parameters[key] for key in settings if key in sim_parameters}
+    differing = {key: value for key, value in asked.items() if value != settings[key]}
+    if differing and recorded is not None:
+        warn(f'warning: rendering with {differing}, not as the training episodes of {checkpoint} were '
+             f'({ {key: settings[key] for key in differing} }): the policy sees another scene than it learned')
+    return RenderSettings.from_dict({**settings, **asked}).to_dict()
+
+
+def _warn_on_camera_size(checkpoint: Path, cameras: Mapping[str, Any], warn: Callable[[str], None]) -> None:
+    """Warns when the sim's cameras (the robot config's) render at another size than the
+    training episodes' frames: downsampled as training did, a frame rendered small is not
+    the same image."""
+    from act_training.train.checkpoint import load_checkpoint_dataset
+
+    recorded = load_checkpoint_dataset(checkpoint).camera_sizes
+    for name, camera in cameras.items():
+        size = recorded.get(name)
+        if size is not None and tuple(size) != (camera.height, camera.width):
+            warn(f'warning: camera {name} renders at {camera.height}x{camera.width}, the training episodes of '
+                 f'{checkpoint} at {size[0]}x{size[1]}')
+
+
+def _wait_for_streams(policy, video: EvalVideoNode | None, sim: SimProcess, timeout_s: float,
+                      refresh: Callable[[], object] | None = None) -> None:
     """Until the policy has heard every camera and joint state topic, and the video
     subscription (if any) is matched: discovery across processes takes a second or two,
-    and an episode must not start before its first frames can arrive."""
+    and an episode must not start before its first frames can arrive. refresh(), if
+    given, makes the sim publish again (every 2 s while something is silent)."""
     deadline = time.monotonic() + timeout_s
     silent: list[str] = []
+    next_refresh = time.monotonic() + 2.0
     while time.monotonic() < deadline:
         sim.check_alive()
         silent = [topic for topic, stamp in policy.observation_stamps().items() if stamp is None]
         if not silent and (video is None or video.matched()):
             return
+        if refresh is not None and time.monotonic() > next_refresh:
+            refresh()
+            next_refresh = time.monotonic() + 2.0
         time.sleep(0.1)
     raise EvalError(f'no messages from the sim on {silent or "the video camera"} within {timeout_s:g} s')
+
+
+def _wait_for_first_observation(policy, stamp_ns: int, timeout_s: float, sim: SimProcess) -> None:
+    """Lockstep: until the policy node's clock and every one of its inputs show the reset
+    state (stamp_ns), so that its tick 0 is that state and its first query that observation.
+    The sim waits for the first command meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stamps = policy.observation_stamps()
+        if policy.get_clock().now().nanoseconds == stamp_ns and all(stamp == stamp_ns for stamp in stamps.values()):
+            return
+        sim.check_alive()
+        time.sleep(0.002)
+    raise EvalError(f'the policy did not receive the reset state (stamp {stamp_ns} ns) within {timeout_s:g} s: '
+                    f'its inputs are at {policy.observation_stamps()}, its clock at {policy.get_clock().now().nanoseconds}')
 
 
 def _run_episode(config: EvalConfig, index: int, seed: int, steps: int, max_reward: float, policy,
                  monitor, video: EvalVideoNode | None, trace, sim: SimProcess) -> EpisodeOutcome:
     from act_sim.episode_runner import EpisodeError
+    from act_sim.tasks import task_spec
 
     sim.check_alive()
     if policy.is_active:
         policy.trigger_deactivate()
     started = time.monotonic()
     try:
-        monitor.reset_episode(config.task, seed, config.startup_timeout_s)
+        first = monitor.reset_episode(config.task, seed, config.startup_timeout_s)
     except EpisodeError as error:
         sim.check_alive()
         raise EvalError(str(error)) from error
+    if config.mode == 'lockstep':
+        _wait_for_first_observation(policy, stamp_to_ns(first.header.stamp), config.startup_timeout_s, sim)
     if video is not None:
         video.start_frames()
     if trace is not None:
         trace.start()
     if policy.trigger_activate() != TransitionCallbackReturn.SUCCESS:
         raise EvalError(f'the policy node did not activate: {policy.status_detail}')
-    # Sim time runs at real_time_factor: allow 3x the nominal wall time, plus a margin.
-    timeout_s = 3.0 * steps * policy.robot.control_period_s / config.real_time_factor + 30.0
+    # Sim time runs at real_time_factor: allow 3x the nominal wall time, plus a margin; in
+    # lockstep each tick may wait for an inference.
+    if config.mode == 'lockstep':
+        timeout_s = steps * LOCKSTEP_TIMEOUT_S + 30.0
+    else:
+        timeout_s = 3.0 * steps * policy.robot.control_period_s / config.real_time_factor + 30.0
     last = monitor.wait_for_step(seed, steps, timeout_s)
     policy.trigger_deactivate()
     frames = video.take_frames() if video is not None else []
@@ -454,7 +570,7 @@ def _run_episode(config: EvalConfig, index: int, seed: int, steps: int, max_rewa
     if trajectory is not None:
         trace_path = str(trajectory.save(config.output_dir / f'trajectory_episode{index:03d}.npz'))
     return EpisodeOutcome(
-        index=index, seed=seed, success=bool(last.episode_max_reward >= max_reward),
+        index=index, seed=seed, success=task_spec(config.task).success(last.episode_max_reward),
         episode_max_reward=float(last.episode_max_reward), final_reward=float(last.reward), max_reward=max_reward,
         steps=int(last.step), wall_s=time.monotonic() - started, policy=policy.stats.report(), video=video_path,
         trace=trace_path)

@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from act_policy_node.inference_worker import effective_query_period
 from act_policy_node.temporal_ensembler import DEFAULT_M, Weighting, ensemble
 
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    """How the policy is run. query_period_ticks 0 means: the policy's chunk size."""
+    """How the policy is run. query_period_ticks 0 means what it means to the policy node
+    (act_policy_node.inference_worker.effective_query_period): the chunk size when chunked,
+    every tick when ensembling."""
 
     query_period_ticks: int = 0
     weighting: Weighting = Weighting.CHUNKED
@@ -36,7 +39,7 @@ class RolloutConfig:
             raise ValueError(f'query_period_ticks must be >= 0 (0 = chunk size), got {self.query_period_ticks}')
 
     def period(self, chunk_size: int) -> int:
-        period = self.query_period_ticks or chunk_size
+        period = effective_query_period(self.query_period_ticks, self.weighting is Weighting.CHUNKED, chunk_size)
         if period > chunk_size:
             raise ValueError(f'query_period_ticks {period} exceeds chunk_size {chunk_size}: ticks would have no target')
         return period
@@ -91,7 +94,8 @@ def evaluate(checkpoint: str, task: str, seeds: list[int], config: RolloutConfig
              device: str = 'cpu') -> list[RolloutResult]:
     """Loads the checkpoint once and runs one lockstep episode per seed, in this process.
 
-    render_settings: an act_sim.rendering.RenderSettings; None uses RenderSettings().
+    render_settings: an act_sim.rendering.RenderSettings; None uses the checkpoint's (how its
+    training episodes were rendered, as `act eval` does), else RenderSettings().
     camera_size: (H, W) the cameras render at: the recording's size, never the model's.
     A frame rendered small is not the frame rendered large and then downsampled as
     training did (edges alias differently), and the policy must see what it trained on.
@@ -104,7 +108,12 @@ def evaluate(checkpoint: str, task: str, seeds: list[int], config: RolloutConfig
     sim = AlohaSim(task)
     height, width = camera_size
     cameras = [CameraSpec(name, height, width) for name in policy.camera_names]
-    renderer = CameraRenderer(sim.model, cameras, render_settings or RenderSettings())
+    if render_settings is None:
+        from act_training.train.checkpoint import load_checkpoint_dataset
+
+        recorded = load_checkpoint_dataset(checkpoint).render_settings
+        render_settings = RenderSettings.from_dict(recorded) if recorded is not None else RenderSettings()
+    renderer = CameraRenderer(sim.model, cameras, render_settings)
     try:
         return [run_episode(policy, sim, renderer, seed, config) for seed in seeds]
     finally:

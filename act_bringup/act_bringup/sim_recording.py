@@ -58,12 +58,14 @@ class SimRecordingConfig:
 class _RecorderHooks:
     """Starts teleop and the recorder after each reset; stops them after the last row."""
 
-    def __init__(self, recorder, teleop):
+    def __init__(self, recorder, teleop, render_settings: dict):
         self.recorder, self.teleop = recorder, teleop
+        self.render_settings = render_settings
         self.records: list[EpisodeRecord] = []
 
     def begin(self, demo) -> None:
-        self.recorder.start_episode(demo.task, -1, demo.seed)
+        # The episode remembers how its frames were rendered (training and `act eval` read it).
+        self.recorder.start_episode(demo.task, -1, demo.seed, render_settings=self.render_settings)
         self.teleop.start_mirroring()
 
     def end(self, demo, result) -> None:
@@ -106,7 +108,7 @@ def record_sim_episodes(config: SimRecordingConfig, on_episode: Callable[[object
         nodes.spin_in_background()
         leader = nodes.node(ScriptedLeaderNode)
         teleop = nodes.node(TeleopNode)
-        hooks = _RecorderHooks(nodes.node(RecorderNode), teleop)
+        hooks = _RecorderHooks(nodes.node(RecorderNode), teleop, nodes.node(SimNode).render_settings.to_dict())
         runner = ScriptedEpisodeRunner(nodes.node(EpisodeMonitorNode), leader, leader.robot,
                                        EpisodeRunnerConfig(keep_failed=config.keep_failed), hooks=hooks)
         seeds = range(config.seed_start, config.seed_start + config.attempts)

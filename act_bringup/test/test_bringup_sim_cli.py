@@ -30,4 +30,6 @@ def test_act_sim_plays_a_scripted_episode():
                           '--real-time-factor', '0'], capture_output=True, text=True, timeout=170, env=dict(os.environ))
     assert run.returncode == 0, run.stdout + run.stderr
     assert 'transfer_cube seed 21: success' in run.stdout
-    assert '1/1 played episodes succeeded through the direct command path' in run.stdout
+    # act sim reports success as act eval does (TaskSpec.success), with its interval.
+    assert 'transfer_cube: success 1/1 = 100 % (95 % CI 21-100 %), lockstep, seeds 21' in run.stdout
+    assert 'through the direct command path' in run.stdout and '1 still held at the end' in run.stdout

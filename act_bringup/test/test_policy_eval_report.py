@@ -23,7 +23,8 @@ def test_report_aggregates_episodes(tmp_path):
         EpisodeOutcome(0, 10, True, 4.0, 4.0, 4.0, 400, 9.0, timing(398, 2, 10, 40, 100.0, 40)),
         EpisodeOutcome(1, 11, False, 2.0, 1.0, 4.0, 400, 9.0, timing(400, 0, 5, 60, 50.0, 60)),
     ]
-    report = EvalReport('ck', 'ck-1234', 'transfer_cube', [10, 11], 400, 1.0, 'cpu', {}, episodes)
+    report = EvalReport('ck', 'ck-1234', 'transfer_cube', [10, 11], 400, 'realtime', 1.0, 'cpu', {},
+                        {'shadow_map_size': 0, 'multisamples': 0}, episodes)
     assert report.success_rate == 0.5 and report.mean_max_reward == 3.0 and report.max_max_reward == 4.0
     loop = report.control_loop()
     assert loop['ticks'] == 798 and loop['deadline_misses'] == 2 and loop['missed_fraction'] == pytest.approx(2 / 800)
@@ -31,9 +32,11 @@ def test_report_aggregates_episodes(tmp_path):
     assert loop['inference_latency_ms']['max'] == 300.0 and loop['inference_latency_ms']['worst_p99'] == 200.0
     written = json.loads(report.write_json(tmp_path / 'r.json').read_text())
     assert written['success_rate'] == 0.5 and len(written['per_episode']) == 2
+    assert written['success']['episodes'] == 2 and written['success']['seeds'] == [10, 11]
+    assert written['success']['mode'] == 'realtime' and written['success']['ci95_low'] == pytest.approx(0.0945, abs=1e-4)
     assert written['per_episode'][1]['final_reward'] == 1.0
     table = report.table()
-    assert 'success 1/2 (50%)' in table and '2 missed of 800 ticks' in table
+    assert 'success 1/2 = 50 % (95 % CI 9-91 %), realtime, seeds 10, 11' in table and '2 missed of 800 ticks' in table
 
 
 def test_config_is_checked(tmp_path):
@@ -45,6 +48,9 @@ def test_config_is_checked(tmp_path):
         EvalConfig(checkpoint=checkpoint, task='stack_cups')
     with pytest.raises(ValueError, match='real_time_factor'):
         EvalConfig(checkpoint=checkpoint, real_time_factor=0.0)
+    with pytest.raises(ValueError, match='mode'):
+        EvalConfig(checkpoint=checkpoint, mode='fast')
+    assert EvalConfig(checkpoint=checkpoint, mode='lockstep').mode == 'lockstep'
     with pytest.raises(ValueError, match='is not a folder'):
         EvalConfig(checkpoint=tmp_path / 'missing')
     with pytest.raises(ValueError, match='episodes'):

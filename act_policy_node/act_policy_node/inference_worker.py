@@ -52,6 +52,25 @@ class QuerySettings:
         return last_stamp_ns + (ticks - 1) * self.period_ns + self.period_ns // 2 - 1
 
 
+def effective_query_period(query_period_ticks: int, chunked: bool, chunk_size: int) -> int:
+    """Ticks between two queries; 0 = automatic: the chunk size in chunked execution (a new
+    chunk as the last runs out), 1 when ensembling (every tick, as the paper). The policy
+    node and act_bringup.lockstep_rollout both read it, so 0 means one thing everywhere."""
+    if query_period_ticks < 0:
+        raise ValueError(f'query_period_ticks must be >= 0 (0 = automatic), got {query_period_ticks}')
+    if query_period_ticks:
+        return query_period_ticks
+    return chunk_size if chunked else 1
+
+
+def lockstep_query_due(tick: int, query_period_ticks: int) -> bool:
+    """In lockstep (the sim waits for every command), whether tick `tick` since activation
+    is one whose observation is queried: ticks 0, P, 2P, ... The worker queries the first
+    observation after enable() and then the first at least P ticks newer, which with the
+    sim waiting is exactly these ticks."""
+    return tick % query_period_ticks == 0
+
+
 # predict(observation) -> (S, D) chunk; raises ObservationError for an unusable observation.
 Predict = Callable[[SynchronizedObservation], np.ndarray]
 

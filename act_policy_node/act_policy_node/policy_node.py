@@ -25,6 +25,14 @@ callback group at the robot's control rate, publishes every tick the target that
 control_loop decides (ensembled, filtered, or the held last command) and never waits for
 inference. Timers run on the node's clock, so under use_sim_time the policy follows the
 simulator's /clock.
+
+Lockstep (parameter `lockstep`, for a simulator that waits for every command: sim_node
+with real_time_factor 0, `act eval --mode lockstep`): a tick on which a query is due
+(ticks 0, P, 2P, ... since activation) is commanded only once the chunk computed from that
+tick's own observation is in, from the inference thread when it arrives; tick 0 is the
+activation itself. Inference latency then costs no sim time and the commands are those of
+the paper's synchronous loop (act_bringup.lockstep_rollout). Never on a real robot: a
+tick would wait for inference.
 """
 
 from __future__ import annotations
@@ -56,11 +64,11 @@ from act_common.ros_time import NS_PER_S, ns_to_sec_nanosec, stamp_to_ns
 from act_policy_node.checkpoint_match import match_checkpoint, parse_camera_remap
 from act_policy_node.chunk_buffer import TimedChunk
 from act_policy_node.control_loop import ControlLoop, ControlSettings, TickDecision
-from act_policy_node.inference_worker import InferenceWorker, QuerySettings
+from act_policy_node.inference_worker import InferenceWorker, QuerySettings, effective_query_period, lockstep_query_due
 from act_policy_node.observation_sync import ObservationSynchronizer, SynchronizedObservation
 from act_policy_node.observations import ObservationError, joint_state_topics, measured_state, policy_images
 from act_policy_node.temporal_ensembler import DEFAULT_M, Weighting
-from act_policy_node.timing_stats import PolicyTimingStats, TickClock
+from act_policy_node.timing_stats import PolicyTimingStats, TickClock, TickTiming
 
 CHUNK_TOPIC = '/act/policy/action_chunk'
 TRAJECTORY_TOPIC = '/act/policy/chunk_trajectory'
@@ -71,7 +79,7 @@ STATUS_PERIOD_S = 0.5
 DEVICE_PATTERN = re.compile(r'^(cpu|cuda(:\d+)?)$')
 # Parameters read at configure take effect at the next configure; the others at once.
 PARAMETERS = ('robot_config', 'checkpoint', 'device', 'precision', 'camera_remap', 'torch_threads', 'observation_timeout_s',
-              'max_skew_s', 'ensemble_weighting', 'ensemble_m', 'query_period_ticks')
+              'max_skew_s', 'ensemble_weighting', 'ensemble_m', 'query_period_ticks', 'lockstep')
 
 
 def load_policy(checkpoint: str, device: str, precision: str):
@@ -113,6 +121,11 @@ class PolicyNode(LifecycleNode):
         self._trajectory_pub = None
         self._last_decision: TickDecision | None = None
         self._active = False
+        self._lockstep = False  # the `lockstep` parameter, read at configure
+        # Lockstep: a due tick waiting for the chunk of its own observation; the lock orders
+        # the control timer and the inference thread that may both command it.
+        self._deferred: TickTiming | None = None
+        self._tick_lock = threading.Lock()
 
     @property
     def is_active(self) -> bool:
@@ -185,6 +198,10 @@ class PolicyNode(LifecycleNode):
             'allows), in chunked execution the chunk size less the last inference latency (the next chunk '
             'arrives as the current one runs out).',
             integer_range=[IntegerRange(from_value=0, to_value=10000)]))
+        self.declare_parameter('lockstep', False, describe(
+            'For a simulator that waits for every command (sim_node real_time_factor 0): command a tick on '
+            'which a query is due only once the chunk of its own observation is in (the paper\'s synchronous '
+            'evaluation). Never on a real robot. Read at configure.'))
 
     def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Checks a change as a whole and caches the values the running threads read."""
@@ -217,14 +234,14 @@ class PolicyNode(LifecycleNode):
                                observation_timeout_s=float(values['observation_timeout_s']))
 
     def _query_settings(self, values: dict) -> QuerySettings:
-        period_ticks = values['query_period_ticks']
         chunked = Weighting.parse(values['ensemble_weighting']) is Weighting.CHUNKED
-        auto = period_ticks == 0
-        if auto:
-            period_ticks = self.policy.chunk_size if chunked else 1
+        auto = values['query_period_ticks'] == 0
+        period_ticks = effective_query_period(values['query_period_ticks'], chunked, self.policy.chunk_size)
+        # In lockstep inference costs no sim time: nothing to anticipate.
         return QuerySettings(period_ns=round(self.robot.control_period_s * NS_PER_S),
                              max_skew_ns=round(float(values['max_skew_s']) * NS_PER_S),
-                             query_period_ticks=period_ticks, anticipate_latency=auto and chunked)
+                             query_period_ticks=period_ticks,
+                             anticipate_latency=auto and chunked and not values['lockstep'])
 
     # --- lifecycle ---
 
@@ -249,6 +266,7 @@ class PolicyNode(LifecycleNode):
         if not checkpoint:
             raise ValueError('parameter checkpoint is empty: give a checkpoint folder written by act train')
         self.robot = load_robot_config(robot_path)
+        self._lockstep = bool(values['lockstep'])
         if values['torch_threads']:
             import torch
 
@@ -305,7 +323,11 @@ class PolicyNode(LifecycleNode):
         self._loop.start()
         self.stats.reset()
         self._last_problem = ''
-        self._tick_clock.start(self.get_clock().now().nanoseconds)
+        now_ns = self.get_clock().now().nanoseconds
+        self._tick_clock.start(now_ns)
+        with self._tick_lock:
+            # Lockstep: the simulator waits at the activation tick for its command.
+            self._deferred = self._tick_clock.serve(now_ns) if self._lockstep else None
         self._control_timer.reset()
         self._worker.enable()
         self._active = True
@@ -316,6 +338,8 @@ class PolicyNode(LifecycleNode):
         self._control_timer.cancel()
         self._worker.disable()
         self._active = False
+        with self._tick_lock:
+            self._deferred = None
         self._set_status(PolicyStatus.STATE_INACTIVE, 'deactivated: the follower holds the last command')
         return super().on_deactivate(state)
 
@@ -390,6 +414,12 @@ class PolicyNode(LifecycleNode):
         stored = loop.buffer.add(chunk)
         self.stats.record_chunk(stored.inference_latency_s)
         self._publish_chunk(stored)
+        if self._lockstep:
+            with self._tick_lock:
+                deferred = self._deferred
+                if deferred is not None and self._active and self._is_chunk_of(stored, deferred):
+                    self._deferred = None
+                    self._command_tick(deferred, self.get_clock().now().nanoseconds, time.perf_counter())
 
     def _on_problem(self, problem: str) -> None:
         self._last_problem = problem
@@ -420,7 +450,31 @@ class PolicyNode(LifecycleNode):
         if loop is None or synchronizer is None or commands is None or not self._active:
             return  # a tick that raced a transition
         now_ns = self.get_clock().now().nanoseconds
-        timing = self._tick_clock.serve(now_ns)
+        with self._tick_lock:
+            timing = self._tick_clock.serve(now_ns)
+            if self._lockstep and self._awaits_chunk(loop, timing):
+                self._deferred = timing  # commanded by _on_chunk
+                return
+            self._deferred = None
+            self._command_tick(timing, now_ns, started)
+
+    def _awaits_chunk(self, loop: ControlLoop, timing: TickTiming) -> bool:
+        """Lockstep: a query is due at this tick and its chunk is not in yet."""
+        worker = self._worker
+        if worker is None or not lockstep_query_due(timing.tick, worker.settings.query_period_ticks):
+            return False
+        newest = loop.buffer.newest()
+        return newest is None or not self._is_chunk_of(newest, timing)
+
+    def _is_chunk_of(self, chunk: TimedChunk, timing: TickTiming) -> bool:
+        return abs(chunk.observation_stamp_ns - timing.tick_ns) <= self._tick_clock.period_ns // 2
+
+    def _command_tick(self, timing: TickTiming, now_ns: int, started: float) -> None:
+        """Decides and publishes the command of one tick (the control timer, or in lockstep
+        the inference thread when the tick's chunk arrives)."""
+        loop, synchronizer, commands = self._loop, self._synchronizer, self._commands
+        if loop is None or synchronizer is None or commands is None:
+            return
         state, problem = self._measured_state(synchronizer)
         decision = loop.decide(timing.tick_ns, state, problem, synchronizer.newest_stamps())
         if decision.command is not None:

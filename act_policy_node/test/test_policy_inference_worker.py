@@ -5,6 +5,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from act_policy_node.inference_worker import InferenceWorker, QuerySettings
 from act_policy_node.observation_sync import ObservationSynchronizer
@@ -102,3 +103,20 @@ def test_anticipated_chunked_query_leaves_no_gap():
     assert settings.next_query_after(0, latency_s=0.13) == 42 * PERIOD + PERIOD // 2 - 1
     assert QuerySettings(PERIOD, 0, 50).next_query_after(0, latency_s=0.13) == 49 * PERIOD + PERIOD // 2 - 1
     assert settings.next_query_after(0, latency_s=5.0) == PERIOD // 2 - 1  # never below every tick
+
+
+def test_query_period_zero_means_chunk_size_when_chunked_and_every_tick_when_ensembling():
+    from act_policy_node.inference_worker import effective_query_period
+
+    assert effective_query_period(0, chunked=True, chunk_size=50) == 50
+    assert effective_query_period(0, chunked=False, chunk_size=50) == 1
+    assert effective_query_period(7, chunked=True, chunk_size=50) == 7
+    with pytest.raises(ValueError, match='query_period_ticks'):
+        effective_query_period(-1, chunked=False, chunk_size=50)
+
+
+def test_lockstep_queries_ticks_zero_p_2p_since_activation():
+    from act_policy_node.inference_worker import lockstep_query_due
+
+    assert [tick for tick in range(10) if lockstep_query_due(tick, 3)] == [0, 3, 6, 9]
+    assert all(lockstep_query_due(tick, 1) for tick in range(5))

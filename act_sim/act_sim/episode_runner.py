@@ -6,10 +6,12 @@ a trajectory player node (act_sim.scripted_leader): the direct player (follower 
 topics) or the scripted leader (leader joint states, mirrored by teleop), whichever the
 caller built; that choice is the `command_path` of `act sim`.
 
-An episode succeeds when the highest reward was reached and the objects are still held at
-the end (TaskSpec.episode_succeeded, judged on the reward of the last step). Demos whose
-end-effector run failed are not played, and failed episodes are reported as not kept,
-unless `keep_failed` is set (the original recorder kept everything).
+An episode succeeds when the task's highest reward was reached at some step
+(TaskSpec.success, the one definition; the sim's TaskReward carries it). It is kept as a
+demonstration only when it is also usable: the objects are still held at the last step
+(TaskSpec.demo_is_usable). Demos whose end-effector run was not usable are not played, and
+unusable episodes are reported as not kept, unless `keep_failed` is set (the original
+recorder kept everything).
 """
 
 from __future__ import annotations
@@ -139,11 +141,13 @@ class EpisodeRunnerConfig:
 class EpisodeResult:
     task: str
     seed: int
-    # The end-effector run succeeded (the demo was worth playing).
-    demo_success: bool
-    # Played through ROS: highest reward reached and objects still held at the last step.
+    # The end-effector run was usable (the demo was worth playing).
+    demo_usable: bool
     played: bool
+    # Played through ROS: the highest reward reached at some step (TaskSpec.success).
     success: bool
+    # ... and the objects still held at the last step (TaskSpec.demo_is_usable): worth keeping.
+    usable: bool
     episode_max_reward: float
     final_reward: float
     steps: int
@@ -152,8 +156,10 @@ class EpisodeResult:
 
     def summary(self) -> str:
         if not self.played:
-            return f'{self.task} seed {self.seed}: end-effector demo failed, not played'
+            return f'{self.task} seed {self.seed}: end-effector demo not usable, not played'
         verdict = 'success' if self.success else 'FAILED'
+        if self.success and not self.usable:
+            verdict += ', not held at the end'
         return (f'{self.task} seed {self.seed}: {verdict} (max reward {self.episode_max_reward:g}, final '
                 f'{self.final_reward:g}, {self.steps} steps in {self.wall_s:.1f} s), {"kept" if self.kept else "discarded"}')
 
@@ -185,11 +191,12 @@ class ScriptedEpisodeRunner:
         if last is None:
             raise EpisodeError(f'{demo.task} seed {demo.seed}: step {length} not reached within '
                                f'{self.config.episode_timeout_s} s of wall time')
-        success = last.episode_max_reward >= spec.max_reward and last.reward >= spec.held_reward
+        success = spec.success(last.episode_max_reward)
+        usable = success and spec.held_at_end(last.reward)
         result = EpisodeResult(
-            task=demo.task, seed=demo.seed, demo_success=demo.success, played=True, success=success,
+            task=demo.task, seed=demo.seed, demo_usable=demo.usable, played=True, success=success, usable=usable,
             episode_max_reward=last.episode_max_reward, final_reward=last.reward, steps=int(last.step),
-            wall_s=time.monotonic() - started, kept=success or self.config.keep_failed)
+            wall_s=time.monotonic() - started, kept=usable or self.config.keep_failed)
         if self.hooks is not None:
             self.hooks.end(demo, result)
         return result
@@ -200,9 +207,9 @@ def run_scripted_episodes(runner: ScriptedEpisodeRunner, task: str, seeds: Itera
     scene = EndEffectorSim(task)  # loaded once, reset per demo
     for seed in seeds:
         demo = generate_demo(task, seed, scene)
-        if demo.success or runner.config.keep_failed:
+        if demo.usable or runner.config.keep_failed:
             yield runner.play(demo)
         else:
-            yield EpisodeResult(task=task, seed=seed, demo_success=False, played=False, success=False,
+            yield EpisodeResult(task=task, seed=seed, demo_usable=False, played=False, success=False, usable=False,
                                 episode_max_reward=float(demo.rewards.max()), final_reward=float(demo.rewards[-1]),
                                 steps=0, wall_s=0.0, kept=False)

@@ -12,8 +12,9 @@ command of step t. (The original ACT recorder commanded at step t the angles fro
 step t, one step behind, and the replay trailed further.)
 
 Why ports of the original scripts succeed in about 30 % of episodes. Measured with our
-policies over seeds 0-49 (bench/bench_scripted_demos.py --ablations; success = highest
-reward reached and the objects still held at the last step), transfer cube / insertion:
+policies over seeds 0-49 (bench/bench_scripted_demos.py --ablations; a usable demo = highest
+reward reached and the objects still held at the last step, TaskSpec.demo_is_usable),
+transfer cube / insertion:
 - As built here: end-effector run 50/50 and 50/50, joint replay 50/50 and 50/50.
 - Seeds: gym-aloha's end-effector task draws the object pose from numpy's global random
   state, its joint env from RandomState(seed). A port that seeds only one of them replays
@@ -56,15 +57,17 @@ class ScriptedDemo:
     joint_targets: np.ndarray
     # (n_obj, 7) object poses at the reset (x, y, z, qw, qx, qy, qz).
     object_poses: np.ndarray
-    # The end-effector run reached the highest reward and ended with the objects held.
-    success: bool
+    # The end-effector run is worth keeping: it reached the highest reward and ended with
+    # the objects held (TaskSpec.demo_is_usable, stricter than an episode's success).
+    usable: bool
     # (T,) reward after each step of the end-effector run.
     rewards: np.ndarray = field(repr=False)
 
 
 @dataclass(frozen=True)
 class ReplayResult:
-    success: bool
+    # TaskSpec.demo_is_usable of the replay (max reward reached and still held at the end).
+    usable: bool
     rewards: np.ndarray  # (T,)
     object_poses: np.ndarray  # (n_obj, 7) at the end
 
@@ -94,7 +97,7 @@ def generate_demo(task: str, seed: int, sim: EndEffectorSim | None = None) -> Sc
         episode_length=spec.episode_length,
         joint_targets=targets,
         object_poses=object_poses,
-        success=spec.episode_succeeded(rewards),
+        usable=spec.demo_is_usable(rewards),
         rewards=rewards,
     )
 
@@ -106,7 +109,7 @@ def replay_demo(demo: ScriptedDemo, sim: AlohaSim | None = None) -> ReplayResult
     sim.reset(demo.seed)
     rewards = np.array([sim.step(row) for row in demo.joint_targets])
     return ReplayResult(
-        success=sim.task.episode_succeeded(rewards),
+        usable=sim.task.demo_is_usable(rewards),
         rewards=rewards,
         object_poses=sim.object_poses(),
     )

@@ -118,7 +118,8 @@ class AlohaSim:
 
     @property
     def success(self) -> bool:
-        return self.episode_max_reward >= self.task.max_reward
+        """The task's maximum reward was reached since the reset (TaskSpec.success)."""
+        return self.task.success(self.episode_max_reward)
 
     def state_vector(self) -> np.ndarray:
         """Observed joint positions, normalized finger opening per arm. (14,)"""

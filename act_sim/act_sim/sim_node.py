@@ -358,6 +358,11 @@ class SimNode(Node):
     # --- lifetime ---
 
     @property
+    def render_settings(self) -> RenderSettings:
+        """How the cameras are rendered (recorded with each sim episode)."""
+        return self._render_settings
+
+    @property
     def sim_time_ns(self) -> int:
         return self._clock_ns
 

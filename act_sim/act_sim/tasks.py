@@ -60,22 +60,41 @@ class TaskSpec:
     ee_scene: str
     # Control steps of an episode at 50 Hz (the paper's 400 steps = 8 s).
     episode_length: int
-    # Reward stages as in the paper; reaching max_reward is success.
+    # Reward stages as in the paper; reaching max_reward at some step is success (`success`).
     max_reward: float
     # A reward at the last step at least this high shows the objects are still held off
-    # the table: a scripted demonstration must also end so (act_sim.scripted).
+    # the table: a scripted demonstration must also end so to be kept (`demo_is_usable`).
     held_reward: float
     # Names of the free joints of the objects, in the order of object poses.
     object_joints: tuple[str, ...]
     sample_object_poses: Callable[[int], np.ndarray]
 
-    def episode_succeeded(self, rewards: Sequence[float]) -> bool:
-        """The highest reward was reached and the objects are still held at the end.
+    def success(self, episode_max_reward: float) -> bool:
+        """THE success criterion of an episode, the ACT paper's for its sim tasks: the
+        task's maximum reward was reached at some step of the episode.
+
+        episode_max_reward: the highest reward since the reset. Every success figure of the
+        suite (AlohaSim.success, sim_node's TaskReward.success, `act eval`, `act sim`, the
+        lockstep loop, the benches) is this one.
+        """
+        return float(episode_max_reward) >= self.max_reward
+
+    def episode_success(self, rewards: Sequence[float]) -> bool:
+        """`success` of an episode given the reward after each step. (T,)"""
+        return len(rewards) > 0 and self.success(max(rewards))
+
+    def held_at_end(self, final_reward: float) -> bool:
+        """The objects are still held at the last step (final_reward >= held_reward)."""
+        return float(final_reward) >= self.held_reward
+
+    def demo_is_usable(self, rewards: Sequence[float]) -> bool:
+        """Stricter than `success`, and only for keeping scripted demonstrations: the
+        maximum reward was reached AND the objects are still held at the last step.
 
         Reward 4 of transfer cube also fires on a brief touch of the left finger; a demo
         must end with the cube in the left hand (reward 4 at the last step).
         """
-        return len(rewards) > 0 and max(rewards) >= self.max_reward and rewards[-1] >= self.held_reward
+        return self.episode_success(rewards) and self.held_at_end(rewards[-1])
 
     def scene_path(self, end_effector: bool = False) -> Path:
         from gym_aloha.constants import ASSETS_DIR

@@ -47,12 +47,48 @@ def test_seed_means_the_same_scene_as_in_gym_aloha():
         assert np.allclose(TASKS['insertion'].sample_object_poses(seed), np.stack(sample_insertion_pose(seed)))
 
 
-def test_success_needs_the_max_reward_and_objects_held_at_the_end():
+def test_success_is_the_max_reward_reached_at_some_step():
     cube = task_spec('transfer_cube')
-    assert cube.episode_succeeded([0, 2, 4, 4])
-    assert not cube.episode_succeeded([0, 2, 4, 2])  # touched, then the cube fell back
-    assert not cube.episode_succeeded([0, 2, 3, 3])
-    assert not cube.episode_succeeded([])
+    assert cube.success(4.0) and not cube.success(3.0)
+    assert cube.episode_success([0, 2, 4, 2])  # the paper counts it: reward 4 was reached
+    assert not cube.episode_success([0, 2, 3, 3])
+    assert not cube.episode_success([])
+
+
+def test_a_usable_demo_also_holds_the_objects_at_the_end():
+    cube = task_spec('transfer_cube')
+    assert cube.demo_is_usable([0, 2, 4, 4])
+    assert not cube.demo_is_usable([0, 2, 4, 2])  # touched, then the cube fell back: a success, not a demo
+    assert not cube.demo_is_usable([0, 2, 3, 3])
+    assert not cube.demo_is_usable([])
     insertion = task_spec('insertion')
-    assert insertion.episode_succeeded([1, 2, 4, 2])  # inserted, still held
-    assert not insertion.episode_succeeded([1, 2, 4, 0])  # dropped
+    assert insertion.demo_is_usable([1, 2, 4, 2])  # inserted, still held
+    assert not insertion.demo_is_usable([1, 2, 4, 0])  # dropped
+    assert insertion.episode_success([1, 2, 4, 0])
+
+
+def test_every_success_figure_reads_the_one_definition(monkeypatch):
+    """AlohaSim.success (and so sim_node's TaskReward.success), the ROS episode runner that
+    `act sim` reports, and `act eval`'s episode outcome all call TaskSpec.success: change
+    the definition and all of them change."""
+    import inspect
+
+    from act_bringup import evaluation
+    from act_sim import episode_runner
+    from act_sim.sim import AlohaSim
+    from act_sim.tasks import TaskSpec
+
+    calls = []
+    original = TaskSpec.success
+
+    def spy(self, episode_max_reward):
+        calls.append(episode_max_reward)
+        return original(self, episode_max_reward)
+
+    monkeypatch.setattr(TaskSpec, 'success', spy)
+    sim = AlohaSim('transfer_cube')
+    sim.reset(0)
+    assert sim.success is False and calls == [0.0]
+    for module in (episode_runner, evaluation):
+        assert '.success(last.episode_max_reward)' in inspect.getsource(module), module.__name__
+    assert 'max_reward >=' not in inspect.getsource(evaluation) + inspect.getsource(episode_runner)

@@ -80,6 +80,11 @@ class EpisodeRecord:
     # Largest backlog between reception and disk during the episode, bytes.
     peak_queue_bytes: int = 0
     cameras: list[str] = field(default_factory=list)
+    # Per recorded camera: [height, width] of its images (the robot config's).
+    camera_sizes: dict[str, list[int]] = field(default_factory=dict)
+    # How a simulator rendered the cameras (act_sim.rendering.RenderSettings.to_dict());
+    # None for real cameras, or when whoever started the episode did not say.
+    render_settings: dict | None = None
     topics: dict[str, TopicCounts] = field(default_factory=dict)
     writer_library: str = ''
     format: str = EPISODE_FORMAT
@@ -92,7 +97,9 @@ class EpisodeRecord:
         """The rosbag2 metadata custom_data entries (strings only)."""
         return {'act.task': self.task, 'act.episode_index': str(self.episode_index), 'act.seed': str(self.seed),
                 'act.robot': self.robot, 'act.success': str(self.success).lower(),
-                'act.start_time_ns': str(self.start_time_ns), 'act.stop_time_ns': str(self.stop_time_ns)}
+                'act.start_time_ns': str(self.start_time_ns), 'act.stop_time_ns': str(self.stop_time_ns),
+                'act.camera_sizes': json.dumps(self.camera_sizes),
+                'act.render_settings': json.dumps(self.render_settings)}
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -197,8 +197,12 @@ class RecorderNode(Node):
     def recording(self) -> bool:
         return self._writer is not None
 
-    def start_episode(self, task: str, episode_index: int = -1, seed: int = -1) -> EpisodeRecord:
-        """Opens a new bag; raises EpisodeError with a StartEpisode result code."""
+    def start_episode(self, task: str, episode_index: int = -1, seed: int = -1,
+                      render_settings: dict | None = None) -> EpisodeRecord:
+        """Opens a new bag; raises EpisodeError with a StartEpisode result code.
+
+        render_settings: how a simulator renders the cameras (act_sim.rendering
+        RenderSettings.to_dict()), stored with the episode; None for real cameras."""
         codes = StartEpisode.Response
         with self._episode_lock:
             if self._writer is not None:
@@ -217,7 +221,10 @@ class RecorderNode(Node):
                 task=task, episode_index=episode_index, seed=seed, robot=self.robot.name,
                 robot_config=self.robot.source_path, simulated=self.robot.simulated, storage_id=self._storage_id,
                 bag_path=str(self._output_dir / episode_dir_name(episode_index)),
-                start_time_ns=self.get_clock().now().nanoseconds, start_wall_time=time.time(), cameras=list(self.cameras))
+                start_time_ns=self.get_clock().now().nanoseconds, start_wall_time=time.time(), cameras=list(self.cameras),
+                camera_sizes={name: [self.robot.camera(name).height, self.robot.camera(name).width]
+                              for name in self.cameras},
+                render_settings=None if render_settings is None else dict(render_settings))
             try:
                 self._output_dir.mkdir(parents=True, exist_ok=True)
                 self._writer = EpisodeWriter(record, [topic.spec for topic in self.topics], self._queue_limit_bytes)

@@ -292,6 +292,12 @@ class DatasetInfo:
     task: str = ''
     # Per episode file name: its number of steps (a resume checks the data is unchanged).
     episode_lengths: Mapping[str, int] = field(default_factory=dict)
+    # Per camera: (height, width) of the recorded frames, before the model's resize.
+    camera_sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # How a simulator rendered the episodes (act_sim.rendering.RenderSettings.to_dict(),
+    # from the episodes' `render_settings` attribute); None: not recorded (real cameras,
+    # older data). `act eval` renders with these.
+    render_settings: Mapping[str, Any] | None = None
 
     @property
     def control_period_s(self) -> float:
@@ -303,6 +309,8 @@ class DatasetInfo:
             'control_rate_hz': self.control_rate_hz, 'train_episodes': list(self.train_episodes),
             'val_episodes': list(self.val_episodes), 'robot': self.robot, 'task': self.task,
             'episode_lengths': dict(self.episode_lengths),
+            'camera_sizes': {name: list(size) for name, size in self.camera_sizes.items()},
+            'render_settings': None if self.render_settings is None else dict(self.render_settings),
         }
 
     @classmethod
@@ -313,4 +321,6 @@ class DatasetInfo:
             train_episodes=tuple(data.get('train_episodes', ())), val_episodes=tuple(data.get('val_episodes', ())),
             robot=str(data.get('robot', '')), task=str(data.get('task', '')),
             episode_lengths={str(k): int(v) for k, v in dict(data.get('episode_lengths', {})).items()},
+            camera_sizes={str(k): (int(v[0]), int(v[1])) for k, v in dict(data.get('camera_sizes') or {}).items()},
+            render_settings=None if data.get('render_settings') is None else dict(data['render_settings']),
         )

@@ -1,11 +1,14 @@
 """`act eval`: closed-loop success rate of a checkpoint on the simulated ALOHA.
 
     act eval --checkpoint runs/cube/best --task transfer_cube --episodes 50
+    act eval --checkpoint runs/cube/best --episodes 30 --mode lockstep
     act eval --checkpoint runs/cube/best --episodes 5 --video videos/ --real-time-factor 0.5
 
 Runs the policy node against act_sim's sim_node (its own process) over ROS, one seeded
-episode after another, and reports the success rate (the task's maximum reward reached,
-as in the paper), mean/max reward, each episode's result, and the policy's inference
+episode after another, and reports the success rate (the task's maximum reward reached at
+some step, as in the paper) with its 95 % Wilson interval, the episode count, the seeds
+and the mode (realtime: the deployment figure; lockstep: the paper's protocol, the sim
+waits for the policy), mean/max reward, each episode's result, and the policy's inference
 latency and control-loop timing: a table here, everything in
 <output>/<task>_results.json. Seeds start at 100000 by default, away from the seeds
 training demonstrations are recorded with (0 upward); see act_bringup.evaluation.
@@ -23,7 +26,7 @@ def _parameter(text: str):
 
     name, sep, value = text.partition('=')
     if not sep or not name:
-        raise SystemExit(f'act eval: --policy-param {text!r} must read NAME=VALUE')
+        raise SystemExit(f'act eval: {text!r} must read NAME=VALUE')
     return name, yaml.safe_load(value)
 
 
@@ -31,12 +34,13 @@ def handle(args) -> int:
     from act_bringup.evaluation import EvalConfig, EvalError, evaluate
 
     policy_parameters = dict(_parameter(text) for text in args.policy_param or [])
+    sim_parameters = dict(_parameter(text) for text in args.sim_param or [])
     seed_start = {} if args.seed_start is None else {'seed_start': args.seed_start}
     try:
         config = EvalConfig(
             checkpoint=Path(args.checkpoint), task=args.task, episodes=args.episodes, **seed_start,
-            episode_steps=args.episode_steps, robot=args.robot, device=args.device,
-            real_time_factor=args.real_time_factor,
+            episode_steps=args.episode_steps, robot=args.robot, device=args.device, mode=args.mode,
+            real_time_factor=args.real_time_factor, sim_parameters=sim_parameters,
             output_dir=Path(args.output) if args.output else Path('eval') / Path(args.checkpoint).resolve().name,
             video_dir=Path(args.video) if args.video else None, video_camera=args.video_camera,
             policy_parameters=policy_parameters)
@@ -54,6 +58,8 @@ def handle(args) -> int:
 
 
 def register(subparsers) -> None:
+    from act_common.success_rate import EVAL_MODES
+
     parser = subparsers.add_parser('eval', help='evaluate a checkpoint in closed loop on the simulated ALOHA',
                                    description=__doc__.split('\n\n')[0])
     parser.add_argument('--checkpoint', required=True, help='checkpoint folder written by act train')
@@ -66,13 +72,21 @@ def register(subparsers) -> None:
     parser.add_argument('--episode-steps', type=int, help="control steps per episode (default: the task's, 400)")
     parser.add_argument('--robot', default='aloha_sim', help='robot config name or YAML path (default: aloha_sim)')
     parser.add_argument('--device', default='cpu', help='inference device: cpu, cuda or cuda:N (default: cpu)')
+    parser.add_argument('--mode', choices=EVAL_MODES, default='realtime',
+                        help='realtime: the sim runs on the wall clock and inference latency costs sim time (the '
+                        'deployment figure); lockstep: the sim waits for every command (the paper\'s protocol, '
+                        'independent of the machine\'s speed) (default: realtime)')
     parser.add_argument('--real-time-factor', type=float, default=1.0,
-                        help='sim seconds per wall second (default 1.0: inference latency costs what it would '
-                        'on the robot; below 1 gives a slow computer more time per tick)')
+                        help='realtime mode: sim seconds per wall second (default 1.0: inference latency costs what '
+                        'it would on the robot; below 1 gives a slow computer more time per tick)')
     parser.add_argument('--output', help='folder for the JSON report and the sim log (default: eval/<checkpoint name>)')
     parser.add_argument('--video', metavar='DIR', help='write one mp4 per episode into DIR')
     parser.add_argument('--video-camera', help="camera filmed for --video (default: the checkpoint's first camera)")
     parser.add_argument('--policy-param', action='append', metavar='NAME=VALUE',
                         help='policy node parameter on top of config/policy.yaml, e.g. ensemble_weighting=chunked '
                         '(repeatable)')
+    parser.add_argument('--sim-param', action='append', metavar='NAME=VALUE',
+                        help='sim node parameter on top of config/sim.yaml, e.g. shadow_map_size=1024; render '
+                        'settings default to the checkpoint\'s (its training episodes\'), with a warning when they '
+                        'differ (repeatable)')
     parser.set_defaults(handler=handle)

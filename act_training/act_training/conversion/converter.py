@@ -153,7 +153,8 @@ def convert_episodes(config: ConversionConfig,
 
 def _episode_facts(bag: Path, episode: EpisodeBag | None, position: int, default_task: str) -> dict:
     """task, index, seed, success, cameras of an episode: episode.json, else custom_data, else defaults."""
-    facts = {'task': default_task, 'episode_index': position, 'seed': -1, 'success': False, 'cameras': None}
+    facts = {'task': default_task, 'episode_index': position, 'seed': -1, 'success': False, 'cameras': None,
+             'camera_sizes': None, 'render_settings': None}
     match = _EPISODE_DIR.match(bag.name)
     if match:
         facts['episode_index'] = int(match.group(1))
@@ -161,13 +162,19 @@ def _episode_facts(bag: Path, episode: EpisodeBag | None, position: int, default
     if 'act.task' in custom:
         facts.update(task=custom['act.task'], seed=int(custom.get('act.seed', -1)),
                      success=custom.get('act.success') == 'true', episode_index=int(custom.get('act.episode_index', facts['episode_index'])))
+        for key in ('camera_sizes', 'render_settings'):  # JSON in custom_data (act_teleop.episode_recording)
+            if f'act.{key}' in custom:
+                try:
+                    facts[key] = json.loads(custom[f'act.{key}'])
+                except ValueError as error:
+                    raise ConversionError(f'{bag}: metadata custom_data act.{key} is not JSON: {error}') from error
     record_path = bag / 'episode.json'
     if record_path.is_file():
         try:
             record = json.loads(record_path.read_text())
         except (OSError, ValueError) as error:
             raise ConversionError(f'{bag}: episode.json is unreadable: {error}') from error
-        for key in ('task', 'episode_index', 'seed', 'success', 'cameras'):
+        for key in ('task', 'episode_index', 'seed', 'success', 'cameras', 'camera_sizes', 'render_settings'):
             if key in record:
                 facts[key] = record[key]
     return facts
@@ -339,6 +346,9 @@ def _write_episode(config, result, output, episode, cameras, frame_picks, ticks,
             'seed': int(facts['seed']), 'source': str(episode.path), 'episode_index': int(result.episode_index),
             'action_source': config.action_source, 'time_source': config.time_source,
             'start_time_ns': int(ticks[0]),
+            # How a simulator rendered the frames (absent for real cameras): training carries it
+            # into the checkpoint, and `act eval` renders with it.
+            **({'render_settings': dict(facts['render_settings'])} if facts['render_settings'] else {}),
         })
         writer.commit()
     except BaseException:

@@ -7,7 +7,8 @@ the numbers are. This layout is the contract between conversion and training.
     /action                       (T, D) float64  commanded targets at each tick
     attributes: sim (bool), task, robot, vector_names (JSON list), camera_names (JSON
     list), control_rate_hz, success, seed, source (the bag path), episode_index,
-    action_source, time_source
+    action_source, time_source, and for simulated episodes render_settings (JSON object,
+    act_sim.rendering.RenderSettings; the camera sizes are the image datasets' H, W)
 
 D = len(vector_names): per arm 6 joints (rad) then the gripper opening normalized
 0 = closed .. 1 = open (qpos: the follower fingers; action: the leader gripper).

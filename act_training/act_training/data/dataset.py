@@ -4,6 +4,8 @@ source (in memory or lazy)."""
 
 from __future__ import annotations
 
+import json
+
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -87,7 +89,34 @@ def _dataset_info(infos: Sequence[EpisodeInfo], config: ModelConfig, train: Sequ
         camera_names=config.camera_names, control_rate_hz=rate,
         train_episodes=tuple(train), val_episodes=tuple(val),
         robot=str(first.attrs.get('robot', '')), task=str(first.attrs.get('task', '')),
-        episode_lengths={info.name: info.length for info in infos})
+        episode_lengths={info.name: info.length for info in infos},
+        camera_sizes={name: first.cameras[name] for name in config.camera_names if name in first.cameras},
+        render_settings=_render_settings(infos))
+
+
+def _render_settings(infos: Sequence[EpisodeInfo]) -> dict | None:
+    """The episodes' common `render_settings` attribute (a JSON object); None when the
+    first has none. Episodes rendered differently are refused: which scene would the
+    checkpoint have learned?"""
+    def read(info: EpisodeInfo):
+        value = info.attrs.get('render_settings')
+        if value is None:
+            return None
+        try:
+            value = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError as error:
+            raise EpisodeDataError(f'{info.path}: attribute render_settings: not JSON ({error})') from None
+        if not isinstance(value, dict):
+            raise EpisodeDataError(f'{info.path}: attribute render_settings: expected a JSON object, got {value!r}')
+        return value
+
+    first = read(infos[0])
+    for info in infos[1:]:
+        other = read(info)
+        if other != first:
+            raise EpisodeDataError(f'{info.path}: attribute render_settings {other} differs from {first} of '
+                                   f'{infos[0].path}: the episodes were rendered differently')
+    return first
 
 
 def inspect_data_dir(data_dir: str | Path, camera_names: Sequence[str] = ()) -> list[EpisodeInfo]:

@@ -203,6 +203,17 @@ def load_checkpoint_configs(path: str | Path) -> tuple[ModelConfig, TrainConfig]
         raise CheckpointError(f'{path / CONFIG_FILE}: malformed: {error}') from error
 
 
+def load_checkpoint_dataset(path: str | Path) -> DatasetInfo:
+    """What a checkpoint remembers of its training episodes (config.json only): cameras,
+    their frame sizes, the sim render settings they were recorded with, ..."""
+    path = resolve_checkpoint_dir(path)
+    config = _read_json(path / CONFIG_FILE)
+    try:
+        return DatasetInfo.from_dict(config['dataset'])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f'{path / CONFIG_FILE}: malformed dataset info: {error}') from error
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = 'cpu') -> Checkpoint:
     """Reads a checkpoint folder (weights through safetensors: nothing is unpickled)."""
     from safetensors.torch import load as safetensors_load
