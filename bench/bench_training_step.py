@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
-"""Training step time of the shipped training configs (and variants) on this machine: the
-measurement behind cpu_demo.yaml's image size, width and depth. Synthetic batches, so data
-loading is excluded (it is a gather from memory in training).
+"""Training step of the shipped training configs (and variants) on this machine: time,
+samples/s, FLOPs and the fraction of the CPU's FMA peak, in fp32 and (where the CPU
+computes bf16 natively) in bf16 autocast, the precision the trainer picks there.
 
     .venv/bin/python bench/bench_training_step.py                     # cpu_demo and variants
-    .venv/bin/python bench/bench_training_step.py --set model.dim_model=256 --set model.image_height=240
+    .venv/bin/python bench/bench_training_step.py --set model.image_height=240 --set model.image_width=320
+    .venv/bin/python bench/bench_training_step.py --profile           # where a step's time goes
+
+Synthetic batches: data loading is excluded (in training it is a gather from memory).
+FLOPs are counted by torch.utils.flop_counter (matmuls and convolutions, forward and
+backward: the network's own arithmetic); the peak is act_common.cpu_features's theoretical
+FMA peak for this CPU's flags and clock (bench/bench_roofline.py, where present, measures
+the achievable one). The CPU line is printed first: figures differ between CPU types.
 """
 
 from __future__ import annotations
@@ -24,41 +31,73 @@ try:
     import act_training  # noqa: F401  (installed by colcon)
 except ImportError:
     sys.path.insert(0, str(ROOT / 'act_training'))
+    sys.path.insert(0, str(ROOT / 'act_common'))
 
+from act_common.cpu_features import cpu_features  # noqa: E402
 from act_training.config import apply_overrides, load_training_configs  # noqa: E402
 from act_training.data.chunks import Batch  # noqa: E402
 from act_training.model import build_model  # noqa: E402
+from act_training.model.runner import native_bf16  # noqa: E402
 from act_training.train.optim import build_optimizer  # noqa: E402
 from act_training.train.trainer import forward_loss  # noqa: E402
 
 VARIANTS = {
     'cpu_demo': [],
+    'cpu_demo, frozen BN (paper norm)': ['model.backbone_norm=frozen_batchnorm'],
     'cpu_demo @ 96x128': ['model.image_height=96', 'model.image_width=128'],
     'cpu_demo @ 240x320': ['model.image_height=240', 'model.image_width=320'],
-    'cpu_demo, dim 256 / ffn 1024': ['model.dim_model=256', 'model.dim_feedforward=1024'],
     'cpu_demo, chunk 100': ['model.chunk_size=100'],
     'cpu_demo, batch 16': ['train.batch_size=16'],
 }
 
 
-def step_time(model_config, train_config, steps: int) -> float:
-    model_config = replace(model_config, state_dim=14, action_dim=14, backbone_weights='none')
+def _setup(model_config, train_config):
+    model_config = replace(model_config, state_dim=14, action_dim=14, backbone_weights='none',
+                           camera_names=model_config.camera_names or ('top',))
     torch.manual_seed(0)
     model = build_model(model_config).train()
+    model.use_channels_last()  # as the trainer runs it
     optimizer = build_optimizer(model, train_config, torch.device('cpu'))
     b, n, s = train_config.batch_size, len(model_config.camera_names), model_config.chunk_size
     batch = Batch(torch.randint(0, 256, (b, n, 3, *model_config.image_size), dtype=torch.uint8), torch.randn(b, 14),
                   torch.randn(b, s, 14), torch.zeros(b, s, dtype=torch.bool))
+    return model_config, model, optimizer, batch
+
+
+def _step(model, optimizer, batch, model_config, autocast) -> None:
+    terms = forward_loss(model, batch, model_config, autocast)
+    optimizer.zero_grad(set_to_none=True)
+    terms.loss.backward()
+    optimizer.step()
+
+
+def measure(model_config, train_config, steps: int, bf16: bool) -> tuple[float, float]:
+    """(median seconds per step, FLOPs per step)."""
+    model_config, model, optimizer, batch = _setup(model_config, train_config)
+    autocast = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        _step(model, optimizer, batch, model_config, autocast)  # also the first warm-up step
+    _step(model, optimizer, batch, model_config, autocast)
     times = []
-    for i in range(steps + 2):
+    for _ in range(steps):
         start = time.perf_counter()
-        terms = forward_loss(model, batch, model_config, contextlib.nullcontext)
-        optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        optimizer.step()
-        if i >= 2:  # warm-up steps excluded
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        _step(model, optimizer, batch, model_config, autocast)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), float(counter.get_total_flops())
+
+
+def profile(model_config, train_config, bf16: bool) -> None:
+    model_config, model, optimizer, batch = _setup(model_config, train_config)
+    autocast = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    for _ in range(2):
+        _step(model, optimizer, batch, model_config, autocast)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            _step(model, optimizer, batch, model_config, autocast)
+    print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25))
 
 
 def main() -> int:
@@ -67,15 +106,34 @@ def main() -> int:
     parser.add_argument('--set', action='append', default=[], help='one variant with these overrides instead of the list')
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--budget-s', type=float, default=600.0, help='training time the demo allows')
+    parser.add_argument('--profile', action='store_true', help='print where the first variant\'s step time goes')
     args = parser.parse_args()
+    cpu = cpu_features()
+    native = native_bf16(torch.device('cpu'))
+    print(cpu.describe())
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; theoretical FMA peak '
+          f'fp32 {cpu.peak_gflops("fp32", torch.get_num_threads()):.0f} GFLOP/s, '
+          f'bf16 {cpu.peak_gflops("bf16", torch.get_num_threads()):.0f} GFLOP/s; median of {args.steps} steps')
     base_model, base_train = load_training_configs(args.config)
     variants = {'custom': args.set} if args.set else VARIANTS
-    print(f'{torch.get_num_threads()} threads; median of {args.steps} steps; steps that fit {args.budget_s:.0f} s')
+    precisions = [False, True] if native else [False]
+    if not native:
+        print('bf16 is not native on this CPU: the trainer uses fp32 here, so only fp32 is measured')
+    if args.profile:
+        model_config, train_config = apply_overrides(base_model, base_train, next(iter(variants.values())))
+        profile(model_config, train_config, bf16=native)
+        return 0
+    print(f'{"variant":34s} {"prec":>5s} {"s/step":>7s} {"samples/s":>9s} {"GFLOP/step":>10s} {"GFLOP/s":>8s} '
+          f'{"of peak":>7s} {"steps in budget":>15s}')
     for name, overrides in variants.items():
         model_config, train_config = apply_overrides(base_model, base_train, overrides)
-        seconds = step_time(model_config, train_config, args.steps)
-        print(f'{name:32s} {seconds:6.3f} s/step  {train_config.batch_size / seconds:6.1f} samples/s  '
-              f'{int(args.budget_s / seconds):6d} steps', flush=True)
+        for bf16 in precisions:
+            seconds, flops = measure(model_config, train_config, args.steps, bf16)
+            rate = flops / seconds / 1e9
+            peak = cpu.peak_gflops('bf16' if bf16 else 'fp32', torch.get_num_threads())
+            share = f'{100 * rate / peak:6.1f}%' if peak else '    n/a'
+            print(f'{name:34s} {"bf16" if bf16 else "fp32":>5s} {seconds:7.3f} {train_config.batch_size / seconds:9.1f} '
+                  f'{flops / 1e9:10.1f} {rate:8.1f} {share:>7s} {int(args.budget_s / seconds):15d}', flush=True)
     return 0
 
 

@@ -73,6 +73,15 @@ class ModelConfig:
     # 'frozen_batchnorm' (the paper's, right for pretrained weights) or 'group_norm' (for
     # random init, where a frozen BatchNorm is the identity; model/backbone.py says why).
     backbone_norm: str = 'frozen_batchnorm'
+    # Departure, off in the paper config: the last ResNet stage dilated instead of strided
+    # (DETR's DC5; LeRobot's replace_final_stride_with_dilation): a feature map of stride
+    # 16, four times the image tokens, for objects of a few pixels.
+    backbone_dilation: bool = False
+    # Departure, 0 in the paper config: K spatial-softmax keypoints per camera (Levine et
+    # al. 2016; robomimic, Diffusion Policy) as K extra encoder tokens next to the feature
+    # map's: the expected image (x, y) of K learned feature maps, a position the
+    # transformer reads directly instead of inferring it from which token lights up.
+    keypoints: int = 0
 
     def __post_init__(self) -> None:
         # YAML/JSON give lists; the config is hashable and compared, so keep tuples.
@@ -102,6 +111,9 @@ class ModelConfig:
         _check(_is_number(self.kl_weight) and self.kl_weight >= 0.0, f'model.kl_weight must be >= 0, got {self.kl_weight!r}')
         _check(isinstance(self.pre_norm, bool), f'model.pre_norm must be true or false, got {self.pre_norm!r}')
         _check(isinstance(self.use_vae, bool), f'model.use_vae must be true or false, got {self.use_vae!r}')
+        _check(isinstance(self.backbone_dilation, bool),
+               f'model.backbone_dilation must be true or false, got {self.backbone_dilation!r}')
+        _check(_is_int(self.keypoints) and self.keypoints >= 0, f'model.keypoints must be an integer >= 0, got {self.keypoints!r}')
         _check(self.backbone_norm in BACKBONE_NORMS,
                f'model.backbone_norm must be one of {BACKBONE_NORMS}, got {self.backbone_norm!r}')
         _check(isinstance(self.backbone_weights, str) and self.backbone_weights != '',

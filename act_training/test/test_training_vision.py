@@ -105,3 +105,31 @@ def test_cpu_training_uses_bf16_autocast_only_where_bf16_is_native(tmp_path, mon
     trainer.train(tiny_model_config(image_height=32, image_width=32), tiny_train_config(steps=2, val_fraction=0.0),
                   data, tmp_path / 'run', progress=None)
     assert seen == [native, native]
+
+
+@pytest.mark.parametrize('overrides', [{'keypoints': 8}, {'backbone_dilation': True},
+                                       {'keypoints': 4, 'backbone_dilation': True, 'backbone_norm': 'group_norm'}])
+def test_keypoint_tokens_and_the_dilated_stage_in_the_model_and_the_inference_path(overrides):
+    torch.manual_seed(6)
+    config = tiny_model_config(camera_names=('top', 'wrist'), state_dim=5, action_dim=3, image_height=64, image_width=96,
+                               **overrides)
+    model = build_model(config).eval()
+    h, w = (4, 6) if config.backbone_dilation else (2, 3)  # stride 16 instead of 32
+    assert model.encoder_positions().shape == (2 + 2 * (h * w + config.keypoints), config.dim_model)
+    frames = torch.randint(0, 256, (1, 2, 64, 96, 3), dtype=torch.uint8)
+    qpos = torch.randn(1, 5)
+    with torch.no_grad():
+        reference = model(normalize_images(frames.permute(0, 1, 4, 2, 3)), qpos).actions[0]  # (S, Da)
+    fast = CpuRunner(ActInference(model), torch.float32)([f.numpy() for f in frames[0]], qpos[0].numpy())
+    np.testing.assert_allclose(fast, reference.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_spatial_softmax_finds_the_bright_spot():
+    from act_training.model.act import SpatialSoftmax
+    layer = SpatialSoftmax(1, 1, 5, 9)
+    with torch.no_grad():
+        layer.attention.weight.fill_(50.0)
+        layer.attention.bias.zero_()
+    features = torch.zeros(1, 1, 5, 9)
+    features[0, 0, 4, 0] = 1.0  # bottom-left corner
+    assert torch.allclose(layer(features)[0, 0], torch.tensor([-1.0, 1.0]), atol=1e-3)

@@ -28,6 +28,35 @@ class ActOutput:
     logvar: torch.Tensor | None  # (B, latent_dim)
 
 
+class SpatialSoftmax(nn.Module):
+    """(B, C, h, w) features -> (B, K, 2) keypoints: for each of K learned 1x1-conv maps,
+    the softmax-weighted mean image position (x, y), each in [-1, 1] (Levine et al. 2016,
+    "End-to-End Training of Deep Visuomotor Policies"; robomimic's SpatialSoftmax)."""
+
+    def __init__(self, channels: int, keypoints: int, height: int, width: int):
+        super().__init__()
+        self.attention = nn.Conv2d(channels, keypoints, kernel_size=1)
+        ys, xs = torch.meshgrid(torch.linspace(-1.0, 1.0, height), torch.linspace(-1.0, 1.0, width), indexing='ij')
+        self.register_buffer('grid', torch.stack((xs.flatten(), ys.flatten()), dim=1), persistent=False)  # (h * w, 2)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        logits = self.attention(features).flatten(2).float()  # (B, K, h * w); softmax in fp32 under autocast
+        return logits.softmax(dim=-1) @ self.grid.float()  # (B, K, 2)
+
+
+def image_tokens_from_features(features: torch.Tensor, batch: int, input_proj: nn.Module,
+                               keypoints: nn.Module | None, keypoint_proj: nn.Module | None) -> torch.Tensor:
+    """(B * N_cam, 512, h, w) backbone features -> (B, N_cam * (h * w + K), D) tokens:
+    every camera's feature-map tokens, then every camera's keypoint tokens (the order of
+    ActModel.encoder_positions). Shared by the model and the inference fast path."""
+    tokens = feature_tokens(input_proj(features), batch)  # (B, N_cam * h * w, D)
+    if keypoints is None:
+        return tokens
+    points = keypoints(features)  # (B * N_cam, K, 2)
+    point_tokens = keypoint_proj(points.to(tokens.dtype))  # (B * N_cam, K, D)
+    return torch.cat((tokens, point_tokens.reshape(batch, -1, point_tokens.shape[-1])), dim=1)
+
+
 def feature_tokens(features: torch.Tensor, batch: int) -> torch.Tensor:
     """(B * N_cam, D, h, w) projected feature maps -> (B, N_cam * h * w, D) tokens, camera by
     camera, each map row-major (the order of `camera_pos`)."""
@@ -49,13 +78,19 @@ class ActModel(nn.Module):
         layer_args = (dim, config.n_heads, config.dim_feedforward, config.dropout, config.pre_norm)
 
         # Images -> tokens. One backbone for all cameras (shared weights, as in the paper).
-        self.backbone = ResNet18Features(config.backbone_norm)
+        self.backbone = ResNet18Features(config.backbone_norm, config.backbone_dilation)
         self.input_proj = nn.Conv2d(FEATURE_CHANNELS, dim, kernel_size=1)
-        feature_h, feature_w = feature_map_size(config.image_height, config.image_width)
+        feature_h, feature_w = feature_map_size(config.image_height, config.image_width, self.backbone.stride)
         # Every camera gets the same 2D embedding (the paper's code concatenates the
         # per-camera maps side by side, each with its own copy).
         self.register_buffer('camera_pos', sinusoidal_2d(feature_h, feature_w, dim).repeat(len(config.camera_names), 1),
                              persistent=False)  # (N_cam * h * w, D)
+        self.keypoints = self.keypoint_proj = self.keypoint_pos = None
+        if config.keypoints:
+            self.keypoints = SpatialSoftmax(FEATURE_CHANNELS, config.keypoints, feature_h, feature_w)
+            self.keypoint_proj = nn.Linear(2, dim)
+            # Learned, one per camera and keypoint: which keypoint a token is.
+            self.keypoint_pos = nn.Embedding(len(config.camera_names) * config.keypoints, dim)
 
         # The two non-image tokens of the main encoder and their learned positions.
         self.latent_proj = nn.Linear(config.latent_dim, dim)
@@ -100,16 +135,20 @@ class ActModel(nn.Module):
     # --- pieces shared with the inference fast path -------------------------------------
 
     def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, N_cam, 3, H, W) normalized images -> (B, N_cam * h * w, D) tokens."""
+        """(B, N_cam, 3, H, W) normalized images -> (B, N_cam * (h * w + K), D) tokens."""
         flat = images.flatten(0, 1)  # (B * N_cam, 3, H, W)
         if self.channels_last:
             flat = flat.contiguous(memory_format=torch.channels_last)
-        features = self.input_proj(self.backbone(flat))  # (B * N_cam, D, h, w)
-        return feature_tokens(features, images.shape[0])
+        return image_tokens_from_features(self.backbone(flat), images.shape[0], self.input_proj, self.keypoints,
+                                          self.keypoint_proj)  # (B, N_cam * (h * w + K), D)
 
     def encoder_positions(self) -> torch.Tensor:
-        """(2 + N_cam * h * w, D): learned positions of [latent, state], then the cameras'."""
-        return torch.cat((self.token_pos.weight, self.camera_pos), dim=0)
+        """(2 + N_cam * (h * w + K), D): learned positions of [latent, state], the cameras'
+        feature maps, then the learned ones of the keypoints."""
+        parts = [self.token_pos.weight, self.camera_pos]
+        if self.keypoint_pos is not None:
+            parts.append(self.keypoint_pos.weight)
+        return torch.cat(parts, dim=0)
 
     def decode(self, memory: torch.Tensor) -> torch.Tensor:
         """(B, 2 + N, D) encoder memory -> (B, S, action_dim) normalized actions."""

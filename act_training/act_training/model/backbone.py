@@ -46,12 +46,13 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 
 
 class ResNet18Features(nn.Module):
-    """(B, 3, H, W) normalized images -> (B, 512, ceil(H/32), ceil(W/32)) features.
+    """(B, 3, H, W) normalized images -> (B, 512, ceil(H/s), ceil(W/s)) features, s =
+    self.stride: 32, or 16 with dilate_last_stage.
 
     norm: one of BACKBONE_NORMS. Attribute names match torchvision's ResNet, so its state
     dicts load unchanged (with frozen_batchnorm)."""
 
-    def __init__(self, norm: str = 'frozen_batchnorm'):
+    def __init__(self, norm: str = 'frozen_batchnorm', dilate_last_stage: bool = False):
         super().__init__()
         if norm not in BACKBONE_NORMS:
             raise ValueError(f'backbone norm must be one of {BACKBONE_NORMS}, got {norm!r}')
@@ -60,6 +61,10 @@ class ResNet18Features(nn.Module):
         net = torchvision.models.resnet18(weights=None, norm_layer=norm_layer)
         self.conv1, self.bn1, self.maxpool = net.conv1, net.bn1, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.stride = STRIDE
+        if dilate_last_stage:
+            _dilate_last_stage(self.layer4)
+            self.stride = STRIDE // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """torchvision's ResNet.forward up to layer4, and BasicBlock.forward, with each
@@ -71,6 +76,18 @@ class ResNet18Features(nn.Module):
                 out = F.relu(conv_bn(x, block.conv1, block.bn1), inplace=True)
                 x = F.relu(conv_bn(out, block.conv2, block.bn2) + shortcut, inplace=True)
         return x
+
+
+def _dilate_last_stage(layer4: nn.Sequential) -> None:
+    """DETR's dilated C5 (torchvision's replace_stride_with_dilation, which torchvision
+    refuses for ResNet-18's BasicBlock): layer4 keeps stride 16 instead of 32, and the
+    3x3 convolutions after its first take dilation 2 so their receptive field is kept.
+    The weights' shapes do not change."""
+    first = layer4[0]
+    first.conv1.stride = (1, 1)
+    first.downsample[0].stride = (1, 1)
+    for conv in (first.conv2, *(c for block in layer4[1:] for c in (block.conv1, block.conv2))):
+        conv.dilation, conv.padding = (2, 2), (2, 2)
 
 
 def folded_conv_parameters(conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,9 +110,10 @@ def conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.Module) -> torch.Tensor:
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
-def feature_map_size(height: int, width: int) -> tuple[int, int]:
-    """Spatial size after the stem and the three stride-2 stages (each rounds up)."""
-    return math.ceil(height / STRIDE), math.ceil(width / STRIDE)
+def feature_map_size(height: int, width: int, stride: int = STRIDE) -> tuple[int, int]:
+    """Spatial size after the stem and the stride-2 stages (each rounds up); stride 16
+    with the last stage dilated."""
+    return math.ceil(height / stride), math.ceil(width / stride)
 
 
 def imagenet_cache_path() -> Path:

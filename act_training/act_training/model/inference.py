@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from act_training.data.images import IMAGENET_MEAN, IMAGENET_STD
-from act_training.model.act import ActModel, feature_tokens
+from act_training.model.act import ActModel, image_tokens_from_features
 from act_training.model.backbone import fold_frozen_batchnorm
 
 
@@ -38,6 +38,7 @@ class ActInference(nn.Module):
         # (CPU) and cuDNN (GPU) convolutions run fastest in.
         self.backbone = fold_frozen_batchnorm(model.backbone).to(memory_format=torch.channels_last)
         self.input_proj = model.input_proj
+        self.keypoints, self.keypoint_proj = model.keypoints, model.keypoint_proj
         self.state_proj = model.state_proj
         self.encoder_layers = model.encoder.layers
         self.encoder_norm = model.encoder.norm
@@ -99,10 +100,11 @@ class ActInference(nn.Module):
         normalized -> (B, S, action_dim) normalized actions."""
         batch, dtype = frames.shape[0], self.compute_dtype
         images = self.normalize(frames).to(dtype).contiguous(memory_format=torch.channels_last)  # a no-op for HWC frames
-        features = self.input_proj(self.backbone(images))  # (B * N_cam, D, h, w)
+        image_tokens = image_tokens_from_features(self.backbone(images), batch, self.input_proj, self.keypoints,
+                                                  self.keypoint_proj)  # (B, N, D)
         tokens = torch.cat((self.latent_token.expand(batch, 1, -1),  # (B, 1, D)
                             self.state_proj(qpos.to(dtype))[:, None, :],  # (B, 1, D)
-                            feature_tokens(features, batch)), dim=1)  # (B, 2 + N, D)
+                            image_tokens), dim=1)  # (B, 2 + N, D)
         for layer, pos_qk in zip(self.encoder_layers, self.encoder_pos_qk):
             tokens = layer(tokens, pos_qk)
         memory = self.encoder_norm(tokens)  # (B, 2 + N, D)
