@@ -17,11 +17,7 @@ the achievable one). The CPU line is printed first: figures differ between CPU t
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -35,11 +31,8 @@ except ImportError:
 
 from act_common.cpu_features import cpu_features  # noqa: E402
 from act_training.config import apply_overrides, load_training_configs  # noqa: E402
-from act_training.data.chunks import Batch  # noqa: E402
-from act_training.model import build_model  # noqa: E402
 from act_training.model.runner import native_bf16  # noqa: E402
-from act_training.train.optim import build_optimizer  # noqa: E402
-from act_training.train.trainer import forward_loss  # noqa: E402
+from act_training.train.step_time import SyntheticStep, measure_step_seconds  # noqa: E402
 
 VARIANTS = {
     'cpu_demo': [],
@@ -51,52 +44,23 @@ VARIANTS = {
 }
 
 
-def _setup(model_config, train_config):
-    model_config = replace(model_config, state_dim=14, action_dim=14, backbone_weights='none',
-                           camera_names=model_config.camera_names or ('top',))
-    torch.manual_seed(0)
-    model = build_model(model_config).train()
-    model.use_channels_last()  # as the trainer runs it
-    optimizer = build_optimizer(model, train_config, torch.device('cpu'))
-    b, n, s = train_config.batch_size, len(model_config.camera_names), model_config.chunk_size
-    batch = Batch(torch.randint(0, 256, (b, n, 3, *model_config.image_size), dtype=torch.uint8), torch.randn(b, 14),
-                  torch.randn(b, s, 14), torch.zeros(b, s, dtype=torch.bool))
-    return model_config, model, optimizer, batch
-
-
-def _step(model, optimizer, batch, model_config, autocast) -> None:
-    terms = forward_loss(model, batch, model_config, autocast)
-    optimizer.zero_grad(set_to_none=True)
-    terms.loss.backward()
-    optimizer.step()
-
-
 def measure(model_config, train_config, steps: int, bf16: bool) -> tuple[float, float]:
     """(median seconds per step, FLOPs per step)."""
-    model_config, model, optimizer, batch = _setup(model_config, train_config)
-    autocast = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     from torch.utils.flop_counter import FlopCounterMode
 
+    step = SyntheticStep(model_config, train_config, bf16=bf16)
     counter = FlopCounterMode(display=False)
     with counter:
-        _step(model, optimizer, batch, model_config, autocast)  # also the first warm-up step
-    _step(model, optimizer, batch, model_config, autocast)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        _step(model, optimizer, batch, model_config, autocast)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), float(counter.get_total_flops())
+        step()  # also the first warm-up step
+    return measure_step_seconds(step, steps, warmup=1), float(counter.get_total_flops())
 
 
 def profile(model_config, train_config, bf16: bool) -> None:
-    model_config, model, optimizer, batch = _setup(model_config, train_config)
-    autocast = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    for _ in range(2):
-        _step(model, optimizer, batch, model_config, autocast)
+    step = SyntheticStep(model_config, train_config, bf16=bf16)
+    measure_step_seconds(step, steps=1, warmup=2)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(3):
-            _step(model, optimizer, batch, model_config, autocast)
+            step()
     print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25))
 
 

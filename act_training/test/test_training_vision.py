@@ -91,7 +91,8 @@ def test_training_reports_the_t0_and_mid_episode_errors_of_its_final_weights(tmp
 
 @pytest.mark.parametrize('native', [True, False])
 def test_cpu_training_uses_bf16_autocast_only_where_bf16_is_native(tmp_path, monkeypatch, native):
-    monkeypatch.setattr(trainer, 'native_bf16', lambda device: native)
+    from act_training.train import step_time
+    monkeypatch.setattr(step_time, 'native_bf16', lambda device: native)
     seen = []
     real_forward_loss = trainer.forward_loss
 
@@ -133,3 +134,12 @@ def test_spatial_softmax_finds_the_bright_spot():
     features = torch.zeros(1, 1, 5, 9)
     features[0, 0, 4, 0] = 1.0  # bottom-left corner
     assert torch.allclose(layer(features)[0, 0], torch.tensor([-1.0, 1.0]), atol=1e-3)
+
+
+def test_steps_for_budget_fits_the_budget_within_its_bounds():
+    from act_training.train.step_time import steps_for_budget
+    assert steps_for_budget(600.0, 0.3, max_steps=5000) == 2000
+    assert steps_for_budget(600.0, 0.3, max_steps=1500) == 1500
+    assert steps_for_budget(1.0, 0.3, max_steps=1500, min_steps=100) == 100
+    with pytest.raises(ValueError):
+        steps_for_budget(600.0, 0.0, max_steps=10)

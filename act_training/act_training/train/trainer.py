@@ -13,7 +13,6 @@ computes what the uninterrupted run computes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -30,11 +29,11 @@ from act_training.data.dataset import TrainingData, prepare_training_data
 from act_training.data.images import normalize_images
 from act_training.model.act import ActModel, build_model
 from act_training.model.backbone import load_backbone_weights
-from act_training.model.runner import native_bf16
 from act_training.model.loss import act_loss
 from act_training.train.checkpoint import (TrainingState, load_checkpoint, load_training_state, resolve_checkpoint_dir,
                                            save_checkpoint, CheckpointError)
 from act_training.train.distributed import DistContext, setup_distributed, teardown_distributed
+from act_training.train.step_time import autocast_for, uses_bf16
 from act_training.train.optim import build_optimizer, build_scheduler, load_optimizer_state
 
 log = logging.getLogger('act_training')
@@ -292,14 +291,10 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
         trained = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if on_cuda else None, broadcast_buffers=False)
 
-    # bf16 autocast only where the device computes bf16 natively: elsewhere (an AVX2-only
-    # CPU) it is converted to fp32 and back, slower than fp32 itself.
-    use_bf16 = train_config.bf16 and native_bf16(device)
+    use_bf16 = uses_bf16(train_config, device)
     if context.is_main:
         log.info('training precision: %s', 'bf16 autocast' if use_bf16 else 'fp32')
-
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+    autocast = autocast_for(use_bf16, device)
 
     sampler = StepSampler(data.train_frames, train_config.batch_size, train_config.seed)
     reporter = _Reporter(progress, output_dir, train_config, start_step) if context.is_main else None

@@ -1,0 +1,82 @@
+"""How long one training step of a config takes on this machine, measured on a synthetic
+batch: for fitting a run into a time budget (`act demo` on a CPU, whose type, and so whose
+speed, varies: bf16 is native on some of this project's CPUs and not on others) and for
+bench/bench_training_step.py.
+
+A synthetic batch costs what a real one does: a training step's arithmetic depends on the
+shapes only, and loading is a gather from memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from dataclasses import replace
+
+import torch
+
+from act_training.config import ModelConfig, TrainConfig
+from act_training.data.chunks import Batch
+from act_training.model import build_model
+from act_training.model.runner import native_bf16
+from act_training.train.optim import build_optimizer
+
+
+def uses_bf16(train_config: TrainConfig, device: torch.device) -> bool:
+    """The trainer's precision rule: bf16 autocast where asked and where the device computes
+    bf16 natively (elsewhere it is converted to fp32 and back, slower than fp32)."""
+    return train_config.bf16 and native_bf16(device)
+
+
+def autocast_for(bf16: bool, device: torch.device):
+    """A context-manager factory for the forward pass: bf16 autocast or nothing."""
+    return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+
+class SyntheticStep:
+    """One model, optimizer and random batch of the config's shapes; call to run one step."""
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, bf16: bool | None = None,
+                 state_dim: int = 14, action_dim: int = 14):
+        from act_training.train.trainer import forward_loss
+
+        self.forward_loss = forward_loss
+        device = torch.device('cpu')
+        self.bf16 = uses_bf16(train_config, device) if bf16 is None else bf16
+        self.model_config = replace(model_config, state_dim=state_dim, action_dim=action_dim, backbone_weights='none',
+                                    camera_names=model_config.camera_names or ('top',))
+        torch.manual_seed(0)
+        self.model = build_model(self.model_config).train()
+        self.model.use_channels_last()  # as the trainer runs it
+        self.optimizer = build_optimizer(self.model, train_config, device)
+        b, n, s = train_config.batch_size, len(self.model_config.camera_names), self.model_config.chunk_size
+        self.batch = Batch(torch.randint(0, 256, (b, n, 3, *self.model_config.image_size), dtype=torch.uint8),
+                           torch.randn(b, state_dim), torch.randn(b, s, action_dim), torch.zeros(b, s, dtype=torch.bool))
+        self.autocast = autocast_for(self.bf16, device)
+
+    def __call__(self) -> None:
+        terms = self.forward_loss(self.model, self.batch, self.model_config, self.autocast)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        self.optimizer.step()
+
+
+def measure_step_seconds(step: SyntheticStep, steps: int = 5, warmup: int = 2) -> float:
+    """Median wall seconds of `steps` steps after `warmup` (oneDNN picks and caches its
+    kernels on the first calls)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def steps_for_budget(budget_s: float, step_s: float, max_steps: int, min_steps: int = 1) -> int:
+    """Training steps that fit budget_s at step_s each, between min_steps and max_steps."""
+    if budget_s <= 0 or step_s <= 0:
+        raise ValueError(f'budget and step time must be > 0, got {budget_s} s and {step_s} s')
+    return max(min_steps, min(max_steps, int(budget_s / step_s)))
