@@ -42,6 +42,11 @@ class DemoConfig:
     training_overrides: tuple[str, ...] = ()
     # Where training and inference run: cpu or cuda.
     device: str = 'cpu'
+    # On the CPU, training gets this many minutes: the config's train.steps is an upper
+    # bound, and fewer steps are trained where a step is slower (measured before training;
+    # an AVX2-only CPU without native bf16 trains about 2x slower than one with it).
+    # 0 trains the config's steps whatever they cost (the CLI's default is 12 minutes).
+    train_minutes: float = 0.0
     camera: str = 'top'
     # Sim seconds per wall second during evaluation (see act_bringup.evaluation).
     eval_real_time_factor: float = 1.0
@@ -56,6 +61,8 @@ class DemoConfig:
             raise ValueError(f'episodes must be >= 2 (one is held out for validation), got {self.episodes}')
         if self.eval_episodes < 1:
             raise ValueError(f'eval_episodes must be >= 1, got {self.eval_episodes}')
+        if not self.train_minutes >= 0:
+            raise ValueError(f'train_minutes must be >= 0 (0: the config\'s steps), got {self.train_minutes}')
         if self.eval_mode not in ('realtime', 'lockstep'):
             raise ValueError(f'eval_mode must be realtime or lockstep, got {self.eval_mode!r}')
         if self.device not in ('cpu', 'cuda') and not self.device.startswith('cuda:'):
@@ -221,12 +228,33 @@ def training_configs(config: DemoConfig):
     return model_config, train_config
 
 
+def fit_steps_to_budget(model_config, train_config, minutes: float, say):
+    """train_config with as many steps as fit `minutes` on this CPU (at most its own
+    steps, at least a tenth of them), from a few measured steps of the same shapes."""
+    from dataclasses import replace
+
+    from act_common.cpu_features import cpu_features
+    from act_training.train.step_time import SyntheticStep, measure_step_seconds, steps_for_budget
+
+    step = SyntheticStep(model_config, train_config)
+    seconds = measure_step_seconds(step, steps=3, warmup=2)
+    steps = steps_for_budget(60.0 * minutes, seconds, train_config.steps, min_steps=max(1, train_config.steps // 10))
+    say(f'train: {seconds:.2f} s per step measured here ({"bf16 autocast" if step.bf16 else "fp32"}; '
+        f'{cpu_features().describe()}): {steps} of at most {train_config.steps} steps fit {minutes:g} min')
+    return replace(train_config, steps=steps)
+
+
 def _train(config: DemoConfig, result: DemoResult, say, *, configs) -> None:
     from tqdm import tqdm
 
+    import torch
+
     from act_training.train import train
+    from act_training.train.step_time import uses_bf16
 
     model_config, train_config = configs
+    if config.device == 'cpu' and config.train_minutes > 0:
+        train_config = fit_steps_to_budget(model_config, train_config, config.train_minutes, say)
     say(f'train: {config.training_config} config, {train_config.steps} steps of batch {train_config.batch_size}, '
         f'{model_config.image_height}x{model_config.image_width} images, chunk {model_config.chunk_size}, '
         f'on {config.device}')
@@ -245,6 +273,8 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs) -> None:
         bar.close()
     result.training = {
         'steps': trained.steps, 'seconds': round(trained.seconds, 1), 'samples_per_s': round(trained.samples_per_s, 2),
+        'precision': 'bf16 autocast' if uses_bf16(train_config, torch.device(config.device)) else 'fp32',
+        'probe_l1': trained.final_probe_l1,
         'final_train_l1': trained.final_train_l1, 'best_val_l1': trained.best_val_l1, 'best_step': trained.best_step,
         'train_episodes': len(trained.train_episodes), 'val_episodes': len(trained.val_episodes),
         # The last weights are evaluated: with few validation episodes the "best" one is noise.

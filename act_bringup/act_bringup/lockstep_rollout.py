@@ -50,6 +50,7 @@ class RolloutResult:
     """One episode: the seed, the per-tick rewards, what the policy commanded."""
 
     seed: int
+    success: bool  # the task's one success definition (act_sim.tasks.TaskSpec.success)
     rewards: np.ndarray  # (T,) reward after each tick
     commands: np.ndarray  # (T, Da) targets sent to the sim, robot units
     inference_s: list[float] = field(default_factory=list)
@@ -86,7 +87,8 @@ def run_episode(policy, sim, renderer, seed: int, config: RolloutConfig = Rollou
         commands[tick] = ensemble(np.stack(covering[tick]), config.ensemble_m, config.weighting)
         covering[tick] = []
         rewards[tick] = sim.step(commands[tick])
-    return RolloutResult(seed=seed, rewards=rewards, commands=commands, inference_s=inference_s)
+    return RolloutResult(seed=seed, success=sim.task.episode_success(rewards), rewards=rewards, commands=commands,
+                         inference_s=inference_s)
 
 
 def evaluate(checkpoint: str, task: str, seeds: list[int], config: RolloutConfig = RolloutConfig(),

@@ -66,3 +66,29 @@ def test_each_validation_is_plotted_once_at_its_first_report():
              {'step': 550, 'val_l1': 0.3}, {'step': 1000, 'val_l1': 0.3}, {'step': 1025, 'val_l1': 0.2},
              {'step': 1050, 'val_l1': 0.2}]
     assert validation_points(curve) == [(525, 0.3), (1025, 0.2)]
+
+
+def test_the_cpu_demo_trains_the_steps_that_fit_its_minutes_on_this_cpu(monkeypatch):
+    from act_bringup.demo import fit_steps_to_budget
+    from act_training.config import ModelConfig, TrainConfig
+    from act_training.train import step_time
+
+    model = ModelConfig(camera_names=('top',), image_height=32, image_width=32, chunk_size=5, dim_model=32, n_heads=2,
+                        dim_feedforward=64, n_encoder_layers=1, n_vae_encoder_layers=1, backbone_weights='none')
+    train = TrainConfig(steps=1000, batch_size=2, device='cpu')
+    measured = []
+    real_measure = step_time.measure_step_seconds
+
+    def measure(step, steps=5, warmup=2):  # the real steps run; the figure is pinned
+        measured.append(real_measure(step, steps=1, warmup=0))
+        return 0.5
+
+    monkeypatch.setattr(step_time, 'measure_step_seconds', measure)
+    lines = []
+    assert fit_steps_to_budget(model, train, 10.0, lines.append).steps == 1000  # 1200 fit, the config says 1000
+    assert fit_steps_to_budget(model, train, 5.0, lines.append).steps == 600
+    assert fit_steps_to_budget(model, train, 1e-5, lines.append).steps == 100  # the floor: a tenth
+    assert len(measured) == 3 and all(s > 0 for s in measured)
+    assert '0.50 s per step measured here' in lines[0] and 'native bf16' in lines[0]
+    with pytest.raises(ValueError, match='train_minutes'):
+        DemoConfig(output_dir=Path('x'), train_minutes=-1)

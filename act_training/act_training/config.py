@@ -151,6 +151,9 @@ class TrainConfig:
     # held-out episodes, so its cost does not grow with the data set.
     val_samples: int = 256
     checkpoint_every: int = 1000
+    # Steps at which a copy of the weights is also kept as output_dir/step_<k> (a
+    # checkpoint folder like best/), e.g. for bench/bench_success_curve.py.
+    snapshot_steps: tuple[int, ...] = ()
     log_every: int = 50
     device: str = 'auto'
     # DataLoader worker processes; used when the episodes do not fit the memory budget.
@@ -170,6 +173,9 @@ class TrainConfig:
         for name in ('steps', 'batch_size', 'val_samples', 'checkpoint_every', 'log_every'):
             value = getattr(self, name)
             _check(_is_int(value) and value > 0, f'train.{name} must be a positive integer, got {value!r}')
+        object.__setattr__(self, 'snapshot_steps', tuple(self.snapshot_steps))
+        _check(all(_is_int(k) and k > 0 for k in self.snapshot_steps),
+               f'train.snapshot_steps must be positive integers, got {list(self.snapshot_steps)}')
         for name in ('warmup_steps', 'val_every', 'num_workers', 'seed'):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 0, f'train.{name} must be an integer >= 0, got {value!r}')
@@ -194,7 +200,7 @@ class TrainConfig:
 # computed at a given step, only how long the run goes on, how it logs and where it runs.
 RESUMABLE_TRAIN_FIELDS = frozenset({
     'steps', 'val_every', 'val_samples', 'checkpoint_every', 'log_every', 'device',
-    'num_workers', 'memory_budget_gb', 'tensorboard',
+    'num_workers', 'memory_budget_gb', 'tensorboard', 'snapshot_steps',
 })
 
 

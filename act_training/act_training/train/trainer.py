@@ -42,6 +42,11 @@ LAST = 'last'
 BEST = 'best'
 
 
+def snapshot_name(step: int) -> str:
+    """The folder of the weights kept at `step` (TrainConfig.snapshot_steps)."""
+    return f'step_{step:06d}'
+
+
 class TrainingError(RuntimeError):
     """Training cannot start or continue (diverged, output folder in use, resume mismatch)."""
 
@@ -364,6 +369,11 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                                         step=done, metrics={'val_l1': val_l1, 'train_l1': window_l1,
                                                             **{f'val_l1_{k}': v for k, v in probe.items()}})
                 context.barrier()
+            if done in train_config.snapshot_steps and context.is_main:
+                save_checkpoint(output_dir / snapshot_name(done), state_dict=model.state_dict(), model_config=model_config,
+                                train_config=train_config, dataset=data.info, normalization=data.normalization, step=done,
+                                metrics={'val_l1': val_l1, 'train_l1': window_l1, 'train_seconds': train_time,
+                                         **{f'val_l1_{k}': v for k, v in probe.items()}})
             if checkpointing:
                 save(done, final)
                 last_saved = done
