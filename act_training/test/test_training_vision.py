@@ -143,3 +143,26 @@ def test_steps_for_budget_fits_the_budget_within_its_bounds():
     assert steps_for_budget(1.0, 0.3, max_steps=1500, min_steps=100) == 100
     with pytest.raises(ValueError):
         steps_for_budget(600.0, 0.0, max_steps=10)
+
+
+def test_qpos_noise_reaches_the_model_in_training_only_and_in_joint_std_units():
+    from act_training.data.chunks import Batch
+    seen = []
+
+    class Recorder(nn.Module):
+        def forward(self, images, qpos, actions=None, is_pad=None):
+            seen.append(qpos.clone())
+            from act_training.model.act import ActOutput
+            return ActOutput(actions=torch.zeros_like(actions, requires_grad=True), mu=None, logvar=None)
+
+    config = tiny_model_config(use_vae=False)
+    batch = Batch(torch.zeros(4096, 1, 3, 8, 8, dtype=torch.uint8), torch.ones(4096, 3), torch.zeros(4096, 2, 3),
+                  torch.zeros(4096, 2, dtype=torch.bool))
+    import contextlib
+    trainer.forward_loss(Recorder(), batch, config, contextlib.nullcontext)
+    trainer.forward_loss(Recorder(), batch, config, contextlib.nullcontext, qpos_noise_std=0.3)
+    assert torch.equal(seen[0], batch.qpos)
+    noise = seen[1] - batch.qpos
+    assert abs(float(noise.std()) - 0.3) < 0.01 and abs(float(noise.mean())) < 0.01
+    with pytest.raises(ConfigError, match='qpos_noise_std'):
+        tiny_train_config(qpos_noise_std=-0.1)

@@ -167,10 +167,15 @@ class _Reporter:
             self.writer.close()
 
 
-def forward_loss(model, batch: Batch, config: ModelConfig, autocast):
+def forward_loss(model, batch: Batch, config: ModelConfig, autocast, qpos_noise_std: float = 0.0):
+    """The training loss of one batch. qpos_noise_std: Gaussian noise added to the
+    normalized qpos the model reads (TrainConfig.qpos_noise_std says why)."""
     images = normalize_images(batch.images)  # (B, N_cam, 3, H, W)
+    qpos = batch.qpos
+    if qpos_noise_std > 0:
+        qpos = qpos + qpos_noise_std * torch.randn_like(qpos)  # (B, Ds); drawn from the step's seed
     with autocast():
-        out = model(images, batch.qpos, batch.actions, batch.is_pad)
+        out = model(images, qpos, batch.actions, batch.is_pad)
     return act_loss(out.actions, batch.actions, batch.is_pad, out.mu, out.logvar, config.kl_weight)
 
 
@@ -329,7 +334,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
         for step, batch in data.source.iterate(sampler, range(start_step, train_config.steps), context.rank, context.world_size):
             torch.manual_seed(_step_seed(train_config.seed, context.rank, step))
             batch = batch.to(device, non_blocking=True)
-            terms = forward_loss(trained, batch, model_config, autocast)
+            terms = forward_loss(trained, batch, model_config, autocast, train_config.qpos_noise_std)
             optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
             if train_config.grad_clip_norm > 0:
