@@ -166,3 +166,13 @@ def test_qpos_noise_reaches_the_model_in_training_only_and_in_joint_std_units():
     assert abs(float(noise.std()) - 0.3) < 0.01 and abs(float(noise.mean())) < 0.01
     with pytest.raises(ConfigError, match='qpos_noise_std'):
         tiny_train_config(qpos_noise_std=-0.1)
+
+
+def test_early_steps_are_listed_weight_times():
+    from act_training.data.dataset import oversample_early_steps
+    index = FrameIndex([5, 4])
+    frames = oversample_early_steps(index, [0, 1], early_steps=2, weight=3)
+    assert sorted(frames.tolist()) == sorted([0, 1, 2, 3, 4, 5, 6, 7, 8] + [0, 1, 5, 6] * 2)
+    assert oversample_early_steps(index, [1], early_steps=0, weight=3).tolist() == [5, 6, 7, 8]
+    with pytest.raises(ConfigError, match='early_steps_weight'):
+        tiny_train_config(early_steps_weight=0)

@@ -40,6 +40,17 @@ class TrainingData:
     in_memory: bool
 
 
+def oversample_early_steps(index: FrameIndex, episodes: Sequence[int], early_steps: int, weight: int) -> np.ndarray:
+    """Start frames of the given episodes to sample from, with the first `early_steps` of
+    each episode listed `weight` times (TrainConfig.early_steps says why). (N,) int64"""
+    frames = index.frames_of(list(episodes))
+    if early_steps <= 0 or weight <= 1 or len(frames) == 0:
+        return frames
+    step_in_episode = frames - index.starts[index.episode_of[frames]]  # (N,)
+    early = frames[step_in_episode < early_steps]
+    return np.concatenate([frames] + [early] * (weight - 1))
+
+
 def validation_probe_frames(index: FrameIndex, episodes: Sequence[int]) -> dict[str, np.ndarray]:
     """The frames of the vision diagnostic, per held-out episode: 't0', its first step, and
     'mid', the steps at 1/4 and 1/2 of its length (100 and 200 of a 400-step episode).
@@ -163,7 +174,8 @@ def prepare_training_data(data_dir: str | Path, model_config: ModelConfig, train
         action=VectorStats.of([e.action for e in episodes[:len(train_names)]], train_config.std_floor),
         std_floor=train_config.std_floor)
     vectors = ChunkVectors(episodes, normalization, config.chunk_size)
-    train_frames = vectors.index.frames_of(range(len(train_names)))
+    train_frames = oversample_early_steps(vectors.index, range(len(train_names)), train_config.early_steps,
+                                          train_config.early_steps_weight)
     val_frames = validation_frames(vectors.index.frames_of(range(len(train_names), len(used))), train_config.val_samples)
     probe_frames = validation_probe_frames(vectors.index, range(len(train_names), len(used)))
 
