@@ -21,7 +21,8 @@ import numpy as np
 
 from act_common.joint_vectors import JointStateError, follower_vector, leader_vector
 from act_common.robot_config import ArmConfig, RobotConfig
-from act_training.conversion.bag_reader import ConversionError, EpisodeBag, ImageFetcher, read_episode_bag
+from act_training.conversion.bag_reader import (ConversionError, EpisodeBag, ImageFetcher, WindowDrops,
+                                                keep_episode_window, read_episode_bag)
 from act_training.conversion.hdf5_layout import EpisodeFileWriter, episode_file_name
 from act_training.conversion.resampling import (StreamTiming, control_grid, frame_ages_s, interpolate,
                                                 nearest_within, newest_not_after, stream_timing)
@@ -82,6 +83,8 @@ class EpisodeResult:
     timings: list[StreamTiming] = field(default_factory=list)
     late_frames: dict[str, int] = field(default_factory=dict)
     missing_actions: int = 0
+    # Per topic: messages dropped as not belonging to the episode (stamp 0, outside start..stop).
+    dropped: dict[str, WindowDrops] = field(default_factory=dict)
 
     def summary(self) -> str:
         head = f'{self.bag.name}: {self.status}'
@@ -89,8 +92,12 @@ class EpisodeResult:
             late = {k: v for k, v in self.late_frames.items() if v}
             return (f'{head} -> {self.output.name} ({self.frames} steps'
                     + (f', late frames {late}' if late else '') + (f', {self.missing_actions} ticks without a fresh command' if self.missing_actions else '')
+                    + (f', dropped outside the episode: {self.dropped_summary()}' if self.dropped else '')
                     + ')')
-        return f'{head}: {self.reason}'
+        return f'{head}: {self.reason}' + (f' (dropped outside the episode: {self.dropped_summary()})' if self.dropped else '')
+
+    def dropped_summary(self) -> str:
+        return '; '.join(f'{topic} {drops.summary()}' for topic, drops in self.dropped.items())
 
 
 @dataclass
@@ -153,7 +160,8 @@ def convert_episodes(config: ConversionConfig,
 
 def _episode_facts(bag: Path, episode: EpisodeBag | None, position: int, default_task: str) -> dict:
     """task, index, seed, success, cameras of an episode: episode.json, else custom_data, else defaults."""
-    facts = {'task': default_task, 'episode_index': position, 'seed': -1, 'success': False, 'cameras': None}
+    facts = {'task': default_task, 'episode_index': position, 'seed': -1, 'success': False, 'cameras': None,
+             'start_time_ns': 0, 'stop_time_ns': 0}
     match = _EPISODE_DIR.match(bag.name)
     if match:
         facts['episode_index'] = int(match.group(1))
@@ -161,16 +169,26 @@ def _episode_facts(bag: Path, episode: EpisodeBag | None, position: int, default
     if 'act.task' in custom:
         facts.update(task=custom['act.task'], seed=int(custom.get('act.seed', -1)),
                      success=custom.get('act.success') == 'true', episode_index=int(custom.get('act.episode_index', facts['episode_index'])))
+    for key in ('start_time_ns', 'stop_time_ns'):
+        if f'act.{key}' in custom:
+            facts[key] = int(custom[f'act.{key}'])
     record_path = bag / 'episode.json'
     if record_path.is_file():
         try:
             record = json.loads(record_path.read_text())
         except (OSError, ValueError) as error:
             raise ConversionError(f'{bag}: episode.json is unreadable: {error}') from error
-        for key in ('task', 'episode_index', 'seed', 'success', 'cameras'):
+        for key in ('task', 'episode_index', 'seed', 'success', 'cameras', 'start_time_ns', 'stop_time_ns'):
             if key in record:
                 facts[key] = record[key]
     return facts
+
+
+def episode_window(facts: dict) -> tuple[int | None, int | None]:
+    """(start, stop) ns of the episode as recorded (episode.json, else the bag's custom
+    data); None where unknown (0: a foreign bag, or a recording that never stopped)."""
+    start, stop = int(facts.get('start_time_ns') or 0), int(facts.get('stop_time_ns') or 0)
+    return (start if start > 0 else None), (stop if stop > 0 and stop > start else None)
 
 
 def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[int]) -> EpisodeResult:
@@ -192,6 +210,9 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     output = config.output_dir / episode_file_name(index)
     if output.exists() and not config.overwrite:
         return EpisodeResult(bag, 'skipped', f'{output} exists; pass --overwrite to replace it', episode_index=index)
+    # Only the episode's own messages: stamps of 0 and stamps outside the recorded
+    # start..stop are dropped (and counted) before anything is resampled or gap-checked.
+    dropped = keep_episode_window(episode, *episode_window(facts))
     if wanted_cameras is None:
         recorded = facts['cameras']
         wanted_cameras = [c for c in (recorded or robot.camera_names) if camera_topics.get(c) in episode.topics]
@@ -226,7 +247,7 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     timings = [stream_timing(topic, times) for topic, times in state_streams + action_streams]
     timings += [stream_timing(msgs.topic, msgs.times) for msgs in cameras.values()]
     result = EpisodeResult(bag, 'converted', episode_index=index, task=str(facts['task']),
-                           success=bool(facts['success']), timings=timings)
+                           success=bool(facts['success']), timings=timings, dropped=dropped)
     too_long = [t for t in timings if t.max_gap_s > config.max_gap_s]
     if too_long:
         worst = max(too_long, key=lambda t: t.max_gap_s)
