@@ -72,7 +72,7 @@ def register(subparsers) -> None:
     parser.add_argument('--max-gap-s', type=float, default=0.2,
                         help='reject an episode with a longer pause in any stream (default 0.2 s)')
     parser.add_argument('--task', default='unknown', help='task name for bags without episode metadata')
-    parser.add_argument('--lerobot', metavar='DIR', help='also write a LeRobot dataset (parquet + mp4 + meta) here')
+    parser.add_argument('--lerobot', metavar='DIR', help='also write a LeRobotDataset v3.0 (parquet + mp4 + meta; LeRobot >= 0.4 opens it) here')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     parser.add_argument('-v', '--verbose', action='store_true', help='print per-stream timing of each episode')
     parser.set_defaults(handler=handle)

@@ -355,7 +355,8 @@ def _write_episode(config, result, output, episode, cameras, frame_picks, ticks,
         writer.action[:] = action
         writer.set_attributes({
             'sim': bool(robot.simulated), 'task': str(facts['task']), 'robot': robot.name,
-            'vector_names': list(robot.vector_names), 'camera_names': list(cameras),
+            'vector_names': list(robot.vector_names), 'action_names': list(robot.vector_names),
+            'camera_names': list(cameras),
             'control_rate_hz': float(robot.control_rate_hz), 'success': bool(facts['success']),
             'seed': int(facts['seed']), 'source': str(episode.path), 'episode_index': int(result.episode_index),
             'action_source': config.action_source, 'time_source': config.time_source,

@@ -5,8 +5,8 @@ the numbers are. This layout is the contract between conversion and training.
     /observations/qvel            (T, D) float64  its velocity (rad/s; gripper: opening/s)
     /observations/images/<camera> (T, H, W, 3) uint8 RGB
     /action                       (T, D) float64  commanded targets at each tick
-    attributes: sim (bool), task, robot, vector_names (JSON list), camera_names (JSON
-    list), control_rate_hz, success, seed, source (the bag path), episode_index,
+    attributes: sim (bool), task, robot, vector_names (JSON list, names of qpos/qvel),
+    action_names (JSON list, names of action), camera_names (JSON list), control_rate_hz, success, seed, source (the bag path), episode_index,
     action_source, time_source
 
 D = len(vector_names): per arm 6 joints (rad) then the gripper opening normalized
