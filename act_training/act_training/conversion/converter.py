@@ -23,7 +23,7 @@ from act_common.joint_vectors import JointStateError, follower_vector, leader_ve
 from act_common.robot_config import ArmConfig, RobotConfig
 from act_training.conversion.bag_reader import (ConversionError, EpisodeBag, ImageFetcher, WindowDrops,
                                                 keep_episode_window, read_episode_bag)
-from act_training.conversion.hdf5_layout import EpisodeFileWriter, episode_file_name
+from act_training.conversion.hdf5_layout import IMAGE_STORAGE, EpisodeFileWriter, episode_file_name
 from act_training.conversion.resampling import (StreamTiming, control_grid, frame_ages_s, interpolate,
                                                 nearest_within, newest_not_after, stream_timing)
 
@@ -53,12 +53,20 @@ class ConversionConfig:
     default_task: str = 'unknown'
     # Also export a LeRobot dataset here (conversion.lerobot_export); None = no export.
     lerobot_dir: Path | None = None
+    # Camera frames in the HDF5: 'raw', 'gzip' / 'lzf' (lossless HDF5 filters) or 'jpeg'
+    # (the ALOHA 2 JPEG-row layout, lossy at jpeg_quality); sizes and speeds: README.
+    image_storage: str = 'raw'
+    jpeg_quality: int = 90
 
     def __post_init__(self):
         if self.action_source not in ACTION_SOURCES:
             raise ValueError(f'action_source must be one of {ACTION_SOURCES}, got {self.action_source!r}')
         if self.time_source not in TIME_SOURCES:
             raise ValueError(f'time_source must be one of {TIME_SOURCES}, got {self.time_source!r}')
+        if self.image_storage not in IMAGE_STORAGE:
+            raise ValueError(f'image_storage must be one of {IMAGE_STORAGE}, got {self.image_storage!r}')
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f'jpeg_quality must be 1..100, got {self.jpeg_quality}')
         if not self.max_gap_s > 0:
             raise ValueError(f'max_gap_s must be > 0, got {self.max_gap_s}')
         if self.cameras is not None:
@@ -335,7 +343,8 @@ def _write_episode(config, result, output, episode, cameras, frame_picks, ticks,
     for topic, picks in frame_picks.items():
         for row, frame in enumerate(picks.tolist()):
             rows_of[topic].setdefault(frame, []).append(row)
-    writer = EpisodeFileWriter(output, len(ticks), qpos.shape[1])
+    writer = EpisodeFileWriter(output, len(ticks), qpos.shape[1], action_size=action.shape[1],
+                               image_storage=config.image_storage, jpeg_quality=config.jpeg_quality)
     try:
         filled = {name: 0 for name in cameras}
         for topic, frame, rgb in ImageFetcher(episode.path).frames(frame_picks, orders):
