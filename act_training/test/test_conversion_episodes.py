@@ -133,3 +133,17 @@ def test_image_storage_choices_keep_the_frames(tmp_path, storage):
             np.testing.assert_array_equal(mine, frames)
         np.testing.assert_array_equal(a['/observations/qpos'][()], b['/observations/qpos'][()])
     assert inspect_episode(packed.output).cameras == {'top': (48, 64)}
+
+
+@pytest.mark.parametrize('compression', ['png', 'jpeg'])
+def test_a_camera_stored_on_its_compressed_topic_converts(tmp_path, compression):
+    bag = write_bag(tmp_path / 'bags' / 'episode_0', image_shape=(48, 64))
+    packed = write_bag(tmp_path / 'packed' / 'episode_0', image_shape=(48, 64), camera_compression=compression)
+    [raw] = convert(tmp_path / 'a', [bag.path]).converted
+    [mine] = convert(tmp_path / 'b', [packed.path]).converted
+    with h5py.File(raw.output, 'r') as a, h5py.File(mine.output, 'r') as b:
+        frames, decoded = a['/observations/images/top'][()], b['/observations/images/top'][()]
+    if compression == 'png':
+        np.testing.assert_array_equal(decoded, frames)
+    else:
+        assert np.abs(decoded.astype(int) - frames).mean() < 2

@@ -30,7 +30,8 @@ def handle(args) -> int:
             episodes=args.episodes if args.episodes is not None else (50 if gpu else 20),
             eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else 10),
             training_config=args.config or ('paper' if gpu else 'cpu_demo'), training_overrides=tuple(args.set),
-            device='cuda' if gpu else 'cpu', eval_real_time_factor=args.real_time_factor, overwrite=args.overwrite)
+            device='cuda' if gpu else 'cpu', eval_real_time_factor=args.real_time_factor, overwrite=args.overwrite,
+            camera_compression=args.camera_compression)
     except ValueError as error:
         print(f'act demo: {error}', file=sys.stderr)
         return 2
@@ -77,5 +78,7 @@ def register(subparsers) -> None:
                         help='training config override, e.g. --set train.steps=500 (repeatable)')
     parser.add_argument('--real-time-factor', type=float, default=1.0,
                         help='sim seconds per wall second during evaluation (default 1.0, as on a robot)')
+    parser.add_argument('--camera-compression', choices=('none', 'png', 'jpeg'), default='none',
+                        help='how the recorded bags store the camera: none (raw, default), png (lossless) or jpeg')
     parser.add_argument('--overwrite', action='store_true', help='replace the output folder of an earlier run')
     parser.set_defaults(handler=handle)

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from act_common.image_encoding import COMPRESSED_SUFFIX
 from act_common.joint_vectors import JointStateError, follower_vector, leader_vector
 from act_common.robot_config import ArmConfig, RobotConfig
 from act_training.conversion.bag_reader import (ConversionError, EpisodeBag, ImageFetcher, WindowDrops,
@@ -208,9 +209,14 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
                              episode_index=int(facts['episode_index']))
     wanted_cameras = list(config.cameras) if config.cameras is not None else None
     camera_topics = {camera.name: camera.topic for camera in robot.cameras}
+    # A raw camera may have been stored compressed on <topic>/compressed (image_transport's
+    # naming; `act record --camera-compression`): read either.
     topics = [arm.follower.joint_states_topic for arm in robot.arms] + list(camera_topics.values())
+    topics += [topic + COMPRESSED_SUFFIX for topic in camera_topics.values()]
     topics += [robot.action_topic] if config.action_source == 'commanded' else [arm.leader.joint_states_topic for arm in robot.arms]
     episode = read_episode_bag(bag, topics, config.time_source)
+    camera_topics = {name: topic if topic in episode.topics or topic + COMPRESSED_SUFFIX not in episode.topics
+                     else topic + COMPRESSED_SUFFIX for name, topic in camera_topics.items()}
     facts = _episode_facts(bag, episode, position, config.default_task)
     index = int(facts['episode_index'])
     if index in taken:
