@@ -3,7 +3,6 @@ without lerobot (meta/info.json, stats.json, tasks.parquet, episodes parquet, da
 per-camera mp4 with from/to timestamps), and width checks between data and names."""
 
 import json
-import os
 
 import h5py
 import numpy as np
@@ -181,9 +180,34 @@ def test_action_is_exported_with_its_real_width_and_names(tmp_path):
     np.testing.assert_array_equal(np.array(table['action']), np.arange(80).reshape(5, 16))
 
 
-@pytest.mark.skipif(not os.environ.get('ACT_SLOW_LEROBOT') and False, reason='')
-def test_convert_cli_flag_writes_v30(tmp_path):
+def test_convert_with_lerobot_dir_writes_v30(tmp_path):
     bag = write_bag(tmp_path / 'bags' / 'episode_0', duration_s=0.5, image_shape=(16, 16)).path
     config = ConversionConfig(bags=(bag,), output_dir=tmp_path / 'hdf5', robot=ROBOT, lerobot_dir=tmp_path / 'lr')
     assert convert_episodes(config).ok
     assert json.loads((tmp_path / 'lr' / fmt.INFO_PATH).read_text())['codebase_version'] == 'v3.0'
+
+
+def test_an_aloha2_jpeg_episode_without_names_exports_with_the_aloha_names(tmp_path):
+    from act_training.data.episodes import ALOHA_VECTOR_NAMES
+    from act_training.data.jpeg_rows import encode_frame, pad_rows
+
+    frames = np.zeros((6, 16, 24, 3), dtype=np.uint8)
+    frames[:, :, :, 1] = np.arange(6)[:, None, None] * 40
+    rows, lengths = pad_rows([encode_frame(frame, quality=95) for frame in frames])
+    path = tmp_path / 'episode_0.hdf5'
+    with h5py.File(path, 'w') as h5:
+        h5['observations/qpos'] = np.ones((6, 14))
+        h5['action'] = np.ones((6, 14)) * 2
+        h5.create_dataset('observations/images/top', data=rows)
+        h5['compress_len'] = lengths[None].astype(np.float32)
+        h5.attrs['compress'] = True
+    root = export_lerobot_dataset([path], tmp_path / 'out', ROBOT)
+    info = json.loads((root / fmt.INFO_PATH).read_text())
+    assert info['features']['observation.state']['names'] == list(ALOHA_VECTOR_NAMES)
+    assert info['features']['observation.images.top']['shape'] == [16, 24, 3]
+    assert 'observation.velocity' not in info['features']
+    import av
+
+    with av.open(str(root / fmt.VIDEO_PATH.format(video_key='observation.images.top', chunk_index=0, file_index=0))) as video:
+        decoded = np.stack([frame.to_ndarray(format='rgb24') for frame in video.decode(video=0)])
+    assert np.abs(decoded[..., 1].astype(int).mean(axis=(1, 2)) - np.arange(6) * 40).max() < 6

@@ -24,7 +24,7 @@ import numpy as np
 
 from act_common.robot_config import RobotConfig
 from act_training.conversion import lerobot_format as fmt
-from act_training.data.episodes import ACTION, IMAGES, QPOS, read_frames
+from act_training.data.episodes import ACTION, IMAGES, QPOS, default_vector_names, read_frames
 
 QVEL = '/observations/qvel'
 # Frames read from an episode file per call while encoding (bounds the scratch memory).
@@ -127,15 +127,17 @@ class _VideoFile:
         self._container.close()
 
 
-def _names(path: Path, attrs, key: str, width: int, field: str, fallback: list[str] | None) -> list[str]:
-    """The names of a (T, width) field: attribute `key`, else the fallback when it has the
-    same width; a width mismatch is an error naming the file, the field and both widths."""
+def _names(path: Path, attrs, key: str, width: int, field: str, fallback: list[str] | None,
+           default: list[str] | None = None) -> list[str]:
+    """The names of a (T, width) field: attribute `key`, else the fallback (the state's
+    names, for the action), else `default`; a width mismatch is an error naming the file,
+    the field and both widths."""
     names = json.loads(attrs[key]) if key in attrs else None
     where = f'attribute {key}'
     if names is None and fallback is not None:
         names, where = fallback, 'attribute vector_names'
     if names is None:
-        return [f'{field.strip("/").replace("/", "_")}_{i}' for i in range(width)]
+        names, where = default, 'the default names'
     if len(names) != width:
         raise LeRobotExportError(f'{path}: {field}: {width} entries per step but {where} has {len(names)} names '
                                  f'({names}); the export needs one name per entry')
@@ -147,16 +149,19 @@ class _Episode:
 
     def __init__(self, path: Path, h5):
         attrs = h5.attrs
-        if 'vector_names' not in attrs:
-            raise LeRobotExportError(f'{path}: attribute vector_names is missing; the export needs the state names')
         self.path = path
+        for name in (QPOS, ACTION):
+            if name not in h5 or h5[name].ndim != 2:
+                raise LeRobotExportError(f'{path}: {name}: missing or not a (T, D) array')
         self.state = h5[QPOS][()].astype(np.float32)  # (T, Ds)
         self.action = h5[ACTION][()].astype(np.float32)  # (T, Da)
         self.velocity = h5[QVEL][()].astype(np.float32) if QVEL in h5 else None  # (T, Ds)
-        self.state_names = _names(path, attrs, 'vector_names', self.state.shape[1], QPOS, None)
+        # Episodes without vector_names (original ALOHA files): the ALOHA names for 14 entries.
+        default = list(default_vector_names(self.state.shape[1]))
+        self.state_names = _names(path, attrs, 'vector_names', self.state.shape[1], QPOS, None, default)
         self.action_names = _names(path, attrs, 'action_names', self.action.shape[1], ACTION, self.state_names)
         if self.velocity is not None:
-            self.velocity_names = _names(path, attrs, 'vector_names', self.velocity.shape[1], QVEL, None)
+            self.velocity_names = _names(path, attrs, 'vector_names', self.velocity.shape[1], QVEL, None, default)
         for name, values in ((ACTION, self.action), (QVEL, self.velocity)):
             if values is not None and len(values) != len(self.state):
                 raise LeRobotExportError(f'{path}: {name}: {len(values)} steps but {QPOS} has {len(self.state)}')
