@@ -56,10 +56,11 @@ class SyntheticBag:
 def write_bag(path: Path, duration_s=3.0, joint_hz=37.0, camera_hz=30.0, jitter_s=0.003, storage='mcap',
               index=0, seed=5, image_shape=(24, 32), drop_frames=(), skip_topics=(), rename_joint=None,
               write_episode_json=True, start_s=START_S, strays=(), window=None, custom_window=None,
-              camera_compression=None) -> SyntheticBag:
+              camera_compression=None, log_shift_s=0.0) -> SyntheticBag:
     """strays: extra messages (topic, header stamp s, log time s) that do not belong to the
     episode (a copy of the topic's first message; camera strays show pixel value 250);
     camera_compression 'png'/'jpeg': frames as CompressedImage on <camera topic>/compressed;
+    log_shift_s: the recorder's clock minus the stamps' clock (log times of the regular messages);
     window / custom_window: (start s, stop s) recorded in episode.json / the bag's custom data."""
     rng = np.random.default_rng(index)
     joint_count, frame_count = len(np.arange(0, duration_s, 1 / joint_hz)), len(np.arange(0, duration_s, 1 / camera_hz))
@@ -102,6 +103,8 @@ def write_bag(path: Path, duration_s=3.0, joint_hz=37.0, camera_hz=30.0, jitter_
             msg = JointState(name=list(template.name), position=list(template.position))
         _stamp(msg, header_s)
         messages.append((int(round(log_s * 1e9)), topic, msg))
+    shift_ns = int(round(log_shift_s * 1e9))
+    messages = [(log + shift_ns, topic, msg) for log, topic, msg in messages]
     messages.sort(key=lambda item: item[0])
     camera_topic, camera_type = ROBOT.camera('top').topic, 'sensor_msgs/msg/Image'
     if camera_compression:

@@ -44,6 +44,10 @@ CASES = {
     # The window from the bag's custom data (act.start_time_ns / act.stop_time_ns) only.
     'window_from_bag_metadata': dict(strays=[(t, 97.0, 100.5) for t in EVERY_TOPIC], write_episode_json=False,
                                      custom_window=(100.0, 101.0)),
+    # Header stamps on another clock than the recorder's (publishers on sim time, recorder on
+    # the wall clock, 10^6 s apart): the recorded window applies to the log times only.
+    'stamps_on_another_clock': dict(strays=[(LEFT, 0.0, 100.5)] + [(t, 100.5, 99.0) for t in EVERY_TOPIC],
+                                    log_shift_s=1e6, window=(1e6 + 100.0, 1e6 + 101.0)),
 }
 
 

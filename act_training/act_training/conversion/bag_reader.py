@@ -59,6 +59,8 @@ class TopicMessages:
     topic: str
     type_name: str
     stamps_ns: list[int] = field(default_factory=list)
+    # The bag's log (reception) time of each entry: the recorder's clock, ns.
+    log_times_ns: list[int] = field(default_factory=list)
     messages: list = field(default_factory=list)  # empty for images (see ImageFetcher)
     # Position in the bag (among this topic's messages) of each kept entry, in stamp
     # order; None while the entries are exactly the bag's messages in bag order.
@@ -119,6 +121,7 @@ def read_episode_bag(path: Path, topics: Iterable[str], time_source: str = 'head
             entry = found[connection.topic]
             use_header = time_source == 'header' and connection.msgtype in HEADER_FIRST_TYPES
             entry.stamps_ns.append(cdr_header_stamp_ns(raw) if use_header else int(log_time))
+            entry.log_times_ns.append(int(log_time))
             if connection.msgtype not in IMAGE_TYPES:
                 entry.messages.append(deserialize(reader.typestore, raw, connection.msgtype))
         custom = {}
@@ -136,6 +139,7 @@ def read_episode_bag(path: Path, topics: Iterable[str], time_source: str = 'head
         order = np.argsort(np.asarray(entry.stamps_ns, dtype=np.int64), kind='stable')
         if np.any(order != np.arange(len(order))):
             entry.stamps_ns = [entry.stamps_ns[i] for i in order]
+            entry.log_times_ns = [entry.log_times_ns[i] for i in order]
             if entry.messages:
                 entry.messages = [entry.messages[i] for i in order]
             entry.order = order
@@ -160,16 +164,36 @@ class WindowDrops:
         return ', '.join(parts)
 
 
+# Header stamps within this of the log times (median over a topic) are taken to be on the
+# recorder's clock, so the recorded start..stop applies to them too. Camera and joint-state
+# latencies are milliseconds; different clocks (a publisher on sim time, a recorder on the
+# wall clock) differ by years.
+SAME_CLOCK_TOLERANCE_NS = 5_000_000_000
+
+
 def keep_episode_window(episode: EpisodeBag, start_ns: int | None, stop_ns: int | None) -> dict[str, WindowDrops]:
-    """Drops, in place, every message whose stamp does not belong to the episode: stamped
-    0 (or negative), before start_ns, after stop_ns (None: no bound). Returns the drops per
-    topic that lost any. Raises ConversionError when a topic keeps no message."""
+    """Drops, in place, every message that does not belong to the episode: stamped 0 (or
+    negative), or before start_ns / after stop_ns (the recorder's clock; None: no bound) by
+    its log time, or by its stamp where the stamps run on the recorder's clock (see
+    SAME_CLOCK_TOLERANCE_NS). Returns the drops per topic that lost any. Raises
+    ConversionError when a topic keeps no message."""
     drops = {}
     for entry in episode.topics.values():
-        times = entry.times  # (N,) sorted
+        times = entry.times  # (N,) sorted: header stamps, or log times with time_source receive
+        logs = np.asarray(entry.log_times_ns, dtype=np.int64) if entry.log_times_ns else times  # (N,)
         zero = times <= 0
-        before = ~zero & (times < start_ns) if start_ns is not None else np.zeros_like(zero)
-        after = ~zero & (times > stop_ns) if stop_ns is not None else np.zeros_like(zero)
+        offsets = (times - logs)[~zero]
+        same_clock = bool(len(offsets)) and abs(float(np.median(offsets))) <= SAME_CLOCK_TOLERANCE_NS
+        checked = [logs] + ([times] if same_clock else [])
+        early = np.zeros_like(zero)
+        late = np.zeros_like(zero)
+        for values in checked:
+            if start_ns is not None:
+                early |= values < start_ns
+            if stop_ns is not None:
+                late |= values > stop_ns
+        before = ~zero & early
+        after = ~zero & ~before & late
         keep = ~(zero | before | after)
         if keep.all():
             continue
@@ -182,6 +206,7 @@ def keep_episode_window(episode: EpisodeBag, start_ns: int | None, stop_ns: int 
         positions = entry.order if entry.order is not None else np.arange(len(times))
         entry.order = positions[keep]
         entry.stamps_ns = times[keep].tolist()
+        entry.log_times_ns = logs[keep].tolist()
         if entry.messages:
             entry.messages = [m for m, k in zip(entry.messages, keep) if k]
     return drops
