@@ -82,14 +82,16 @@ class EpisodeResult:
     timings: list[StreamTiming] = field(default_factory=list)
     late_frames: dict[str, int] = field(default_factory=dict)
     missing_actions: int = 0
+    # What survived when the bag was cut by a crash (bag_recovery); '' for a whole bag.
+    truncated: str = ''
 
     def summary(self) -> str:
-        head = f'{self.bag.name}: {self.status}'
+        head = f'{self.bag.name}: {self.status}' + (' TRUNCATED' if self.truncated else '')
         if self.status == 'converted':
             late = {k: v for k, v in self.late_frames.items() if v}
             return (f'{head} -> {self.output.name} ({self.frames} steps'
                     + (f', late frames {late}' if late else '') + (f', {self.missing_actions} ticks without a fresh command' if self.missing_actions else '')
-                    + ')')
+                    + ')' + (f'; {self.truncated}' if self.truncated else ''))
         return f'{head}: {self.reason}'
 
 
@@ -185,6 +187,9 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     topics = [arm.follower.joint_states_topic for arm in robot.arms] + list(camera_topics.values())
     topics += [robot.action_topic] if config.action_source == 'commanded' else [arm.leader.joint_states_topic for arm in robot.arms]
     episode = read_episode_bag(bag, topics, config.time_source)
+    truncated, too_short = _truncation(episode)
+    if too_short:
+        return EpisodeResult(bag, 'rejected', too_short, truncated=truncated)
     facts = _episode_facts(bag, episode, position, config.default_task)
     index = int(facts['episode_index'])
     if index in taken:
@@ -226,7 +231,7 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     timings = [stream_timing(topic, times) for topic, times in state_streams + action_streams]
     timings += [stream_timing(msgs.topic, msgs.times) for msgs in cameras.values()]
     result = EpisodeResult(bag, 'converted', episode_index=index, task=str(facts['task']),
-                           success=bool(facts['success']), timings=timings)
+                           success=bool(facts['success']), timings=timings, truncated=truncated)
     too_long = [t for t in timings if t.max_gap_s > config.max_gap_s]
     if too_long:
         worst = max(too_long, key=lambda t: t.max_gap_s)
@@ -259,6 +264,20 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
         result.late_frames[name] = int(np.sum(ages > 1.5 * camera_period))
     _write_episode(config, result, output, episode, cameras, frame_picks, ticks, qpos, qvel, action, facts)
     return result
+
+
+def _truncation(episode: EpisodeBag) -> tuple[str, str]:
+    """(what survived, '') for a bag cut by a crash, ('', '') for a whole one, and a rejection
+    reason second when less than bag_recovery.MIN_RECOVERED_S survived."""
+    from act_training.conversion.bag_recovery import MIN_RECOVERED_S
+
+    report = episode.recovery
+    if report is None or not report.truncated:
+        return '', ''
+    if report.duration_s < MIN_RECOVERED_S:
+        return report.summary(), (f'only {report.duration_s:.2f} s survived the cut (less than {MIN_RECOVERED_S:g} s, '
+                                  'too short to train on)')
+    return report.summary(), ''
 
 
 def _arm_stream(bag: Path, episode: EpisodeBag, arm: ArmConfig, side: str):
@@ -338,7 +357,7 @@ def _write_episode(config, result, output, episode, cameras, frame_picks, ticks,
             'control_rate_hz': float(robot.control_rate_hz), 'success': bool(facts['success']),
             'seed': int(facts['seed']), 'source': str(episode.path), 'episode_index': int(result.episode_index),
             'action_source': config.action_source, 'time_source': config.time_source,
-            'start_time_ns': int(ticks[0]),
+            'start_time_ns': int(ticks[0]), 'truncated': bool(result.truncated), 'recovery': result.truncated,
         })
         writer.commit()
     except BaseException:
