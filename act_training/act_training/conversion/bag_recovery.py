@@ -250,7 +250,11 @@ def _scan(path: Path, report: RecoveryReport) -> Iterator:
             report.valid_bytes = position
             yield from records
             if opcode == Opcode.FOOTER:
-                report.complete, report.stop_reason = True, ''
+                if file.read(len(MCAP_MAGIC)) == MCAP_MAGIC:
+                    report.complete, report.stop_reason = True, ''
+                    report.valid_bytes += len(MCAP_MAGIC)
+                else:  # every message is there; the file still ends early
+                    report.stop_reason = 'cut inside the closing magic'
                 return
             if opcode == Opcode.DATA_END:
                 # The summary section repeats schemas and channels; no messages follow.
