@@ -387,7 +387,10 @@ class PolicyNode(LifecycleNode):
         loop = self._loop
         if loop is None:
             return
-        stored = loop.buffer.add(chunk)
+        stored, problem = loop.add_chunk(chunk)
+        if stored is None:
+            self._on_problem(problem)
+            return
         self.stats.record_chunk(stored.inference_latency_s)
         self._publish_chunk(stored)
 
