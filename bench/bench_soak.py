@@ -174,6 +174,7 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
     from act_msgs.srv import StartEpisode, StopEpisode
     from ament_index_python.packages import get_package_prefix
     from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
 
     from act_bringup.paths import robot_config_path
 
@@ -190,12 +191,14 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
     context = Context()
     rclpy.init(context=context)
     node = rclpy.create_node('soak_recording', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
     start_client = node.create_client(StartEpisode, '/recorder/start_episode')
     stop_client = node.create_client(StopEpisode, '/recorder/stop_episode')
 
     def call(client, request, timeout_s=60.0):
         future = client.call_async(request)
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+        executor.spin_until_future_complete(future, timeout_sec=timeout_s)
         if not future.done():
             raise RuntimeError(f'{client.srv_name}: no answer within {timeout_s} s')
         return future.result()
@@ -240,6 +243,7 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
             if recorder.poll() is not None:
                 raise RuntimeError(f'the recorder ended: see {workdir}/recorder.log')
     finally:
+        executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
         for child in (publisher, recorder):
