@@ -121,6 +121,8 @@ class ControlLoop:
         if stale:
             return self._gap(tick_ns, describe_stale(stale))
         self.buffer.prune(tick_ns)
+        if self._gap_ns is not None:  # a chunk that add_chunk let in while the gap was being set
+            self.buffer.drop_observed_until(self._gap_ns)
         proposals = self.buffer.proposals(tick_ns)
         if proposals is None:
             return self._hold('no chunk covers this tick yet')

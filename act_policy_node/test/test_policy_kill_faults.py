@@ -78,7 +78,7 @@ def _status_with(robot: SyntheticRobot, text: str, start: int, state: int | None
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_a_camera_stopped_for_one_second_holds_then_resumes_within_the_max_step(checkpoint, tmp_path):
     context = Context()
     rclpy.init(context=context)
@@ -88,7 +88,8 @@ def test_a_camera_stopped_for_one_second_holds_then_resumes_within_the_max_step(
     policy = subprocess.Popen(ACT + ['policy', '--checkpoint', str(checkpoint), '--no-use-sim-time'], stdout=log,
                               stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
     try:
-        assert robot.wait_until(_status_with(robot, 'commanding', 0, PolicyStatus.STATE_ACTIVE), 180), \
+        # Loading and warming up the model: ~15 s here, over 180 s on a machine loaded 4x.
+        assert robot.wait_until(_status_with(robot, 'commanding', 0, PolicyStatus.STATE_ACTIVE), 360), \
             (tmp_path / 'policy.log').read_text()[-2000:]
         time.sleep(1.0)
         before = len(robot.statuses)
@@ -121,7 +122,7 @@ def test_a_camera_stopped_for_one_second_holds_then_resumes_within_the_max_step(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(600)
 def test_the_sim_killed_under_an_active_policy_holds_reports_stale_and_resumes_when_it_returns(checkpoint, tmp_path):
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
     sim_command = ACT + ['sim', '--cameras', 'top', '--real-time-factor', '1.0']
@@ -136,7 +137,7 @@ def test_the_sim_killed_under_an_active_policy_holds_reports_stale_and_resumes_w
     executor, thread = _spin(listener)
     processes = [sim, policy]
     try:
-        assert listener.wait_until(_status_with(listener, 'commanding', 0, PolicyStatus.STATE_ACTIVE), 240), \
+        assert listener.wait_until(_status_with(listener, 'commanding', 0, PolicyStatus.STATE_ACTIVE), 360), \
             (tmp_path / 'policy.log').read_text()[-2000:] + (tmp_path / 'sim1.log').read_text()[-2000:]
         time.sleep(1.0)
         sim.send_signal(signal.SIGKILL)
