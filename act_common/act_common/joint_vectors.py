@@ -44,6 +44,8 @@ def arm_vector(
     by_name = _positions_by_name(names, positions, source)
     values = [_read(by_name, joint, source) for joint in arm.joint_names]
     values.append(gripper.normalize(_read(by_name, gripper.joint, source)))
+    if not np.isfinite(values[-1]):  # a huge finite reading overflows the normalization
+        raise JointStateError(f'{source}: gripper joint {gripper.joint!r} normalizes to {values[-1]}')
     return np.asarray(values, dtype=np.float64)
 
 

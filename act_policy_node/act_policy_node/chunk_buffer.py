@@ -118,6 +118,13 @@ class ChunkBuffer:
             self._chunks.clear()
             self._stamps.clear()
 
+    def drop_observed_until(self, stamp_ns: int) -> int:
+        """Drops chunks whose observation is stamped at or before stamp_ns; returns how many."""
+        with self._lock:
+            index = bisect.bisect_right(self._stamps, stamp_ns)
+            del self._chunks[:index], self._stamps[:index]
+            return index
+
     def newest(self) -> TimedChunk | None:
         """The chunk with the newest observation."""
         with self._lock:

@@ -4,7 +4,10 @@ Per tick, in this order:
 1. Before the first command, the safety filter is seeded with the measured follower
    position, so the step limit applies from where the robot is (nothing is sent before).
 2. Hold the last command when the joint states are invalid (NaN, missing joints) or any
-   observation source is stale: its newest stamp is older than observation_timeout_s.
+   observation source is stale: its newest stamp is older than observation_timeout_s (or
+   more than that in the future: a clock jump is not fresh data). Such a hold is a gap:
+   every chunk observed before it is dropped, and chunks from observations before it that
+   arrive later are refused, so no command after a gap comes from what was seen before it.
 3. Hold when no chunk covers the tick (before the first chunk, or inference fell behind
    by more than a chunk).
 4. Otherwise ensemble the rows the covering chunks propose (temporal_ensembler) and pass
@@ -58,19 +61,24 @@ class TickDecision:
 
 
 def stale_sources(stamps_ns: Mapping[str, int | None], now_ns: int, timeout_ns: int) -> dict[str, float | None]:
-    """Sources with no message yet (None) or whose newest stamp is older than timeout (age, s)."""
+    """Sources with no message yet (None) or whose newest stamp is older than timeout, or
+    further than timeout in the future (a clock jump): {source: age in s, negative = future}."""
     stale = {}
     for source, stamp in stamps_ns.items():
         if stamp is None:
             stale[source] = None
-        elif now_ns - stamp > timeout_ns:
+        elif abs(now_ns - stamp) > timeout_ns:
             stale[source] = (now_ns - stamp) * 1e-9
     return stale
 
 
 def describe_stale(stale: Mapping[str, float | None]) -> str:
-    parts = [f'{source} {"never received" if age is None else f"{age:.2f} s old"}' for source, age in stale.items()]
-    return 'stale observation: ' + ', '.join(parts)
+    def age_text(age):
+        if age is None:
+            return 'never received'
+        return f'{age:.2f} s old' if age >= 0 else f'stamped {-age:.2f} s in the future'
+
+    return 'stale observation: ' + ', '.join(f'{source} {age_text(age)}' for source, age in stale.items())
 
 
 class ControlLoop:
@@ -81,24 +89,40 @@ class ControlLoop:
         self.buffer = ChunkBuffer(period_ns)
         self.settings = settings
         self._newest_used = -1
+        # Tick of the newest hold for stale or unusable observations (None: none yet).
+        self._gap_ns: int | None = None
 
     def start(self) -> None:
         """Forgets chunks and the last command: the next tick re-seeds from the measured position."""
         self.filter.clear()
         self.buffer.clear()
         self._newest_used = -1
+        self._gap_ns = None
+
+    def add_chunk(self, chunk: TimedChunk) -> tuple[TimedChunk | None, str]:
+        """Stores a chunk from inference: (the stored chunk, '') or (None, why it was refused):
+        a row width other than the robot vector's, or an observation from before a gap."""
+        width = self.filter.limits.size
+        if chunk.actions.shape[1] != width:
+            return None, f'chunk of shape {chunk.actions.shape} refused: rows must have {width} entries'
+        if self._gap_ns is not None and chunk.observation_stamp_ns <= self._gap_ns:
+            return None, (f'chunk refused: observed {(self._gap_ns - chunk.observation_stamp_ns) * 1e-9:.3f} s before '
+                          'the last observation gap')
+        return self.buffer.add(chunk), ''
 
     def decide(self, tick_ns: int, measured_state: np.ndarray | None, state_problem: str,
                source_stamps_ns: Mapping[str, int | None]) -> TickDecision:
         """measured_state: the follower state vector, or None with state_problem saying why."""
         if measured_state is None:
-            return self._hold(f'joint states unusable: {state_problem}')
+            return self._gap(tick_ns, f'joint states unusable: {state_problem}')
         if self.filter.last_command is None:
             self.filter.reset(measured_state)
         stale = stale_sources(source_stamps_ns, tick_ns, round(self.settings.observation_timeout_s * 1e9))
         if stale:
-            return self._hold(describe_stale(stale))
+            return self._gap(tick_ns, describe_stale(stale))
         self.buffer.prune(tick_ns)
+        if self._gap_ns is not None:  # a chunk that add_chunk let in while the gap was being set
+            self.buffer.drop_observed_until(self._gap_ns)
         proposals = self.buffer.proposals(tick_ns)
         if proposals is None:
             return self._hold('no chunk covers this tick yet')
@@ -114,6 +138,12 @@ class ControlLoop:
         self._newest_used = max([self._newest_used] + [chunk.sequence for chunk in contributing])
         return TickDecision(command=command, held=False, ensemble_depth=len(contributing),
                             first_used=first_used, report=report)
+
+    def _gap(self, tick_ns: int, reason: str) -> TickDecision:
+        """Hold for missing observations; what was predicted before is not used after."""
+        self._gap_ns = tick_ns if self._gap_ns is None else max(self._gap_ns, tick_ns)
+        self.buffer.drop_observed_until(self._gap_ns)
+        return self._hold(reason)
 
     def _hold(self, reason: str) -> TickDecision:
         command, report = self.filter.hold(reason)

@@ -134,5 +134,10 @@ class InferenceWorker:
                 continue
             latency_s = time.perf_counter() - started
             self._last_latency_s = latency_s
+            try:  # a model output that is not (S, D) is reported; it must not end this thread
+                chunk = TimedChunk(observation.stamp_ns, np.asarray(actions, dtype=np.float64), latency_s)
+            except (ValueError, TypeError) as error:
+                self._on_problem(f'inference output refused: {error}')
+                continue
             if self._enabled.is_set() and not self._stop.is_set():
-                self._on_chunk(TimedChunk(observation.stamp_ns, np.asarray(actions, dtype=np.float64), latency_s))
+                self._on_chunk(chunk)

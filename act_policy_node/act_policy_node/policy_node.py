@@ -76,6 +76,9 @@ STATUS_TOPIC = '/act/policy/status'
 # PolicyStatus goes out at this rate (wall clock, so it keeps coming if /clock stops) and
 # on every state change.
 STATUS_PERIOD_S = 0.5
+# Active with no control tick for this long (wall time): the clock stopped (under
+# use_sim_time, the sim is gone); the status says so. 50 periods at 50 Hz.
+CLOCK_STALL_S = 1.0
 DEVICE_PATTERN = re.compile(r'^(cpu|cuda(:\d+)?)$')
 # Parameters read at configure take effect at the next configure; the others at once.
 PARAMETERS = ('robot_config', 'checkpoint', 'device', 'precision', 'camera_remap', 'torch_threads', 'observation_timeout_s',
@@ -101,6 +104,9 @@ class PolicyNode(LifecycleNode):
         self._status_state = PolicyStatus.STATE_UNCONFIGURED
         self._status_detail = 'unconfigured'
         self._last_problem = ''
+        # The newest control tick: node clock (ns) and time.monotonic() (a stopped clock shows).
+        self._last_tick_ns: int | None = None
+        self._last_tick_wall: float | None = None
         self._status_pub = self.create_publisher(PolicyStatus, STATUS_TOPIC, STATUS_QOS)
         self.create_timer(STATUS_PERIOD_S, self.publish_status, callback_group=MutuallyExclusiveCallbackGroup(),
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -323,6 +329,7 @@ class PolicyNode(LifecycleNode):
         self._loop.start()
         self.stats.reset()
         self._last_problem = ''
+        self._last_tick_ns = self._last_tick_wall = None
         now_ns = self.get_clock().now().nanoseconds
         self._tick_clock.start(now_ns)
         with self._tick_lock:
@@ -411,7 +418,10 @@ class PolicyNode(LifecycleNode):
         loop = self._loop
         if loop is None:
             return
-        stored = loop.buffer.add(chunk)
+        stored, problem = loop.add_chunk(chunk)
+        if stored is None:
+            self._on_problem(problem)
+            return
         self.stats.record_chunk(stored.inference_latency_s)
         self._publish_chunk(stored)
         if self._lockstep:
@@ -451,6 +461,15 @@ class PolicyNode(LifecycleNode):
             return  # a tick that raced a transition
         now_ns = self.get_clock().now().nanoseconds
         with self._tick_lock:
+            if self._last_tick_ns is not None and now_ns < self._last_tick_ns:
+                # The clock went back (a restarted sim's /clock starts again): what was observed
+                # and planned belongs to the old timeline (a deferred lockstep tick included);
+                # start over from the measured position.
+                self._tick_clock.start(now_ns)
+                synchronizer.clear()
+                loop.start()
+                self._deferred = None
+            self._last_tick_ns, self._last_tick_wall = now_ns, time.monotonic()
             timing = self._tick_clock.serve(now_ns)
             if self._lockstep and self._awaits_chunk(loop, timing):
                 self._deferred = timing  # commanded by _on_chunk
@@ -511,6 +530,11 @@ class PolicyNode(LifecycleNode):
     def publish_status(self) -> None:
         """PolicyStatus now (also called by the status timer)."""
         msg = PolicyStatus(state=self._status_state, detail=self._status_detail)
+        stalled_s = time.monotonic() - self._last_tick_wall if self._active and self._last_tick_wall else 0.0
+        if stalled_s > CLOCK_STALL_S:  # no tick, so no command either: the follower holds the last one
+            msg.state = PolicyStatus.STATE_HOLDING
+            msg.detail = (f'holding: stale: no control tick for {stalled_s:.1f} s (the clock stopped; under '
+                          'use_sim_time: is the sim running?)')
         msg.header.stamp = self.get_clock().now().to_msg()
         policy, loop = self.policy, self._loop
         if policy is not None:

@@ -7,7 +7,9 @@ counted (reported at stop and in episode.json), never silently lost and never bl
 callback.
 
 Each kept bag folder holds, beside metadata.yaml and the storage file, `episode.json`:
-task, episode index, seed, robot, success, start/stop times and per-topic counts.
+task, episode index, seed, robot, success, start/stop times and per-topic counts. A first
+episode.json (kept false, no stop time) is written as soon as the bag is open, so a bag
+left by a killed recorder still names its task and robot (conversion.bag_recovery).
 """
 
 from __future__ import annotations
@@ -198,7 +200,13 @@ class EpisodeWriter:
             self._error = error
             self._opened.set()
             return
+        try:  # the episode facts, for a bag that a crash leaves without metadata.yaml
+            (Path(self.record.bag_path) / EPISODE_JSON).write_text(self.record.to_json())
+        except OSError as error:
+            self._error = error
         self._opened.set()
+        if self._error is not None:
+            return
         try:
             self._drain(bag)
             if self._error is None:
@@ -210,11 +218,21 @@ class EpisodeWriter:
         while True:
             with self._changed:
                 while not self._queue and self._accepting:
-                    self._changed.wait(timeout=0.5)
+                    self._changed.wait(timeout=0.1)
+                    if not self._queue:
+                        break
                 if not self._queue and not self._accepting:
                     return
                 batch = list(self._queue)
                 self._queue.clear()
+            if not batch:  # nothing came for 0.1 s: write out a chunk that is old enough
+                try:
+                    bag.flush_due()
+                except Exception as error:
+                    with self._changed:
+                        self._error = error
+                    return
+                continue
             try:
                 for topic, timestamp_ns, data in batch:
                     transform = self._transforms.get(topic)

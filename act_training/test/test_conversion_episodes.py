@@ -66,7 +66,8 @@ def test_corrupt_bag_fails_cleanly_while_the_good_one_converts(tmp_path):
     good = write_bag(tmp_path / 'bags' / 'episode_0', index=0)
     bad = write_bag(tmp_path / 'bags' / 'episode_1', index=1)
     storage = next(bad.path.glob('*.mcap'))
-    storage.write_bytes(storage.read_bytes()[: storage.stat().st_size // 2])  # truncated mid-recording
+    # Cut before its topic list was complete: nothing to recover (bag_recovery; a later cut converts truncated).
+    storage.write_bytes(storage.read_bytes()[:300])
     report = convert(tmp_path, find_episode_bags([tmp_path / 'bags']))
     status = {r.bag.name: r for r in report.results}
     assert status['episode_0'].status == 'converted' and status['episode_0'].output.is_file()

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `act --help` lists them.
-COMMANDS = ('doctor', 'demo', 'sim', 'record', 'convert', 'train', 'policy', 'eval')
+COMMANDS = ('doctor', 'demo', 'sim', 'record', 'convert', 'bag', 'train', 'policy', 'eval')
 
 
 def build_parser() -> argparse.ArgumentParser:

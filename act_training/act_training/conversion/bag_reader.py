@@ -76,6 +76,8 @@ class EpisodeBag:
     path: Path
     topics: dict[str, TopicMessages]
     custom_data: dict[str, str]
+    # Set when the bag was read by recovery (bag_recovery.RecoveryReport): what survived a crash.
+    recovery: object | None = None
 
     def topic(self, name: str, purpose: str) -> TopicMessages:
         found = self.topics.get(name)
@@ -101,8 +103,21 @@ def _open_reader(path: Path):
         reader = AnyReader([path], default_typestore=_typestore())
         reader.open()
     except Exception as error:  # rosbags raises several types for unreadable bags
-        raise ConversionError(f'{path}: cannot open the bag: {type(error).__name__}: {error}') from error
+        return _recovered_reader(path, f'{path}: cannot open the bag: {type(error).__name__}: {error}', error)
     return reader
+
+
+def _recovered_reader(path: Path, problem: str, error: Exception):
+    """A bag rosbags cannot open (an .mcap cut by a crash, no metadata.yaml): its complete
+    part, read front to back (conversion.bag_recovery); `reader.report` says what survived."""
+    from act_training.conversion.bag_recovery import RecoveredBagReader, RecoveryError
+
+    if len(list(path.glob('*.mcap'))) != 1:
+        raise ConversionError(problem) from error
+    try:
+        return RecoveredBagReader(path, _typestore())
+    except (RecoveryError, OSError) as recovery_error:
+        raise ConversionError(f'{problem}; recovery found nothing usable: {recovery_error}') from error
 
 
 def read_episode_bag(path: Path, topics: Iterable[str], time_source: str = 'header') -> EpisodeBag:
@@ -143,7 +158,7 @@ def read_episode_bag(path: Path, topics: Iterable[str], time_source: str = 'head
             if entry.messages:
                 entry.messages = [entry.messages[i] for i in order]
             entry.order = order
-    return EpisodeBag(path, found, {str(k): str(v) for k, v in custom.items()})
+    return EpisodeBag(path, found, {str(k): str(v) for k, v in custom.items()}, getattr(reader, 'report', None))
 
 
 @dataclass(frozen=True)

@@ -94,15 +94,17 @@ class EpisodeResult:
     missing_actions: int = 0
     # Per topic: messages dropped as not belonging to the episode (stamp 0, outside start..stop).
     dropped: dict[str, WindowDrops] = field(default_factory=dict)
+    # What survived when the bag was cut by a crash (bag_recovery); '' for a whole bag.
+    truncated: str = ''
 
     def summary(self) -> str:
-        head = f'{self.bag.name}: {self.status}'
+        head = f'{self.bag.name}: {self.status}' + (' TRUNCATED' if self.truncated else '')
         if self.status == 'converted':
             late = {k: v for k, v in self.late_frames.items() if v}
             return (f'{head} -> {self.output.name} ({self.frames} steps'
                     + (f', late frames {late}' if late else '') + (f', {self.missing_actions} ticks without a fresh command' if self.missing_actions else '')
                     + (f', dropped outside the episode: {self.dropped_summary()}' if self.dropped else '')
-                    + ')')
+                    + ')' + (f'; {self.truncated}' if self.truncated else ''))
         return f'{head}: {self.reason}' + (f' (dropped outside the episode: {self.dropped_summary()})' if self.dropped else '')
 
     def dropped_summary(self) -> str:
@@ -224,6 +226,9 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     episode = read_episode_bag(bag, topics, config.time_source)
     camera_topics = {name: topic if topic in episode.topics or topic + COMPRESSED_SUFFIX not in episode.topics
                      else topic + COMPRESSED_SUFFIX for name, topic in camera_topics.items()}
+    truncated, too_short = _truncation(episode)
+    if too_short:
+        return EpisodeResult(bag, 'rejected', too_short, truncated=truncated)
     facts = _episode_facts(bag, episode, position, config.default_task)
     index = int(facts['episode_index'])
     if index in taken:
@@ -268,7 +273,7 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     timings = [stream_timing(topic, times) for topic, times in state_streams + action_streams]
     timings += [stream_timing(msgs.topic, msgs.times) for msgs in cameras.values()]
     result = EpisodeResult(bag, 'converted', episode_index=index, task=str(facts['task']),
-                           success=bool(facts['success']), timings=timings, dropped=dropped)
+                           success=bool(facts['success']), timings=timings, dropped=dropped, truncated=truncated)
     too_long = [t for t in timings if t.max_gap_s > config.max_gap_s]
     if too_long:
         worst = max(too_long, key=lambda t: t.max_gap_s)
@@ -301,6 +306,20 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
         result.late_frames[name] = int(np.sum(ages > 1.5 * camera_period))
     _write_episode(config, result, output, episode, cameras, frame_picks, ticks, qpos, qvel, action, facts)
     return result
+
+
+def _truncation(episode: EpisodeBag) -> tuple[str, str]:
+    """(what survived, '') for a bag cut by a crash, ('', '') for a whole one, and a rejection
+    reason second when less than bag_recovery.MIN_RECOVERED_S survived."""
+    from act_training.conversion.bag_recovery import MIN_RECOVERED_S
+
+    report = episode.recovery
+    if report is None or not report.truncated:
+        return '', ''
+    if report.duration_s < MIN_RECOVERED_S:
+        return report.summary(), (f'only {report.duration_s:.2f} s survived the cut (less than {MIN_RECOVERED_S:g} s, '
+                                  'too short to train on)')
+    return report.summary(), ''
 
 
 def _arm_stream(bag: Path, episode: EpisodeBag, arm: ArmConfig, side: str):
@@ -382,7 +401,7 @@ def _write_episode(config, result, output, episode, cameras, frame_picks, ticks,
             'control_rate_hz': float(robot.control_rate_hz), 'success': bool(facts['success']),
             'seed': int(facts['seed']), 'source': str(episode.path), 'episode_index': int(result.episode_index),
             'action_source': config.action_source, 'time_source': config.time_source,
-            'start_time_ns': int(ticks[0]),
+            'start_time_ns': int(ticks[0]), 'truncated': bool(result.truncated), 'recovery': result.truncated,
             # How a simulator rendered the frames (absent for real cameras): training carries it
             # into the checkpoint, and `act eval` renders with it.
             **({'render_settings': dict(facts['render_settings'])} if facts['render_settings'] else {}),
