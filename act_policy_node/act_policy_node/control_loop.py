@@ -12,11 +12,19 @@ Per tick, in this order:
 
 Holding means repeating the last command that was sent, so the robot stays where it was
 told to be; the decision says why, for PolicyStatus.
+
+Chunks belong to an activation. `start` opens activation N at a time t_N; `accept` stores
+a chunk only when it was computed in activation N from an observation stamped at or after
+t_N. Anything else (an inference that was in flight across a deactivate/activate, a
+cleanup/configure, or that returns after deactivation) is dropped and counted, never
+executed: `act eval` deactivates, resets the sim and activates between episodes, and the
+previous episode's chunk must not move the robot in the next one.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -54,6 +62,8 @@ class TickDecision:
     ensemble_depth: int = 0
     # Chunks that shaped a sent command for the first time (for observation-to-command latency).
     first_used: tuple[TimedChunk, ...] = ()
+    # Every chunk whose row shaped the command (empty when held).
+    contributing: tuple[TimedChunk, ...] = ()
     report: FilterReport = field(default_factory=FilterReport)
 
 
@@ -73,6 +83,21 @@ def describe_stale(stale: Mapping[str, float | None]) -> str:
     return 'stale observation: ' + ', '.join(parts)
 
 
+def stale_chunk_reason(chunk: TimedChunk, activation: int | None, activation_started_ns: int | None) -> str:
+    """Why a chunk must not be executed in the current activation ('' when it may).
+
+    activation: the current activation, None while inactive; activation_started_ns: when
+    it began (node clock), None for no bound on the observation stamp."""
+    if activation is None:
+        return f'chunk of activation {chunk.activation} arrived while inactive'
+    if chunk.activation != activation:
+        return f'chunk of activation {chunk.activation} arrived in activation {activation}'
+    if activation_started_ns is not None and chunk.observation_stamp_ns < activation_started_ns:
+        return (f'chunk from an observation stamped {(activation_started_ns - chunk.observation_stamp_ns) * 1e-9:.3f} s '
+                f'before activation {activation} began')
+    return ''
+
+
 class ControlLoop:
     """The decision of each tick; the node feeds it the clock, the joint states and the stamps."""
 
@@ -81,12 +106,39 @@ class ControlLoop:
         self.buffer = ChunkBuffer(period_ns)
         self.settings = settings
         self._newest_used = -1
+        # start/stop and accept under one lock: a chunk checked against activation N is
+        # never stored after activation N + 1 has cleared the buffer.
+        self._activation_lock = threading.Lock()
+        self.activation: int | None = None
+        self.activation_started_ns: int | None = None
+        # Chunks refused by accept since the last start.
+        self.stale_chunks_dropped = 0
 
-    def start(self) -> None:
-        """Forgets chunks and the last command: the next tick re-seeds from the measured position."""
-        self.filter.clear()
-        self.buffer.clear()
-        self._newest_used = -1
+    def start(self, activation: int = 0, started_ns: int | None = None) -> None:
+        """Opens an activation: forgets chunks and the last command (the next tick re-seeds
+        from the measured position); from now on only chunks of `activation` computed from
+        observations stamped at or after started_ns are accepted."""
+        with self._activation_lock:
+            self.filter.clear()
+            self.buffer.clear()
+            self._newest_used = -1
+            self.activation, self.activation_started_ns = activation, started_ns
+            self.stale_chunks_dropped = 0
+
+    def stop(self) -> None:
+        """Closes the activation: chunks arriving from now on are dropped."""
+        with self._activation_lock:
+            self.activation = None
+            self.buffer.clear()
+
+    def accept(self, chunk: TimedChunk) -> tuple[TimedChunk | None, str]:
+        """Stores a chunk of the current activation: (stored chunk, ''), or (None, why it was dropped)."""
+        with self._activation_lock:
+            reason = stale_chunk_reason(chunk, self.activation, self.activation_started_ns)
+            if reason:
+                self.stale_chunks_dropped += 1
+                return None, reason
+            return self.buffer.add(chunk), ''
 
     def decide(self, tick_ns: int, measured_state: np.ndarray | None, state_problem: str,
                source_stamps_ns: Mapping[str, int | None]) -> TickDecision:
@@ -113,7 +165,7 @@ class ControlLoop:
         first_used = tuple(chunk for chunk in contributing if chunk.sequence > self._newest_used)
         self._newest_used = max([self._newest_used] + [chunk.sequence for chunk in contributing])
         return TickDecision(command=command, held=False, ensemble_depth=len(contributing),
-                            first_used=first_used, report=report)
+                            first_used=first_used, contributing=tuple(contributing), report=report)
 
     def _hold(self, reason: str) -> TickDecision:
         command, report = self.filter.hold(reason)

@@ -113,6 +113,10 @@ class PolicyNode(LifecycleNode):
         self._trajectory_pub = None
         self._last_decision: TickDecision | None = None
         self._active = False
+        # Counts activations over the node's life (not reset by cleanup): every chunk
+        # carries the one it was computed in (control_loop.stale_chunk_reason).
+        self._activation = 0
+        self.activation_started_ns: int | None = None
 
     @property
     def is_active(self) -> bool:
@@ -302,12 +306,15 @@ class PolicyNode(LifecycleNode):
         return time.perf_counter() - started
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._loop.start()
+        self._activation += 1
+        started_ns = self.get_clock().now().nanoseconds
+        self.activation_started_ns = started_ns
         self.stats.reset()
+        self._loop.start(self._activation, started_ns)
         self._last_problem = ''
-        self._tick_clock.start(self.get_clock().now().nanoseconds)
+        self._tick_clock.start(started_ns)
         self._control_timer.reset()
-        self._worker.enable()
+        self._worker.enable(self._activation, started_ns)
         self._active = True
         self._set_status(PolicyStatus.STATE_HOLDING, 'activated: waiting for observations and the first chunk')
         return super().on_activate(state)
@@ -315,6 +322,7 @@ class PolicyNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._control_timer.cancel()
         self._worker.disable()
+        self._loop.stop()
         self._active = False
         self._set_status(PolicyStatus.STATE_INACTIVE, 'deactivated: the follower holds the last command')
         return super().on_deactivate(state)
@@ -385,9 +393,11 @@ class PolicyNode(LifecycleNode):
 
     def _on_chunk(self, chunk: TimedChunk) -> None:
         loop = self._loop
-        if loop is None:
+        stored, reason = (None, 'the model was released') if loop is None else loop.accept(chunk)
+        if stored is None:
+            self.stats.record_stale_chunk()
+            self.get_logger().info(f'dropped a stale chunk: {reason}', throttle_duration_sec=1.0)
             return
-        stored = loop.buffer.add(chunk)
         self.stats.record_chunk(stored.inference_latency_s)
         self._publish_chunk(stored)
 

@@ -98,7 +98,7 @@ class TeleopNode(Node):
         self._timer = self.create_timer(self.robot.control_period_s, self._on_tick,
                                         callback_group=MutuallyExclusiveCallbackGroup())
         if self.get_parameter('autostart').value:
-            self.controller.start()
+            self.controller.start(self._now_s())
         self.get_logger().info(f'mirroring arms {[arm.name for arm in self.robot.arms]} of {self.robot.name!r} at '
                                f'{self.robot.control_rate_hz:g} Hz ({"started" if self.controller.state != STOPPED else "stopped"})')
 
@@ -156,15 +156,18 @@ class TeleopNode(Node):
 
     # --- callbacks: store and return ---
 
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds / NS_PER_S
+
     def _store(self, into: dict, arm: str, msg: JointState) -> None:
-        sample = JointSample(list(msg.name), list(msg.position), self.get_clock().now().nanoseconds / NS_PER_S)
+        sample = JointSample(list(msg.name), list(msg.position), self._now_s())
         with self._lock:
             into[arm] = sample
 
     def start_mirroring(self) -> None:
         """What ~/start does: a new soft start from the follower's measured pose."""
         with self._lock:
-            self.controller.start()
+            self.controller.start(self._now_s())
         self.get_logger().info('teleop started: soft start from the follower pose')
 
     def stop_mirroring(self) -> None:
