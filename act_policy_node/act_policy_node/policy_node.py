@@ -289,7 +289,7 @@ class PolicyNode(LifecycleNode):
                                        self._query_settings(values))
         self._worker.start()
         self.get_logger().info(
-            f'loaded {self.policy.model_id} on {device} ({self.policy.precision}) for robot {self.robot.name!r}: cameras '
+            f'loaded {self.policy.model_id} on {device} ({getattr(self.policy, "precision_detail", self.policy.precision)}) for robot {self.robot.name!r}: cameras '
             f'{ {name: camera.topic for name, camera in self._cameras.items()} }, chunk {self.policy.chunk_size}, '
             f'ensemble {self._loop.settings.weighting.value} m={self._loop.settings.ensemble_m}; first inference '
             f'(warm-up) took {warmup_s:.2f} s')
