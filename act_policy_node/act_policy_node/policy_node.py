@@ -11,7 +11,12 @@
   /act/policy/action_chunk                    act_msgs/ActionChunk            COMMAND_QOS  pub
   /act/policy/chunk_trajectory                trajectory_msgs/JointTrajectory COMMAND_QOS  pub
   /act/policy/status                          act_msgs/PolicyStatus           STATUS_QOS   pub
+  /diagnostics (1 Hz, wall clock)             diagnostic_msgs/DiagnosticArray depth 10     pub
   ==========================================  ==============================  ===========  ===
+
+/diagnostics statuses (act_common.diagnostics): 'policy_node: state', 'policy_node:
+inference' (rate, latency), 'policy_node: observation <topic>' per subscribed topic (age),
+'policy_node: control' (deadline misses, held ticks), 'policy_node: stale chunks'.
 
 Lifecycle: configure loads the checkpoint on `device` and checks it against the robot
 config (joints, cameras, control rate: a mismatch fails with both sides named); activate
@@ -20,8 +25,8 @@ the last command); cleanup frees the model. __init__ allocates nothing but the s
 publisher.
 
 Threads: subscription callbacks only store the newest messages (observation_sync);
-inference runs on its own thread (inference_worker); the control timer, in its own
-callback group at the robot's control rate, publishes every tick the target that
+inference runs on its own thread (inference_worker); the control timer, at the robot's
+control rate, publishes every tick the target that
 control_loop decides (ensembled, filtered, or the held last command) and never waits for
 inference. Timers run on the node's clock, so under use_sim_time the policy follows the
 simulator's /clock.
@@ -38,18 +43,16 @@ from typing import Any
 import numpy as np
 import rclpy
 from act_msgs.msg import ActionChunk, PolicyStatus
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from act_common.command_backends import RobotCommandPublisher
+from act_common import diagnostics
 from act_common.command_safety import SafetyLimits
+from act_common.parameters import ParameterSpec, ParameterTable
 from act_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_common.ros_time import NS_PER_S, ns_to_sec_nanosec, stamp_to_ns
@@ -69,9 +72,59 @@ STATUS_TOPIC = '/act/policy/status'
 # on every state change.
 STATUS_PERIOD_S = 0.5
 DEVICE_PATTERN = re.compile(r'^(cpu|cuda(:\d+)?)$')
-# Parameters read at configure take effect at the next configure; the others at once.
-PARAMETERS = ('robot_config', 'checkpoint', 'device', 'precision', 'camera_remap', 'torch_threads', 'observation_timeout_s',
-              'max_skew_s', 'ensemble_weighting', 'ensemble_m', 'query_period_ticks')
+
+
+def _seconds(low: float, high: float) -> tuple[float, float]:
+    return (low, high)
+
+
+# The node's parameters: declared from here, checked against config/policy.yaml, listed in
+# the README (act_common.parameters). 'configure': takes effect at the next configure.
+PARAMETERS = ParameterTable('policy_node', [
+    ParameterSpec('robot_config', 'string', '',
+                  'Path of the robot config YAML (act_bringup/config/robots/*.yaml).', 'configure'),
+    ParameterSpec('checkpoint', 'string', '', 'Checkpoint folder written by act train (safetensors + JSON).',
+                  'configure'),
+    ParameterSpec('device', 'string', 'cpu', 'Inference device: cpu, cuda or cuda:N.', 'configure'),
+    ParameterSpec('precision', 'string', 'auto',
+                  'auto (bf16 where the device computes bf16 natively: CUDA, CPUs with AVX512-BF16 or AMX; fp32 '
+                  'elsewhere), fp32 or bf16 (runs on every CPU; slower than fp32 without native bf16; '
+                  '`act doctor` says what each runs as here).', 'configure', choices=('auto', 'fp32', 'bf16')),
+    ParameterSpec('camera_remap', 'string_array', None,
+                  'policy_camera=robot_camera entries feeding a checkpoint camera from a differently named robot '
+                  'camera; unset = same names.', 'configure'),
+    ParameterSpec('torch_threads', 'int', 0, 'torch intra-op threads for inference, 0 = torch default.',
+                  'configure', range=(0, 256)),
+    ParameterSpec('observation_timeout_s', 'double', 0.2,
+                  'Hold the last command when a camera or joint state is older than this (header stamp vs node '
+                  'clock); also where /diagnostics calls a topic STALE.', range=_seconds(0.001, 10.0)),
+    ParameterSpec('max_skew_s', 'double', 0.02, 'Largest stamp difference between the messages of one observation.',
+                  range=_seconds(0.0, 1.0)),
+    ParameterSpec('ensemble_weighting', 'string', Weighting.OLDEST_FIRST.value,
+                  'oldest_first (paper: w_i = exp(-m i), i = 0 the oldest chunk), newest_first (i = 0 the newest), '
+                  'or chunked (no ensembling: the newest chunk, queried every query_period_ticks).',
+                  choices=tuple(w.value for w in Weighting)),
+    ParameterSpec('ensemble_m', 'double', DEFAULT_M, 'm of the ensemble weights exp(-m i); 0 = plain average.',
+                  range=(0.0, 10.0)),
+    ParameterSpec('query_period_ticks', 'int', 0,
+                  'Ticks between the observations of two queries; 0 = 1 when ensembling (as fast as the device '
+                  'allows), in chunked execution the chunk size less the last inference latency (the next chunk '
+                  'arrives as the current one runs out).', range=(0, 10000)),
+    ParameterSpec('diagnostics_latency_warn_s', 'double', 0.5,
+                  '/diagnostics: mean inference latency above this is WARN.', range=(0.0, 60.0)),
+    ParameterSpec('diagnostics_latency_error_s', 'double', 2.0,
+                  '/diagnostics: mean inference latency above this is ERROR.', range=(0.0, 60.0)),
+    ParameterSpec('diagnostics_age_warn_s', 'double', 0.1,
+                  '/diagnostics: an observation topic older than this is WARN (STALE above observation_timeout_s).',
+                  range=(0.0, 60.0)),
+    ParameterSpec('diagnostics_missed_warn', 'double', 0.05,
+                  '/diagnostics: a fraction of missed control deadlines above this is WARN.', range=(0.0, 1.0)),
+    ParameterSpec('diagnostics_missed_error', 'double', 0.2,
+                  '/diagnostics: a fraction of missed control deadlines above this is ERROR.', range=(0.0, 1.0)),
+    ParameterSpec('diagnostics_stale_chunks_warn', 'int', 3,
+                  '/diagnostics: more chunks dropped as stale in one activation than this is WARN (one per '
+                  're-activation during an inference is expected).', range=(0, 1000000)),
+])
 
 
 def load_policy(checkpoint: str, device: str, precision: str):
@@ -87,15 +140,17 @@ class PolicyNode(LifecycleNode):
     def __init__(self, **node_kwargs):
         super().__init__('policy_node', **node_kwargs)
         self._lock = threading.Lock()
-        self._declare_parameters()
-        self._values = {name: self._parameter_value(name) for name in PARAMETERS}
-        self.add_on_set_parameters_callback(self._validate_parameters)
+        # Read by the parameter callback, which runs while the parameters are declared.
+        self.policy = None
+        self._loop: ControlLoop | None = None
+        self._worker: InferenceWorker | None = None
+        self._values = PARAMETERS.defaults()
+        self._values = PARAMETERS.declare(self, self._apply_parameters)
         self._status_state = PolicyStatus.STATE_UNCONFIGURED
         self._status_detail = 'unconfigured'
         self._last_problem = ''
         self._status_pub = self.create_publisher(PolicyStatus, STATUS_TOPIC, STATUS_QOS)
-        self.create_timer(STATUS_PERIOD_S, self.publish_status, callback_group=MutuallyExclusiveCallbackGroup(),
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.create_timer(STATUS_PERIOD_S, self.publish_status, clock=Clock(clock_type=ClockType.STEADY_TIME))
         # Set in on_configure, released in on_cleanup.
         self.robot: RobotConfig | None = None
         self.policy = None
@@ -117,6 +172,8 @@ class PolicyNode(LifecycleNode):
         # carries the one it was computed in (control_loop.stale_chunk_reason).
         self._activation = 0
         self.activation_started_ns: int | None = None
+        self._rate_sample: tuple[float, int] = (time.monotonic(), 0)  # (when, chunks_computed) for the rate
+        self._diagnostics = diagnostics.DiagnosticsTimer(self, self.diagnostic_statuses)
 
     @property
     def is_active(self) -> bool:
@@ -152,67 +209,23 @@ class PolicyNode(LifecycleNode):
 
     # --- parameters ---
 
-    def _declare_parameters(self) -> None:
-        def describe(text: str, **ranges) -> ParameterDescriptor:
-            return ParameterDescriptor(description=text, **ranges)
-
-        def seconds(low: float, high: float) -> list[FloatingPointRange]:
-            return [FloatingPointRange(from_value=low, to_value=high)]
-
-        self.declare_parameter('robot_config', '', describe(
-            'Path of the robot config YAML (act_bringup/config/robots/*.yaml). Read at configure.'))
-        self.declare_parameter('checkpoint', '', describe(
-            'Checkpoint folder written by act train (safetensors + JSON). Read at configure.'))
-        self.declare_parameter('device', 'cpu', describe('Inference device: cpu, cuda or cuda:N. Read at configure.'))
-        self.declare_parameter('precision', 'auto', describe(
-            'auto (bf16 where the device computes bf16 natively: CUDA, CPUs with AVX512-BF16 or AMX; fp32 '
-            'elsewhere), fp32 or bf16. Read at configure.'))
-        self.declare_parameter('camera_remap', Parameter.Type.STRING_ARRAY, describe(
-            'policy_camera=robot_camera entries feeding a checkpoint camera from a differently named robot '
-            'camera; unset = same names. Read at configure.'))
-        self.declare_parameter('torch_threads', 0, describe(
-            'torch intra-op threads for inference, 0 = torch default. Read at configure.',
-            integer_range=[IntegerRange(from_value=0, to_value=256)]))
-        self.declare_parameter('observation_timeout_s', 0.2, describe(
-            'Hold the last command when a camera or joint state is older than this (header stamp vs node clock).',
-            floating_point_range=seconds(0.001, 10.0)))
-        self.declare_parameter('max_skew_s', 0.02, describe(
-            'Largest stamp difference between the messages of one observation.',
-            floating_point_range=seconds(0.0, 1.0)))
-        self.declare_parameter('ensemble_weighting', Weighting.OLDEST_FIRST.value, describe(
-            'oldest_first (paper: w_i = exp(-m i), i = 0 the oldest chunk), newest_first (i = 0 the newest), '
-            'or chunked (no ensembling: the newest chunk, queried every query_period_ticks).'))
-        self.declare_parameter('ensemble_m', DEFAULT_M, describe(
-            'm of the ensemble weights exp(-m i); 0 = plain average.', floating_point_range=seconds(0.0, 10.0)))
-        self.declare_parameter('query_period_ticks', 0, describe(
-            'Ticks between the observations of two queries; 0 = 1 when ensembling (as fast as the device '
-            'allows), in chunked execution the chunk size less the last inference latency (the next chunk '
-            'arrives as the current one runs out).',
-            integer_range=[IntegerRange(from_value=0, to_value=10000)]))
-
-    def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Checks a change as a whole and caches the values the running threads read."""
-        values = dict(self._values)
-        values.update({parameter.name: parameter.value for parameter in parameters})
-        try:
-            if not DEVICE_PATTERN.match(str(values['device'])):
-                raise ValueError(f'device must be cpu, cuda or cuda:N, got {values["device"]!r}')
-            if values['precision'] != self._values['precision']:
-                from act_training.model.runner import check_precision  # torch: only when it changes
-
-                check_precision(values['precision'])
-            parse_camera_remap(values['camera_remap'] or [])
-            control = self._control_settings(values)
-            query = self._query_settings(values) if self.policy is not None else None
-        except ValueError as error:
-            return SetParametersResult(successful=False, reason=str(error))
+    def _apply_parameters(self, values: dict, changed: dict) -> None:
+        """Checks a change as a whole (the table checked each value) and caches the values
+        the running threads read; raises ValueError to refuse it."""
+        if not DEVICE_PATTERN.match(str(values['device'])):
+            raise ValueError(f'device must be cpu, cuda or cuda:N, got {values["device"]!r}')
+        parse_camera_remap(values['camera_remap'] or [])
+        if values['diagnostics_latency_error_s'] < values['diagnostics_latency_warn_s'] or (
+                values['diagnostics_missed_error'] < values['diagnostics_missed_warn']):
+            raise ValueError('diagnostics_*_error thresholds must not be below their *_warn ones')
+        control = self._control_settings(values)
+        query = self._query_settings(values) if self.policy is not None else None
         with self._lock:
             self._values = values
             if self._loop is not None:
                 self._loop.settings = control
             if self._worker is not None and query is not None:
                 self._worker.settings = query
-        return SetParametersResult(successful=True)
 
     @staticmethod
     def _control_settings(values: dict) -> ControlSettings:
@@ -270,19 +283,17 @@ class PolicyNode(LifecycleNode):
         self._synchronizer = ObservationSynchronizer(sources)
 
         before = self._entities()
-        sensors = MutuallyExclusiveCallbackGroup()
         for camera in self._cameras.values():
             msg_type = CompressedImage if camera.compressed else Image
             self.create_subscription(msg_type, camera.topic, lambda msg, topic=camera.topic: self._store(topic, msg),
-                                     SENSOR_QOS, callback_group=sensors)
+                                     SENSOR_QOS)
         for topic in self._joint_topics.values():
             self.create_subscription(JointState, topic, lambda msg, topic=topic: self._store(topic, msg),
-                                     SENSOR_QOS, callback_group=sensors)
+                                     SENSOR_QOS)
         self._commands = RobotCommandPublisher(self, self.robot)
         self._chunk_pub = self.create_publisher(ActionChunk, CHUNK_TOPIC, COMMAND_QOS)
         self._trajectory_pub = self.create_publisher(JointTrajectory, TRAJECTORY_TOPIC, COMMAND_QOS)
-        self._control_timer = self.create_timer(self.robot.control_period_s, self._on_control_tick,
-                                                callback_group=MutuallyExclusiveCallbackGroup(), autostart=False)
+        self._control_timer = self.create_timer(self.robot.control_period_s, self._on_control_tick, autostart=False)
         self._configured_entities = [entity for entity in self._entities() if entity not in before]
 
         self._worker = InferenceWorker(self._predict, self._synchronizer, self._on_chunk, self._on_problem,
@@ -370,12 +381,6 @@ class PolicyNode(LifecycleNode):
         elif entity in list(self.timers):
             self.destroy_timer(entity)
 
-    def _parameter_value(self, name: str) -> Any:
-        try:
-            return self.get_parameter(name).value
-        except ParameterUninitializedException:  # a typed array declared without a value
-            return None
-
     # --- callbacks: store and return ---
 
     def _store(self, topic: str, msg: Any) -> None:
@@ -455,6 +460,39 @@ class PolicyNode(LifecycleNode):
             return measured_state(self.robot, joint_states), ''
         except ObservationError as error:
             return None, str(error)
+
+    # --- diagnostics ---
+
+    def diagnostic_statuses(self) -> list[diagnostics.Status]:
+        """The /diagnostics statuses now (thresholds: the diagnostics_* parameters)."""
+        values, stats = self._values, self.stats
+        error = self._status_state == PolicyStatus.STATE_ERROR
+        statuses = [diagnostics.Status('policy_node: state', diagnostics.ERROR if error else diagnostics.OK,
+                                       self._status_detail, {'model': self.policy.model_id if self.policy else ''})]
+        now_s, chunks = time.monotonic(), stats.chunks_computed
+        then_s, then_chunks = self._rate_sample
+        self._rate_sample = (now_s, chunks)
+        rate_hz = (chunks - then_chunks) / (now_s - then_s) if now_s > then_s and chunks >= then_chunks else 0.0
+        statuses.append(diagnostics.inference_status(
+            'policy_node: inference', self._active, chunks, rate_hz, stats.inference_latency_s.last,
+            stats.inference_latency_s.mean,
+            diagnostics.Band(values['diagnostics_latency_warn_s'], values['diagnostics_latency_error_s'])))
+        synchronizer = self._synchronizer
+        if synchronizer is not None:
+            now_ns = self.get_clock().now().nanoseconds
+            for topic, stamp in synchronizer.newest_stamps().items():
+                age_s = None if stamp is None else (now_ns - stamp) * 1e-9
+                statuses.append(diagnostics.age_status(f'policy_node: observation {topic}', topic, age_s,
+                                                       values['diagnostics_age_warn_s'], values['observation_timeout_s']))
+        decision = self._last_decision
+        holding = decision.reason if (self._active and decision is not None and decision.held) else ''
+        statuses.append(diagnostics.control_status(
+            'policy_node: control', self._active, stats.ticks, stats.deadline_misses, stats.held_ticks, holding,
+            diagnostics.Band(values['diagnostics_missed_warn'], values['diagnostics_missed_error'])))
+        statuses.append(diagnostics.count_status(
+            'policy_node: stale chunks', 'chunks dropped as stale since the activation', stats.stale_chunks_dropped,
+            diagnostics.Band(values['diagnostics_stale_chunks_warn'])))
+        return statuses
 
     # --- status ---
 
