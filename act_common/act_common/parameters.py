@@ -122,8 +122,9 @@ class ParameterTable:
         per-parameter checks; raises ValueError to refuse the change as a whole (the
         message becomes the reason). It also sees the starting values, one at a time, as
         they are declared (values not declared yet hold their defaults).
-        Raises rclpy's InvalidParameterValueException for a bad starting value."""
+        Raises ValueError naming the parameter for a bad starting value."""
         from rcl_interfaces.msg import SetParametersResult
+        from rclpy.exceptions import ParameterException
         from rclpy.parameter import Parameter
 
         current = self.defaults()
@@ -154,8 +155,11 @@ class ParameterTable:
 
         node.add_on_set_parameters_callback(validate)  # before declaring: starting values are checked too
         for spec in self.specs.values():
-            if spec.default is None:
-                node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, spec.descriptor())
-            else:
-                node.declare_parameter(spec.name, spec.default, spec.descriptor())
+            try:
+                if spec.default is None:
+                    node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, spec.descriptor())
+                else:
+                    node.declare_parameter(spec.name, spec.default, spec.descriptor())
+            except ParameterException as error:  # a starting value the callback (or rclpy's type check) refused
+                raise ValueError(f'{self.node_name}: bad starting value of parameter {spec.name}: {error}') from error
         return dict(current)
