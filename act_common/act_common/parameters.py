@@ -20,6 +20,10 @@ TYPES = ('string', 'bool', 'int', 'double', 'string_array')
 APPLIES = ('configure', 'start', 'dynamic')
 
 
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f'{value:g}'
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     name: str
@@ -55,14 +59,14 @@ class ParameterSpec:
                                                 and all(isinstance(item, str) for item in value)):
             return f'must be a list of strings, got {value!r}'
         if self.range is not None and not self.range[0] <= value <= self.range[1]:
-            return f'must be in [{self.range[0]:g}, {self.range[1]:g}], got {value!r}'
+            return f'must be in [{_number(self.range[0])}, {_number(self.range[1])}], got {value!r}'
         if self.choices is not None and value not in self.choices:
             return f'must be one of {", ".join(self.choices)}, got {value!r}'
         return ''
 
     def summary(self) -> str:
         """One line for docs and --help: type, default, range/choices, when it applies."""
-        limits = (f', range [{self.range[0]:g}, {self.range[1]:g}]' if self.range else '') + (
+        limits = (f', range [{_number(self.range[0])}, {_number(self.range[1])}]' if self.range else '') + (
             f', one of {"|".join(self.choices)}' if self.choices else '')
         default = 'unset' if self.default is None else repr(self.default)
         applies = {'configure': 'read at configure', 'start': 'read at start', 'dynamic': 'changeable at run time'}
@@ -108,6 +112,21 @@ class ParameterTable:
             if problem:
                 found.append(f'{self.node_name}: parameter {name} {problem}')
         return found
+
+    def add_cli_flag(self, parser, name: str, source: str, **kwargs) -> None:
+        """`--name-with-dashes` for a parameter: type, choices and help from the table; left
+        unset (None) the parameters file's value holds (source names that file)."""
+        spec = self.specs[name]
+        python_type = {'string': str, 'int': int, 'double': float}.get(spec.type)
+        options = {'type': python_type, 'choices': spec.choices} if python_type else {}
+        if spec.type == 'string_array':
+            options = {'nargs': '+'}
+        if spec.type == 'bool':
+            import argparse
+
+            options = {'action': argparse.BooleanOptionalAction, 'default': None}
+        text = spec.description.replace('%', '%%')
+        parser.add_argument('--' + name.replace('_', '-'), help=f'{text} (default: from {source})', **{**options, **kwargs})
 
     def markdown(self) -> str:
         """The README's list of this node's parameters."""
