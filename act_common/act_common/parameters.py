@@ -139,14 +139,15 @@ class ParameterTable:
 
         on_change(values, changed): called with all values and the changed ones, after the
         per-parameter checks; raises ValueError to refuse the change as a whole (the
-        message becomes the reason). It also sees the starting values, one at a time, as
-        they are declared (values not declared yet hold their defaults).
-        Raises ValueError naming the parameter for a bad starting value."""
+        message becomes the reason). The starting values are checked one by one as they are
+        declared, then once together by on_change (cross-parameter rules see them all).
+        Raises ValueError naming the parameter(s) for a bad starting value."""
         from rcl_interfaces.msg import SetParametersResult
         from rclpy.exceptions import ParameterException
         from rclpy.parameter import Parameter
 
         current = self.defaults()
+        declaring = True
 
         def validate(parameters: list) -> SetParametersResult:
             changed = {}
@@ -164,7 +165,7 @@ class ParameterTable:
             if not changed:
                 return SetParametersResult(successful=True)
             values = {**current, **changed}
-            if on_change is not None:
+            if on_change is not None and not declaring:
                 try:
                     on_change(values, changed)
                 except ValueError as error:
@@ -181,4 +182,10 @@ class ParameterTable:
                     node.declare_parameter(spec.name, spec.default, spec.descriptor())
             except ParameterException as error:  # a starting value the callback (or rclpy's type check) refused
                 raise ValueError(f'{self.node_name}: bad starting value of parameter {spec.name}: {error}') from error
+        declaring = False
+        if on_change is not None:
+            try:
+                on_change(dict(current), dict(current))
+            except ValueError as error:
+                raise ValueError(f'{self.node_name}: bad starting values: {error}') from error
         return dict(current)

@@ -68,3 +68,16 @@ def test_bad_starting_values_fail_at_construction_and_changes_are_validated(cont
     assert node.describe_parameter('count').read_only and not node.describe_parameter('rate_hz').read_only
     assert {'rate_hz': 500.0} in seen
     node.destroy_node()
+
+
+def test_cross_parameter_rules_see_all_starting_values(context):
+    def on_change(values, changed):
+        if values['mode'] == 'b' and values['rate_hz'] > 100:
+            raise ValueError('mode b needs rate_hz <= 100')
+
+    # rate_hz is declared after mode: the rule must see both starting values, not a default.
+    ok = Node('demo_cross_ok', context=context, cli_args=['--ros-args', '-p', 'mode:=b', '-p', 'rate_hz:=50.0'])
+    assert TABLE.declare(ok, on_change)['mode'] == 'b'
+    bad = Node('demo_cross_bad', context=context, cli_args=['--ros-args', '-p', 'mode:=b', '-p', 'rate_hz:=500.0'])
+    with pytest.raises(ValueError, match='bad starting values: mode b needs rate_hz <= 100'):
+        TABLE.declare(bad, on_change)

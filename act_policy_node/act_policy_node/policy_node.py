@@ -87,10 +87,13 @@ class PolicyNode(LifecycleNode):
     def __init__(self, **node_kwargs):
         super().__init__('policy_node', **node_kwargs)
         self._lock = threading.Lock()
-        # Read by the parameter callback, which runs while the parameters are declared.
+        # Read by the parameter callback and by destroy_node, which may run when a bad
+        # starting parameter stops the construction.
         self.policy = None
         self._loop: ControlLoop | None = None
         self._worker: InferenceWorker | None = None
+        self._configured_entities: list = []
+        self._active = False
         self._values = PARAMETERS.defaults()
         self._values = PARAMETERS.declare(self, self._apply_parameters)
         self._status_state = PolicyStatus.STATE_UNCONFIGURED
