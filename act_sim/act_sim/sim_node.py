@@ -57,7 +57,6 @@ import numpy as np
 import rclpy
 from act_msgs.msg import TaskReward
 from act_msgs.srv import ResetSim
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -166,14 +165,14 @@ class SimNode(Node):
                             for b in self._bindings]
         self._image_pubs = {camera.name: self.create_publisher(Image, camera.topic, SENSOR_QOS) for camera in self._cameras}
         self._reward_pub = self.create_publisher(TaskReward, '/sim/task_reward', REWARD_QOS)
-        commands_group = MutuallyExclusiveCallbackGroup()
+        # Callbacks only store (commands) or hand over to the worker (reset): the node spins on
+        # a single-threaded executor, with no callback groups.
         self._command_subs = [
             self.create_subscription(Float64MultiArray, b.arm.follower.command.topic,
-                                     lambda msg, i=i: self._on_command(i, msg), COMMAND_QOS,
-                                     callback_group=commands_group)
+                                     lambda msg, i=i: self._on_command(i, msg), COMMAND_QOS)
             for i, b in enumerate(self._bindings)
         ]
-        self.create_service(ResetSim, '/sim/reset', self._on_reset, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(ResetSim, '/sim/reset', self._on_reset)
 
         self.steps_taken = 0
         self.overruns = 0
