@@ -153,9 +153,9 @@ def test_a_chunk_in_flight_across_deactivate_activate_is_dropped_never_commanded
         time.sleep(0.1)
         slow_policy.delay_s = 0.0
         second_start = activate(node)
-        # The in-flight chunk returns about 0.45 s later; fresh chunks follow.
-        time.sleep(0.6)
-        assert wait_for(lambda: len(log.after(second_start)) >= 20, 10), node.status_detail
+        # The in-flight chunk returns about 0.45 s later; fresh chunks follow. Wait for
+        # commands well after its return (a loaded machine serves ticks late, not never).
+        assert wait_for(lambda: len(log.after(second_start + 700_000_000)) >= 3, 30), node.status_detail
         stale = old_chunks_commanded(log, second_start)
         report = node.stats.report()
     assert not stale, f'commands of the new activation used the old observation\'s chunk: {stale[:3]}'
@@ -177,7 +177,7 @@ def test_a_chunk_in_flight_across_cleanup_configure_activate_is_dropped(slow_pol
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         slow_policy.delay_s = 0.0
         second_start = configure_and_activate(node, log)
-        assert wait_for(lambda: len(log.after(second_start)) >= 20, 10), node.status_detail
+        assert wait_for(lambda: len(log.after(second_start)) >= 5, 30), node.status_detail
         assert not old_chunks_commanded(log, second_start)
 
 
@@ -206,7 +206,8 @@ STEPS = st.lists(st.tuples(st.sampled_from(['reactivate', 'reconfigure', 'run'])
                  min_size=2, max_size=5)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, database=None,  # no .hypothesis/ folder in the checkout
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
 def test_every_command_comes_from_the_current_activations_chunks(slow_policy, steps):
     with start_nodes() as nodes:
