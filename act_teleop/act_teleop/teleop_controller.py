@@ -15,9 +15,12 @@ States:
   returns, a new soft start begins from the held command.
 
 A start opens a new run (as an activation does in the policy node): joint states that
-arrived before `start(now_s)` neither seed the soft start nor command the follower. A
-follower pose from before a ~/stop and ~/start would start the approach from where the
-arm was, not where it is.
+arrived more than START_TOLERANCE_PERIODS control periods before `start(now_s)` neither
+seed the soft start nor command the follower. A follower pose from before a ~/stop and
+~/start would start the approach from where the arm was, not where it is. The newest
+sample of the current tick counts: in the lockstep simulation the state of step k arrives
+while the node's clock still reads step k - 1, and the sim waits for the command computed
+from it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from act_teleop.leader_mapping import ArmMapping
 from act_teleop.soft_start import SoftStart, SoftStartSettings
 
 STOPPED, WAITING, SOFT_START, ACTIVE, HOLDING = 'stopped', 'waiting', 'soft_start', 'active', 'holding'
+# A sample received up to this many control periods before a start belongs to it (see above).
+START_TOLERANCE_PERIODS = 1.5
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,9 @@ class TeleopController:
         return None
 
     def _before_start(self, sample: JointSample) -> bool:
-        return self._started_s is not None and sample.received_s < self._started_s
+        if self._started_s is None:
+            return False
+        return sample.received_s < self._started_s - START_TOLERANCE_PERIODS * self.robot.control_period_s
 
     def _leader_target(self, now_s: float, leader: Mapping[str, JointSample]) -> tuple[np.ndarray | None, str]:
         parts, stale = [], []

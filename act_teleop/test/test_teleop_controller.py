@@ -168,14 +168,15 @@ def test_a_restart_uses_only_joint_states_received_after_it():
     # node's activations).
     controller = TeleopController(ALOHA, NO_SOFT_START)
     controller.start(now_s=10.0)
-    before = {name: follower_sample(np.full(6, 0.3), 0.5, 9.99) for name in ('left', 'right')}
+    # 50 Hz: a sample 0.03 s (1.5 periods) or less before the start is the current one.
+    before = {name: follower_sample(np.full(6, 0.3), 0.5, 9.95) for name in ('left', 'right')}
     leader = {name: leader_sample(np.zeros(6), 0.5, 10.0) for name in ('left', 'right')}
     waiting = controller.tick(10.0, leader, before)
     assert waiting.state == WAITING and waiting.command is None
     after = {name: follower_sample(np.zeros(6), 0.5, 10.01) for name in ('left', 'right')}
-    old_leader = {name: leader_sample(np.full(6, 0.2), 0.5, 9.995) for name in ('left', 'right')}
+    old_leader = {name: leader_sample(np.full(6, 0.2), 0.5, 9.96) for name in ('left', 'right')}
     held = controller.tick(10.02, old_leader, after)
     assert held.state == HOLDING and 'not received since the start' in held.reason
     np.testing.assert_allclose(held.command[:6], np.zeros(6))  # the seed, where the arm is now
-    fresh_leader = {name: leader_sample(np.zeros(6), 0.5, 10.02) for name in ('left', 'right')}
-    assert controller.tick(10.02, fresh_leader, after).state in (ACTIVE, SOFT_START)
+    current_leader = {name: leader_sample(np.zeros(6), 0.5, 9.99) for name in ('left', 'right')}
+    assert controller.tick(10.02, current_leader, after).state in (ACTIVE, SOFT_START)
