@@ -4,8 +4,8 @@ The path is the node's, without ROS: messages go into observation_sync (as the n
 subscription callbacks store them, by header stamp); an inference step takes the newest
 synchronized set as inference_worker does, builds the model input with observations.py
 (joint vectors, camera images) and hands a chunk from a stand-in model to
-ControlLoop.add_chunk; every control tick is ControlLoop.decide on the newest joint states
-and stamps, exactly as policy_node._on_control_tick calls it. The real ActPolicy is
+ControlLoop.accept (in an activation begun at the first tick, as the node starts one);
+every control tick is ControlLoop.decide on the newest joint states and stamps, exactly as policy_node._on_control_tick calls it. The real ActPolicy is
 replaced by a model whose output the scenario chooses (shape, non-finite rows, huge
 values, delay), because the property is about what the path does with any output.
 
@@ -219,6 +219,7 @@ def run_scenario(scenario: Scenario) -> Counts:
     counts = Counts(sequences=1)
     synchronizer = ObservationSynchronizer(SOURCES)
     loop = ControlLoop(LIMITS, PERIOD_NS, SETTINGS)
+    loop.start(activation=0, started_ns=START_NS)  # the node's on_activate; chunks carry activation 0
     timeout_ns = round(SETTINGS.observation_timeout_s * 1e9)
     last_stamp = {source: None for source in SOURCES}
     previous = None  # the last command sent
@@ -249,7 +250,7 @@ def run_scenario(scenario: Scenario) -> Counts:
                 _, stamp_ns, actions, latency_s = busy
                 busy = None
                 chunk = TimedChunk(stamp_ns, np.asarray(actions, dtype=np.float64), latency_s)
-                stored, _problem = loop.add_chunk(chunk)
+                stored, _problem = loop.accept(chunk)
                 counts.chunks_added += stored is not None
                 counts.chunks_refused += stored is None
         except ValueError:

@@ -7,13 +7,16 @@ policy_node is a lifecycle node: this file configures it (loads the checkpoint a
 against the robot) and, once configured, activates it (commands start), unless
 autostart:=false leaves it for `ros2 lifecycle set /policy_node configure|activate`.
 With sim:=true (default) it also starts the simulated robot (sim.launch.py).
+
+device and precision override policy.yaml only when given (act_bringup.launch_overrides):
+left unset, the file's values hold.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, IncludeLaunchDescription, RegisterEventHandler
+from launch.actions import DeclareLaunchArgument, EmitEvent, IncludeLaunchDescription, OpaqueFunction, RegisterEventHandler
 from launch.conditions import IfCondition
 from launch.events import matches_action
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -24,22 +27,22 @@ from launch_ros.events.lifecycle import ChangeState
 from launch_ros.parameter_descriptions import ParameterValue
 from lifecycle_msgs.msg import Transition
 
+from act_bringup.launch_overrides import given_overrides
 
-def generate_launch_description():
-    share = get_package_share_directory('act_bringup')
-    config = os.path.join(share, 'config')
-    robot_config = LaunchConfiguration('robot_config')
+# Launch argument -> (policy_node parameter, type): set only when the argument is given.
+OVERRIDES = {'device': ('device', 'str'), 'precision': ('precision', 'str')}
+
+
+def _policy(context, *args, **kwargs):
+    """The policy node with the YAML, then the given overrides; configure/activate events."""
     autostart = IfCondition(LaunchConfiguration('autostart'))
-
     policy = LifecycleNode(
         package='act_policy_node', executable='policy_node', name='policy_node', namespace='', output='screen',
         parameters=[LaunchConfiguration('policy_params'), {
-            'robot_config': robot_config,
+            'robot_config': LaunchConfiguration('robot_config'),
             'checkpoint': LaunchConfiguration('checkpoint'),
-            'device': LaunchConfiguration('device'),
-            'precision': LaunchConfiguration('precision'),
             'use_sim_time': ParameterValue(LaunchConfiguration('sim'), value_type=bool),
-        }])
+        }, given_overrides(context.launch_configurations, OVERRIDES)])
     configure = EmitEvent(
         event=ChangeState(lifecycle_node_matcher=matches_action(policy), transition_id=Transition.TRANSITION_CONFIGURE),
         condition=autostart)
@@ -49,6 +52,13 @@ def generate_launch_description():
             entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(policy),
                                                   transition_id=Transition.TRANSITION_ACTIVATE))]),
         condition=autostart)
+    return [activate_when_configured, policy, configure]
+
+
+def generate_launch_description():
+    share = get_package_share_directory('act_bringup')
+    config = os.path.join(share, 'config')
+    robot_config = LaunchConfiguration('robot_config')
 
     return LaunchDescription([
         DeclareLaunchArgument('checkpoint', description='Checkpoint folder written by act train (e.g. runs/x/best)'),
@@ -58,18 +68,19 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'policy_params', default_value=os.path.join(config, 'policy.yaml'),
             description='Parameters of the policy node (ensembling, timeouts, safety)'),
-        DeclareLaunchArgument('device', default_value='cpu', description='Inference device: cpu, cuda or cuda:N'),
-        DeclareLaunchArgument('precision', default_value='auto',
-                              description='auto (bf16 where the device computes it natively, else fp32), fp32 or bf16'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='Inference device: cpu, cuda or cuda:N; unset = policy_params\' value'),
+        DeclareLaunchArgument('precision', default_value='',
+                              description='auto (bf16 where the device computes it natively, else fp32), fp32 or bf16; '
+                                          'unset = policy_params\' value'),
         DeclareLaunchArgument('sim', default_value='true', description='Also start the simulated robot, and use its clock'),
-        DeclareLaunchArgument('task', default_value='transfer_cube', description='Simulated task (with sim:=true)'),
+        DeclareLaunchArgument('task', default_value='',
+                              description='Simulated task (with sim:=true); unset = sim.yaml\'s value'),
         DeclareLaunchArgument(
             'autostart', default_value='true', description='Configure and activate the policy node at launch'),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'sim.launch.py')),
             launch_arguments={'robot_config': robot_config, 'task': LaunchConfiguration('task')}.items(),
             condition=IfCondition(LaunchConfiguration('sim'))),
-        activate_when_configured,
-        policy,
-        configure,
+        OpaqueFunction(function=_policy),
     ])

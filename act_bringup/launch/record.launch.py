@@ -4,16 +4,34 @@ started and stopped through its services (or `act record`, which also prompts).
     ros2 launch act_bringup record.launch.py robot_config:=<robots/aloha.yaml> output_dir:=~/episodes
     ros2 service call /recorder/start_episode act_msgs/srv/StartEpisode "{task_name: transfer_cube, episode_index: -1, seed: -1}"
     ros2 service call /recorder/stop_episode act_msgs/srv/StopEpisode "{success: true}"
+
+output_dir and storage_id override recorder_params only when given
+(act_bringup.launch_overrides): left unset, the file's values hold.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
+
+from act_bringup.launch_overrides import given_overrides
+
+# Launch argument -> (recorder parameter, type): set only when the argument is given.
+OVERRIDES = {'output_dir': ('output_dir', 'str'), 'storage_id': ('storage_id', 'str')}
+
+
+def _recorder(context, *args, **kwargs):
+    """The recorder with the YAML, then the given overrides."""
+    return [Node(
+        package='act_teleop', executable='recorder_node', name='recorder', output='screen',
+        parameters=[LaunchConfiguration('recorder_params'), {
+            'robot_config': LaunchConfiguration('robot_config'),
+            'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool),
+        }, given_overrides(context.launch_configurations, OVERRIDES)])]
 
 
 def generate_launch_description():
@@ -28,9 +46,10 @@ def generate_launch_description():
             'recorder_params', default_value=os.path.join(config, 'recorder.yaml'),
             description='Parameters of the recorder node'),
         DeclareLaunchArgument(
-            'output_dir', default_value='episodes', description='Folder receiving one rosbag2 per episode'),
+            'output_dir', default_value='',
+            description='Folder receiving one rosbag2 per episode; unset = recorder_params\' value'),
         DeclareLaunchArgument(
-            'storage_id', default_value='mcap', description='rosbag2 storage: mcap or sqlite3'),
+            'storage_id', default_value='', description='rosbag2 storage: mcap or sqlite3; unset = recorder_params\' value'),
         DeclareLaunchArgument(
             'use_sim_time', default_value='false', description='Stamp and time episodes with /clock (sim)'),
         DeclareLaunchArgument(
@@ -39,12 +58,5 @@ def generate_launch_description():
                                               default_value=os.path.join(config, 'fastdds_large_data.xml')),
             description='Fast DDS profile; the default carries full-size images between processes without loss'),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', LaunchConfiguration('dds_profile')),
-        Node(
-            package='act_teleop', executable='recorder_node', name='recorder', output='screen',
-            parameters=[LaunchConfiguration('recorder_params'), {
-                'robot_config': LaunchConfiguration('robot_config'),
-                'output_dir': LaunchConfiguration('output_dir'),
-                'storage_id': LaunchConfiguration('storage_id'),
-                'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool),
-            }]),
+        OpaqueFunction(function=_recorder),
     ])

@@ -3,24 +3,51 @@ leader and the teleop node, so the simulated follower is driven as hardware woul
 
     ros2 launch act_bringup sim.launch.py task:=insertion
     ros2 launch act_bringup sim.launch.py scripted_leader:=true teleop:=true episodes:=5
+
+task, real_time_factor and episodes override sim_params only when given
+(act_bringup.launch_overrides): left unset, the file's values hold.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
+
+from act_bringup.launch_overrides import given_overrides
+
+# Launch argument -> (parameter, type), per node: set only when the argument is given.
+OVERRIDES = {
+    'sim_node': {'task': ('task', 'str'), 'real_time_factor': ('real_time_factor', 'float')},
+    'scripted_leader': {'task': ('task', 'str'), 'episodes': ('episodes', 'int')},
+}
+
+
+def _sim_nodes(context, *args, **kwargs):
+    """sim_node and the scripted leader: the YAML, then the given overrides."""
+    robot_config = LaunchConfiguration('robot_config')
+    sim_params = LaunchConfiguration('sim_params')
+    arguments = context.launch_configurations
+    return [
+        Node(
+            package='act_sim', executable='sim_node', name='sim_node', output='screen',
+            parameters=[sim_params, {'robot_config': robot_config},
+                        given_overrides(arguments, OVERRIDES['sim_node'])]),
+        Node(
+            package='act_sim', executable='scripted_leader', name='scripted_leader', output='screen',
+            condition=IfCondition(LaunchConfiguration('scripted_leader')),
+            parameters=[sim_params, {'robot_config': robot_config, 'use_sim_time': True},
+                        given_overrides(arguments, OVERRIDES['scripted_leader'])]),
+    ]
 
 
 def generate_launch_description():
     share = get_package_share_directory('act_bringup')
     config = os.path.join(share, 'config')
     robot_config = LaunchConfiguration('robot_config')
-    sim_params = LaunchConfiguration('sim_params')
 
     return LaunchDescription([
         DeclareLaunchArgument(
@@ -33,33 +60,19 @@ def generate_launch_description():
             'teleop_params', default_value=os.path.join(config, 'teleop.yaml'),
             description='Parameters of the teleop node'),
         DeclareLaunchArgument(
-            'task', default_value='transfer_cube', description='Simulated task: transfer_cube or insertion'),
+            'task', default_value='', description='Simulated task: transfer_cube or insertion; unset = sim_params\' value'),
         DeclareLaunchArgument(
-            'real_time_factor', default_value='1.0',
-            description='Simulation speed against the wall clock; 0 = lockstep, as fast as the commanders answer'),
+            'real_time_factor', default_value='',
+            description='Simulation speed against the wall clock; 0 = lockstep, as fast as the commanders answer; '
+                        'unset = sim_params\' value'),
         DeclareLaunchArgument(
             'scripted_leader', default_value='false',
             description='Play scripted demonstrations as leader joint states (needs teleop:=true to move the follower)'),
         DeclareLaunchArgument(
-            'episodes', default_value='1', description='Scripted episodes the scripted leader plays'),
+            'episodes', default_value='', description='Scripted episodes the scripted leader plays; unset = its default (1)'),
         DeclareLaunchArgument(
             'teleop', default_value='false', description='Mirror the leader arms onto the followers'),
-        Node(
-            package='act_sim', executable='sim_node', name='sim_node', output='screen',
-            parameters=[sim_params, {
-                'robot_config': robot_config,
-                'task': LaunchConfiguration('task'),
-                'real_time_factor': ParameterValue(LaunchConfiguration('real_time_factor'), value_type=float),
-            }]),
-        Node(
-            package='act_sim', executable='scripted_leader', name='scripted_leader', output='screen',
-            condition=IfCondition(LaunchConfiguration('scripted_leader')),
-            parameters=[sim_params, {
-                'robot_config': robot_config,
-                'use_sim_time': True,
-                'task': LaunchConfiguration('task'),
-                'episodes': ParameterValue(LaunchConfiguration('episodes'), value_type=int),
-            }]),
+        OpaqueFunction(function=_sim_nodes),
         Node(
             package='act_teleop', executable='teleop_node', name='teleop', output='screen',
             condition=IfCondition(LaunchConfiguration('teleop')),

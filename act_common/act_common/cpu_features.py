@@ -16,6 +16,11 @@ Sources of the constants:
   aarch64 NEON: 2-4 128-bit FMA pipes, taken as 4 x 4 x 2 = 32 (Neoverse V1/V2, Cortex-A78AE
   has 2 pipes: 16). A theoretical peak is an upper bound; bench/bench_roofline.py measures
   the achievable one.
+- ONEDNN_MAX_CPU_ISA (DNNL_MAX_CPU_ISA): oneDNN's documented cap on the instruction sets it
+  dispatches to (SSE41, AVX, AVX2, AVX2_VNNI, AVX2_VNNI_2, AVX512_CORE, ...). Under
+  `ONEDNN_MAX_CPU_ISA=AVX2` the packed bf16 reorder fails on an AVX-512 machine exactly
+  as on an AVX2-only one (seen on this project's AVX512-BF16 EPYC), so a capped oneDNN
+  counts as one without the packed reorder.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import os
 import platform
 
 CPUINFO = '/proc/cpuinfo'
+# oneDNN ISA caps below AVX-512 core: the packed bf16 reorder needs AVX-512 core, or
+# avx_ne_convert (AVX2_VNNI_2).
+_ONEDNN_ISAS_WITHOUT_AVX512 = ('SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +49,8 @@ class CpuFeatures:
     flags: frozenset[str]
     cores: int
     mhz: float
+    # ONEDNN_MAX_CPU_ISA as set for this process ('' = no cap).
+    onednn_max_isa: str = ''
 
     def has(self, *names: str) -> bool:
         return all(name in self.flags for name in names)
@@ -60,7 +70,12 @@ class CpuFeatures:
     @property
     def onednn_bf16_packing(self) -> bool:
         """Whether oneDNN's packed bf16 weight reorder runs here (see the module docstring)."""
-        return self.arch == 'x86_64' and (self.avx512_core or self.has('avx_ne_convert'))
+        if self.arch != 'x86_64':
+            return False
+        cap = self.onednn_max_isa.upper()
+        if cap in _ONEDNN_ISAS_WITHOUT_AVX512:
+            return cap == 'AVX2_VNNI_2' and self.has('avx_ne_convert')
+        return self.avx512_core or self.has('avx_ne_convert')
 
     @property
     def fp32_flops_per_cycle(self) -> int:
@@ -83,22 +98,30 @@ class CpuFeatures:
         return per_cycle * (threads or self.cores) * self.mhz / 1000.0
 
     def precision_support(self) -> dict[str, str]:
-        """What each CPU inference precision resolves to here, in words (for `act doctor`)."""
-        if self.native_bf16 and self.onednn_bf16_packing:
-            bf16 = 'native bf16, packed oneDNN weights'
-        elif self.native_bf16:
-            bf16 = 'native bf16, unpacked weights (no AVX-512 core for the packed reorder)'
+        """What each CPU inference precision runs as here, in words (for `act doctor` and the
+        policy node's log); 'auto' maps to the precision it resolves to ('bf16' or 'fp32').
+        bf16 runs on every CPU: without the packed reorder its linear layers stay unpacked."""
+        packing = 'packed oneDNN weights' if self.onednn_bf16_packing else (
+            'unpacked weights (oneDNN\'s packed bf16 reorder needs avx512bw+avx512vl+avx512dq or avx_ne_convert'
+            + (f', oneDNN capped at {self.onednn_max_isa}' if self.onednn_max_isa else '') + ')')
+        if self.native_bf16:
+            bf16 = f'bf16: native bf16, {packing}'
         else:
-            bf16 = 'runs as bf16 storage with fp32 arithmetic (no native bf16): slower than fp32'
-        return {'auto': 'bf16' if self.native_bf16 else 'fp32', 'fp32': 'fp32', 'bf16': bf16}
+            missing = 'bf16' if self.arch == 'aarch64' else 'avx512_bf16 or amx_bf16'
+            bf16 = (f'bf16: no native bf16 (no {missing}): bf16 storage, products converted to fp32, {packing}; '
+                    f'slower than fp32')
+        fp32 = 'fp32: packed oneDNN weights'
+        return {'auto': 'bf16' if self.native_bf16 else 'fp32', 'fp32': fp32, 'bf16': bf16}
 
     def describe(self) -> str:
         """One line for benches and logs: model, arch, clock, cores and the flags that matter."""
         shown = sorted(self.flags & {'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq',
                                      'avx512_bf16', 'avx512_vnni', 'amx_bf16', 'amx_tile',
                                      'avx_ne_convert', 'asimd', 'sve', 'bf16', 'i8mm'})
+        cap = f'; ONEDNN_MAX_CPU_ISA={self.onednn_max_isa}' if self.onednn_max_isa else ''
         return (f'CPU {self.model} ({self.arch}, {self.cores} cores allowed, {self.mhz:.0f} MHz), '
-                f'flags: {" ".join(shown) or "none of interest"}; native bf16: {self.native_bf16}')
+                f'flags: {" ".join(shown) or "none of interest"}; native bf16: {self.native_bf16}; '
+                f'oneDNN bf16 packing: {self.onednn_bf16_packing}{cap}')
 
 
 def parse_cpuinfo(text: str, arch: str, cores: int) -> CpuFeatures:
@@ -138,4 +161,14 @@ def cpu_features() -> CpuFeatures:
     disabled = {name.strip() for name in os.environ.get('ACT_CPU_FLAGS_DISABLE', '').split(',') if name.strip()}
     if disabled:
         features = dataclasses.replace(features, flags=features.flags - disabled)
-    return features
+    cap = os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA') or ''
+    return dataclasses.replace(features, onednn_max_isa=cap.strip())
+
+
+# Run a process as on an AVX2+FMA-only EPYC (no AVX-512 at all): our choices through
+# ACT_CPU_FLAGS_DISABLE, oneDNN's kernels through its ISA cap. Used by the tests that run
+# the precision tests as on such a CPU.
+AVX2_ONLY_ENV = {
+    'ACT_CPU_FLAGS_DISABLE': 'avx512_bf16,amx_bf16,amx_tile,avx_ne_convert,avx512f,avx512bw,avx512vl,avx512dq,avx512_vnni',
+    'ONEDNN_MAX_CPU_ISA': 'AVX2',
+}

@@ -42,3 +42,19 @@ def test_aarch64_without_the_bf16_feature_resolves_auto_to_fp32_and_knows_no_clo
     assert not cpu.native_bf16 and not cpu.onednn_bf16_packing
     assert cpu.mhz == 0.0 and cpu.peak_gflops() == 0.0
     assert cpu.has('asimd')
+
+
+def test_a_onednn_capped_below_avx512_has_no_packed_bf16_reorder():
+    # ONEDNN_MAX_CPU_ISA=AVX2 on an AVX512-BF16 machine fails the reorder like an AVX2 CPU.
+    import dataclasses
+
+    cpu = dataclasses.replace(parse_cpuinfo(EPYC_BF16, 'x86_64', 2), onednn_max_isa='AVX2')
+    assert cpu.native_bf16 and not cpu.onednn_bf16_packing
+    assert 'unpacked weights' in cpu.precision_support()['bf16'] and 'capped at AVX2' in cpu.precision_support()['bf16']
+    assert dataclasses.replace(cpu, onednn_max_isa='AVX512_CORE_AMX').onednn_bf16_packing
+    assert 'ONEDNN_MAX_CPU_ISA=AVX2' in cpu.describe()
+
+
+def test_bf16_without_native_support_names_the_missing_flags():
+    detail = parse_cpuinfo(EPYC_AVX2, 'x86_64', 2).precision_support()['bf16']
+    assert 'avx512_bf16 or amx_bf16' in detail and 'slower than fp32' in detail and 'unpacked' in detail

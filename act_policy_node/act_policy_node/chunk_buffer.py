@@ -14,6 +14,7 @@ the node's clock (ROS time: sim time under use_sim_time).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 
@@ -40,6 +41,10 @@ class TimedChunk:
     inference_latency_s: float = 0.0
     # Arrival order, assigned by the buffer.
     sequence: int = field(default=-1, compare=False)
+    # The activation (policy node lifecycle) whose observation the chunk was computed
+    # from; 0 outside a node. A chunk of another activation is never executed
+    # (control_loop.ControlLoop.accept).
+    activation: int = 0
 
     def __post_init__(self):
         if self.actions.ndim != 2 or self.actions.shape[0] < 1:
@@ -82,7 +87,7 @@ class ChunkBuffer:
     def add(self, chunk: TimedChunk) -> TimedChunk:
         """Stores a chunk (kept sorted by observation stamp) and returns it with its sequence."""
         with self._lock:
-            stored = TimedChunk(chunk.observation_stamp_ns, chunk.actions, chunk.inference_latency_s, self._added)
+            stored = dataclasses.replace(chunk, sequence=self._added)
             self._added += 1
             index = bisect.bisect_right(self._stamps, stored.observation_stamp_ns)
             self._stamps.insert(index, stored.observation_stamp_ns)

@@ -15,11 +15,19 @@ Per tick, in this order:
 
 Holding means repeating the last command that was sent, so the robot stays where it was
 told to be; the decision says why, for PolicyStatus.
+
+Chunks belong to an activation. `start` opens activation N at a time t_N; `accept` stores
+a chunk only when it was computed in activation N from an observation stamped at or after
+t_N. Anything else (an inference that was in flight across a deactivate/activate, a
+cleanup/configure, or that returns after deactivation) is dropped and counted, never
+executed: `act eval` deactivates, resets the sim and activates between episodes, and the
+previous episode's chunk must not move the robot in the next one.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -57,6 +65,8 @@ class TickDecision:
     ensemble_depth: int = 0
     # Chunks that shaped a sent command for the first time (for observation-to-command latency).
     first_used: tuple[TimedChunk, ...] = ()
+    # Every chunk whose row shaped the command (empty when held).
+    contributing: tuple[TimedChunk, ...] = ()
     report: FilterReport = field(default_factory=FilterReport)
 
 
@@ -81,6 +91,21 @@ def describe_stale(stale: Mapping[str, float | None]) -> str:
     return 'stale observation: ' + ', '.join(f'{source} {age_text(age)}' for source, age in stale.items())
 
 
+def stale_chunk_reason(chunk: TimedChunk, activation: int | None, activation_started_ns: int | None) -> str:
+    """Why a chunk must not be executed in the current activation ('' when it may).
+
+    activation: the current activation, None while inactive; activation_started_ns: when
+    it began (node clock), None for no bound on the observation stamp."""
+    if activation is None:
+        return f'chunk of activation {chunk.activation} arrived while inactive'
+    if chunk.activation != activation:
+        return f'chunk of activation {chunk.activation} arrived in activation {activation}'
+    if activation_started_ns is not None and chunk.observation_stamp_ns < activation_started_ns:
+        return (f'chunk from an observation stamped {(activation_started_ns - chunk.observation_stamp_ns) * 1e-9:.3f} s '
+                f'before activation {activation} began')
+    return ''
+
+
 class ControlLoop:
     """The decision of each tick; the node feeds it the clock, the joint states and the stamps."""
 
@@ -91,24 +116,65 @@ class ControlLoop:
         self._newest_used = -1
         # Tick of the newest hold for stale or unusable observations (None: none yet).
         self._gap_ns: int | None = None
+        # start/stop and accept under one lock: a chunk checked against activation N is
+        # never stored after activation N + 1 has cleared the buffer.
+        self._activation_lock = threading.Lock()
+        self.activation: int | None = None
+        self.activation_started_ns: int | None = None
+        # Chunks refused by accept since the last start: of another activation or observed
+        # before it began (stale_chunks_dropped), and of a wrong width or observed before
+        # an observation gap (chunks_refused).
+        self.stale_chunks_dropped = 0
+        self.chunks_refused = 0
 
-    def start(self) -> None:
-        """Forgets chunks and the last command: the next tick re-seeds from the measured position."""
-        self.filter.clear()
-        self.buffer.clear()
-        self._newest_used = -1
-        self._gap_ns = None
+    def start(self, activation: int = 0, started_ns: int | None = None) -> None:
+        """Opens an activation: forgets chunks, the last command and the last observation
+        gap (the next tick re-seeds from the measured position); from now on only chunks of
+        `activation` computed from observations stamped at or after started_ns are accepted."""
+        with self._activation_lock:
+            self.filter.clear()
+            self.buffer.clear()
+            self._newest_used = -1
+            self._gap_ns = None
+            self.activation, self.activation_started_ns = activation, started_ns
+            self.stale_chunks_dropped = 0
+            self.chunks_refused = 0
 
-    def add_chunk(self, chunk: TimedChunk) -> tuple[TimedChunk | None, str]:
-        """Stores a chunk from inference: (the stored chunk, '') or (None, why it was refused):
-        a row width other than the robot vector's, or an observation from before a gap."""
-        width = self.filter.limits.size
-        if chunk.actions.shape[1] != width:
-            return None, f'chunk of shape {chunk.actions.shape} refused: rows must have {width} entries'
-        if self._gap_ns is not None and chunk.observation_stamp_ns <= self._gap_ns:
-            return None, (f'chunk refused: observed {(self._gap_ns - chunk.observation_stamp_ns) * 1e-9:.3f} s before '
-                          'the last observation gap')
-        return self.buffer.add(chunk), ''
+    def stop(self) -> None:
+        """Closes the activation: chunks arriving from now on are dropped."""
+        with self._activation_lock:
+            self.activation = None
+            self.buffer.clear()
+
+    def accept(self, chunk: TimedChunk) -> tuple[TimedChunk | None, str]:
+        """Stores a chunk from inference: (the stored chunk, '') or (None, why it was refused);
+        the rules are admit's."""
+        stored, reason, _stale = self.admit(chunk)
+        return stored, reason
+
+    def admit(self, chunk: TimedChunk) -> tuple[TimedChunk | None, str, bool]:
+        """Stores a chunk from inference: (the stored chunk, '', False) or (None, why it was
+        refused, whether it was refused as stale, i.e. for its activation).
+
+        Refused, in this order: a chunk of another activation or observed before the
+        activation began (stale, counted in stale_chunks_dropped); a row width other than
+        the robot vector's, or an observation at or before the last observation gap
+        (counted in chunks_refused). Both rules hold: an activation's chunks are still
+        dropped when they predate a gap inside it."""
+        with self._activation_lock:
+            reason = stale_chunk_reason(chunk, self.activation, self.activation_started_ns)
+            if reason:
+                self.stale_chunks_dropped += 1
+                return None, reason, True
+            width = self.filter.limits.size
+            if chunk.actions.shape[1] != width:
+                self.chunks_refused += 1
+                return None, f'chunk of shape {chunk.actions.shape} refused: rows must have {width} entries', False
+            if self._gap_ns is not None and chunk.observation_stamp_ns <= self._gap_ns:
+                self.chunks_refused += 1
+                return None, (f'chunk refused: observed {(self._gap_ns - chunk.observation_stamp_ns) * 1e-9:.3f} s '
+                              'before the last observation gap'), False
+            return self.buffer.add(chunk), '', False
 
     def decide(self, tick_ns: int, measured_state: np.ndarray | None, state_problem: str,
                source_stamps_ns: Mapping[str, int | None]) -> TickDecision:
@@ -121,7 +187,7 @@ class ControlLoop:
         if stale:
             return self._gap(tick_ns, describe_stale(stale))
         self.buffer.prune(tick_ns)
-        if self._gap_ns is not None:  # a chunk that add_chunk let in while the gap was being set
+        if self._gap_ns is not None:  # a chunk that accept let in while the gap was being set
             self.buffer.drop_observed_until(self._gap_ns)
         proposals = self.buffer.proposals(tick_ns)
         if proposals is None:
@@ -137,7 +203,7 @@ class ControlLoop:
         first_used = tuple(chunk for chunk in contributing if chunk.sequence > self._newest_used)
         self._newest_used = max([self._newest_used] + [chunk.sequence for chunk in contributing])
         return TickDecision(command=command, held=False, ensemble_depth=len(contributing),
-                            first_used=first_used, report=report)
+                            first_used=first_used, contributing=tuple(contributing), report=report)
 
     def _gap(self, tick_ns: int, reason: str) -> TickDecision:
         """Hold for missing observations; what was predicted before is not used after."""

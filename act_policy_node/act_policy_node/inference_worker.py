@@ -6,6 +6,12 @@ chunk, stamped with the observation's time, to the control loop. A slow model th
 only makes chunks older when they arrive; the chunk buffer aligns them to the tick of
 their observation. torch releases the GIL inside its kernels, so the control timer keeps
 running while a chunk is computed.
+
+Each query is tagged with the activation it was taken in (`enable(activation, ...)`), and
+after an activation the worker only queries observations stamped at or after its start.
+The worker does not decide whether a returning chunk is still wanted: an inference may
+be in flight across a deactivate/activate, so the control loop checks the tag
+(control_loop.ControlLoop.accept) when the chunk arrives.
 """
 
 from __future__ import annotations
@@ -86,6 +92,9 @@ class InferenceWorker:
         self.settings = settings
         self._enabled = threading.Event()
         self._stop = threading.Event()
+        self._state_lock = threading.Lock()
+        self._activation = 0
+        self._not_before_ns: int | None = None
         self._last_stamp_ns: int | None = None
         self._last_latency_s = 0.0
         self._thread: threading.Thread | None = None
@@ -94,9 +103,12 @@ class InferenceWorker:
         self._thread = threading.Thread(target=self._run, name='act-policy-inference', daemon=True)
         self._thread.start()
 
-    def enable(self) -> None:
-        """Starts querying (activation); the first query takes the newest observation."""
-        self._last_stamp_ns = None
+    def enable(self, activation: int = 0, not_before_ns: int | None = None) -> None:
+        """Starts querying for `activation`; the first query takes the newest observation
+        stamped at or after not_before_ns (the activation's start; None: any)."""
+        with self._state_lock:
+            self._activation, self._not_before_ns = activation, not_before_ns
+            self._last_stamp_ns = None
         self._enabled.set()
 
     def disable(self) -> None:
@@ -116,12 +128,18 @@ class InferenceWorker:
             if not self._enabled.wait(timeout=0.1):
                 continue
             settings = self.settings
-            newer_than_ns = settings.next_query_after(self._last_stamp_ns, self._last_latency_s)
+            with self._state_lock:
+                activation, not_before_ns, last_stamp_ns = self._activation, self._not_before_ns, self._last_stamp_ns
+            newer_than_ns = settings.next_query_after(last_stamp_ns, self._last_latency_s)
+            if not_before_ns is not None:
+                newer_than_ns = max(not_before_ns - 1, newer_than_ns if newer_than_ns is not None else not_before_ns - 1)
             observation = self._synchronizer.newest_set(settings.max_skew_ns, newer_than_ns=newer_than_ns)
             if observation is None:
                 seen = self._synchronizer.wait_for_new(seen, timeout_s=0.1)
                 continue
-            self._last_stamp_ns = observation.stamp_ns
+            with self._state_lock:
+                if self._activation == activation:  # not re-enabled meanwhile
+                    self._last_stamp_ns = observation.stamp_ns
             started = time.perf_counter()
             try:
                 actions = self._predict(observation)  # (S, D)
@@ -135,9 +153,10 @@ class InferenceWorker:
             latency_s = time.perf_counter() - started
             self._last_latency_s = latency_s
             try:  # a model output that is not (S, D) is reported; it must not end this thread
-                chunk = TimedChunk(observation.stamp_ns, np.asarray(actions, dtype=np.float64), latency_s)
+                chunk = TimedChunk(observation.stamp_ns, np.asarray(actions, dtype=np.float64), latency_s,
+                                   activation=activation)
             except (ValueError, TypeError) as error:
                 self._on_problem(f'inference output refused: {error}')
                 continue
-            if self._enabled.is_set() and not self._stop.is_set():
+            if not self._stop.is_set():  # whether it is still wanted: ControlLoop.accept
                 self._on_chunk(chunk)

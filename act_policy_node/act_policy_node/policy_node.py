@@ -11,7 +11,12 @@
   /act/policy/action_chunk                    act_msgs/ActionChunk            COMMAND_QOS  pub
   /act/policy/chunk_trajectory                trajectory_msgs/JointTrajectory COMMAND_QOS  pub
   /act/policy/status                          act_msgs/PolicyStatus           STATUS_QOS   pub
+  /diagnostics (1 Hz, wall clock)             diagnostic_msgs/DiagnosticArray depth 10     pub
   ==========================================  ==============================  ===========  ===
+
+/diagnostics statuses (act_common.diagnostics): 'policy_node: state', 'policy_node:
+inference' (rate, latency), 'policy_node: observation <topic>' per subscribed topic (age),
+'policy_node: control' (deadline misses, held ticks), 'policy_node: stale chunks'.
 
 Lifecycle: configure loads the checkpoint on `device` and checks it against the robot
 config (joints, cameras, control rate: a mismatch fails with both sides named); activate
@@ -20,8 +25,8 @@ the last command); cleanup frees the model. __init__ allocates nothing but the s
 publisher.
 
 Threads: subscription callbacks only store the newest messages (observation_sync);
-inference runs on its own thread (inference_worker); the control timer, in its own
-callback group at the robot's control rate, publishes every tick the target that
+inference runs on its own thread (inference_worker); the control timer, at the robot's
+control rate, publishes every tick the target that
 control_loop decides (ensembled, filtered, or the held last command) and never waits for
 inference. Timers run on the node's clock, so under use_sim_time the policy follows the
 simulator's /clock.
@@ -46,17 +51,14 @@ from typing import Any
 import numpy as np
 import rclpy
 from act_msgs.msg import ActionChunk, PolicyStatus
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from act_common.command_backends import RobotCommandPublisher
+from act_common import diagnostics
 from act_common.command_safety import SafetyLimits
 from act_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
@@ -67,7 +69,8 @@ from act_policy_node.control_loop import ControlLoop, ControlSettings, TickDecis
 from act_policy_node.inference_worker import InferenceWorker, QuerySettings, effective_query_period, lockstep_query_due
 from act_policy_node.observation_sync import ObservationSynchronizer, SynchronizedObservation
 from act_policy_node.observations import ObservationError, joint_state_topics, measured_state, policy_images
-from act_policy_node.temporal_ensembler import DEFAULT_M, Weighting
+from act_policy_node.parameters import PARAMETERS
+from act_policy_node.temporal_ensembler import Weighting
 from act_policy_node.timing_stats import PolicyTimingStats, TickClock, TickTiming
 
 CHUNK_TOPIC = '/act/policy/action_chunk'
@@ -80,9 +83,6 @@ STATUS_PERIOD_S = 0.5
 # use_sim_time, the sim is gone); the status says so. 50 periods at 50 Hz.
 CLOCK_STALL_S = 1.0
 DEVICE_PATTERN = re.compile(r'^(cpu|cuda(:\d+)?)$')
-# Parameters read at configure take effect at the next configure; the others at once.
-PARAMETERS = ('robot_config', 'checkpoint', 'device', 'precision', 'camera_remap', 'torch_threads', 'observation_timeout_s',
-              'max_skew_s', 'ensemble_weighting', 'ensemble_m', 'query_period_ticks', 'lockstep')
 
 
 def load_policy(checkpoint: str, device: str, precision: str):
@@ -98,9 +98,15 @@ class PolicyNode(LifecycleNode):
     def __init__(self, **node_kwargs):
         super().__init__('policy_node', **node_kwargs)
         self._lock = threading.Lock()
-        self._declare_parameters()
-        self._values = {name: self._parameter_value(name) for name in PARAMETERS}
-        self.add_on_set_parameters_callback(self._validate_parameters)
+        # Read by the parameter callback and by destroy_node, which may run when a bad
+        # starting parameter stops the construction.
+        self.policy = None
+        self._loop: ControlLoop | None = None
+        self._worker: InferenceWorker | None = None
+        self._configured_entities: list = []
+        self._active = False
+        self._values = PARAMETERS.defaults()
+        self._values = PARAMETERS.declare(self, self._apply_parameters)
         self._status_state = PolicyStatus.STATE_UNCONFIGURED
         self._status_detail = 'unconfigured'
         self._last_problem = ''
@@ -108,8 +114,7 @@ class PolicyNode(LifecycleNode):
         self._last_tick_ns: int | None = None
         self._last_tick_wall: float | None = None
         self._status_pub = self.create_publisher(PolicyStatus, STATUS_TOPIC, STATUS_QOS)
-        self.create_timer(STATUS_PERIOD_S, self.publish_status, callback_group=MutuallyExclusiveCallbackGroup(),
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.create_timer(STATUS_PERIOD_S, self.publish_status, clock=Clock(clock_type=ClockType.STEADY_TIME))
         # Set in on_configure, released in on_cleanup.
         self.robot: RobotConfig | None = None
         self.policy = None
@@ -130,8 +135,15 @@ class PolicyNode(LifecycleNode):
         self._lockstep = False  # the `lockstep` parameter, read at configure
         # Lockstep: a due tick waiting for the chunk of its own observation; the lock orders
         # the control timer and the inference thread that may both command it.
-        self._deferred: TickTiming | None = None
+        # (activation, tick): only a chunk of that activation commands it.
+        self._deferred: tuple[int, TickTiming] | None = None
         self._tick_lock = threading.Lock()
+        # Counts activations over the node's life (not reset by cleanup): every chunk
+        # carries the one it was computed in (control_loop.stale_chunk_reason).
+        self._activation = 0
+        self.activation_started_ns: int | None = None
+        self._rate_sample: tuple[float, int] = (time.monotonic(), 0)  # (when, chunks_computed) for the rate
+        self._diagnostics = diagnostics.DiagnosticsTimer(self, self.diagnostic_statuses)
 
     @property
     def is_active(self) -> bool:
@@ -167,71 +179,23 @@ class PolicyNode(LifecycleNode):
 
     # --- parameters ---
 
-    def _declare_parameters(self) -> None:
-        def describe(text: str, **ranges) -> ParameterDescriptor:
-            return ParameterDescriptor(description=text, **ranges)
-
-        def seconds(low: float, high: float) -> list[FloatingPointRange]:
-            return [FloatingPointRange(from_value=low, to_value=high)]
-
-        self.declare_parameter('robot_config', '', describe(
-            'Path of the robot config YAML (act_bringup/config/robots/*.yaml). Read at configure.'))
-        self.declare_parameter('checkpoint', '', describe(
-            'Checkpoint folder written by act train (safetensors + JSON). Read at configure.'))
-        self.declare_parameter('device', 'cpu', describe('Inference device: cpu, cuda or cuda:N. Read at configure.'))
-        self.declare_parameter('precision', 'auto', describe(
-            'auto (bf16 where the device computes bf16 natively: CUDA, CPUs with AVX512-BF16 or AMX; fp32 '
-            'elsewhere), fp32 or bf16. Read at configure.'))
-        self.declare_parameter('camera_remap', Parameter.Type.STRING_ARRAY, describe(
-            'policy_camera=robot_camera entries feeding a checkpoint camera from a differently named robot '
-            'camera; unset = same names. Read at configure.'))
-        self.declare_parameter('torch_threads', 0, describe(
-            'torch intra-op threads for inference, 0 = torch default. Read at configure.',
-            integer_range=[IntegerRange(from_value=0, to_value=256)]))
-        self.declare_parameter('observation_timeout_s', 0.2, describe(
-            'Hold the last command when a camera or joint state is older than this (header stamp vs node clock).',
-            floating_point_range=seconds(0.001, 10.0)))
-        self.declare_parameter('max_skew_s', 0.02, describe(
-            'Largest stamp difference between the messages of one observation.',
-            floating_point_range=seconds(0.0, 1.0)))
-        self.declare_parameter('ensemble_weighting', Weighting.OLDEST_FIRST.value, describe(
-            'oldest_first (paper: w_i = exp(-m i), i = 0 the oldest chunk), newest_first (i = 0 the newest), '
-            'or chunked (no ensembling: the newest chunk, queried every query_period_ticks).'))
-        self.declare_parameter('ensemble_m', DEFAULT_M, describe(
-            'm of the ensemble weights exp(-m i); 0 = plain average.', floating_point_range=seconds(0.0, 10.0)))
-        self.declare_parameter('query_period_ticks', 0, describe(
-            'Ticks between the observations of two queries; 0 = 1 when ensembling (as fast as the device '
-            'allows), in chunked execution the chunk size less the last inference latency (the next chunk '
-            'arrives as the current one runs out).',
-            integer_range=[IntegerRange(from_value=0, to_value=10000)]))
-        self.declare_parameter('lockstep', False, describe(
-            'For a simulator that waits for every command (sim_node real_time_factor 0): command a tick on '
-            'which a query is due only once the chunk of its own observation is in (the paper\'s synchronous '
-            'evaluation). Never on a real robot. Read at configure.'))
-
-    def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Checks a change as a whole and caches the values the running threads read."""
-        values = dict(self._values)
-        values.update({parameter.name: parameter.value for parameter in parameters})
-        try:
-            if not DEVICE_PATTERN.match(str(values['device'])):
-                raise ValueError(f'device must be cpu, cuda or cuda:N, got {values["device"]!r}')
-            if values['precision'] != self._values['precision']:
-                from act_training.model.runner import check_precision  # torch: only when it changes
-
-                check_precision(values['precision'])
-            parse_camera_remap(values['camera_remap'] or [])
-            control = self._control_settings(values)
-            query = self._query_settings(values) if self.policy is not None else None
-        except ValueError as error:
-            return SetParametersResult(successful=False, reason=str(error))
+    def _apply_parameters(self, values: dict, changed: dict) -> None:
+        """Checks a change as a whole (the table checked each value) and caches the values
+        the running threads read; raises ValueError to refuse it."""
+        if not DEVICE_PATTERN.match(str(values['device'])):
+            raise ValueError(f'device must be cpu, cuda or cuda:N, got {values["device"]!r}')
+        parse_camera_remap(values['camera_remap'] or [])
+        if values['diagnostics_latency_error_s'] < values['diagnostics_latency_warn_s'] or (
+                values['diagnostics_missed_error'] < values['diagnostics_missed_warn']):
+            raise ValueError('diagnostics_*_error thresholds must not be below their *_warn ones')
+        control = self._control_settings(values)
+        query = self._query_settings(values) if self.policy is not None else None
         with self._lock:
             self._values = values
             if self._loop is not None:
                 self._loop.settings = control
             if self._worker is not None and query is not None:
                 self._worker.settings = query
-        return SetParametersResult(successful=True)
 
     @staticmethod
     def _control_settings(values: dict) -> ControlSettings:
@@ -290,26 +254,24 @@ class PolicyNode(LifecycleNode):
         self._synchronizer = ObservationSynchronizer(sources)
 
         before = self._entities()
-        sensors = MutuallyExclusiveCallbackGroup()
         for camera in self._cameras.values():
             msg_type = CompressedImage if camera.compressed else Image
             self.create_subscription(msg_type, camera.topic, lambda msg, topic=camera.topic: self._store(topic, msg),
-                                     SENSOR_QOS, callback_group=sensors)
+                                     SENSOR_QOS)
         for topic in self._joint_topics.values():
             self.create_subscription(JointState, topic, lambda msg, topic=topic: self._store(topic, msg),
-                                     SENSOR_QOS, callback_group=sensors)
+                                     SENSOR_QOS)
         self._commands = RobotCommandPublisher(self, self.robot)
         self._chunk_pub = self.create_publisher(ActionChunk, CHUNK_TOPIC, COMMAND_QOS)
         self._trajectory_pub = self.create_publisher(JointTrajectory, TRAJECTORY_TOPIC, COMMAND_QOS)
-        self._control_timer = self.create_timer(self.robot.control_period_s, self._on_control_tick,
-                                                callback_group=MutuallyExclusiveCallbackGroup(), autostart=False)
+        self._control_timer = self.create_timer(self.robot.control_period_s, self._on_control_tick, autostart=False)
         self._configured_entities = [entity for entity in self._entities() if entity not in before]
 
         self._worker = InferenceWorker(self._predict, self._synchronizer, self._on_chunk, self._on_problem,
                                        self._query_settings(values))
         self._worker.start()
         self.get_logger().info(
-            f'loaded {self.policy.model_id} on {device} ({self.policy.precision}) for robot {self.robot.name!r}: cameras '
+            f'loaded {self.policy.model_id} on {device} ({getattr(self.policy, "precision_detail", self.policy.precision)}) for robot {self.robot.name!r}: cameras '
             f'{ {name: camera.topic for name, camera in self._cameras.items()} }, chunk {self.policy.chunk_size}, '
             f'ensemble {self._loop.settings.weighting.value} m={self._loop.settings.ensemble_m}; first inference '
             f'(warm-up) took {warmup_s:.2f} s')
@@ -326,17 +288,19 @@ class PolicyNode(LifecycleNode):
         return time.perf_counter() - started
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._loop.start()
+        self._activation += 1
+        started_ns = self.get_clock().now().nanoseconds
+        self.activation_started_ns = started_ns
         self.stats.reset()
+        self._loop.start(self._activation, started_ns)
         self._last_problem = ''
         self._last_tick_ns = self._last_tick_wall = None
-        now_ns = self.get_clock().now().nanoseconds
-        self._tick_clock.start(now_ns)
+        self._tick_clock.start(started_ns)
         with self._tick_lock:
             # Lockstep: the simulator waits at the activation tick for its command.
-            self._deferred = self._tick_clock.serve(now_ns) if self._lockstep else None
+            self._deferred = (self._activation, self._tick_clock.serve(started_ns)) if self._lockstep else None
         self._control_timer.reset()
-        self._worker.enable()
+        self._worker.enable(self._activation, started_ns)
         self._active = True
         self._set_status(PolicyStatus.STATE_HOLDING, 'activated: waiting for observations and the first chunk')
         return super().on_activate(state)
@@ -344,6 +308,7 @@ class PolicyNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._control_timer.cancel()
         self._worker.disable()
+        self._loop.stop()
         self._active = False
         with self._tick_lock:
             self._deferred = None
@@ -393,12 +358,6 @@ class PolicyNode(LifecycleNode):
         elif entity in list(self.timers):
             self.destroy_timer(entity)
 
-    def _parameter_value(self, name: str) -> Any:
-        try:
-            return self.get_parameter(name).value
-        except ParameterUninitializedException:  # a typed array declared without a value
-            return None
-
     # --- callbacks: store and return ---
 
     def _store(self, topic: str, msg: Any) -> None:
@@ -416,20 +375,22 @@ class PolicyNode(LifecycleNode):
 
     def _on_chunk(self, chunk: TimedChunk) -> None:
         loop = self._loop
-        if loop is None:
+        stored, reason, stale = (None, 'the model was released', True) if loop is None else loop.admit(chunk)
+        if stored is None and stale:  # of another activation: expected around transitions
+            self.stats.record_stale_chunk()
+            self.get_logger().info(f'dropped a stale chunk: {reason}', throttle_duration_sec=1.0)
             return
-        stored, problem = loop.add_chunk(chunk)
-        if stored is None:
-            self._on_problem(problem)
+        if stored is None:  # wrong width, or observed before an observation gap
+            self._on_problem(reason)
             return
         self.stats.record_chunk(stored.inference_latency_s)
         self._publish_chunk(stored)
         if self._lockstep:
             with self._tick_lock:
                 deferred = self._deferred
-                if deferred is not None and self._active and self._is_chunk_of(stored, deferred):
+                if deferred is not None and self._active and self._is_chunk_of(stored, *deferred):
                     self._deferred = None
-                    self._command_tick(deferred, self.get_clock().now().nanoseconds, time.perf_counter())
+                    self._command_tick(deferred[1], self.get_clock().now().nanoseconds, time.perf_counter())
 
     def _on_problem(self, problem: str) -> None:
         self._last_problem = problem
@@ -464,15 +425,20 @@ class PolicyNode(LifecycleNode):
             if self._last_tick_ns is not None and now_ns < self._last_tick_ns:
                 # The clock went back (a restarted sim's /clock starts again): what was observed
                 # and planned belongs to the old timeline (a deferred lockstep tick included);
-                # start over from the measured position.
+                # start over from the measured position. The new timeline is a new activation,
+                # so a chunk still in flight from the old one is dropped as stale (its stamps
+                # are on the old clock) and the worker queries the new observations.
+                self._activation += 1
+                self.activation_started_ns = now_ns
                 self._tick_clock.start(now_ns)
                 synchronizer.clear()
-                loop.start()
+                loop.start(self._activation, now_ns)
+                self._worker.enable(self._activation, now_ns)
                 self._deferred = None
             self._last_tick_ns, self._last_tick_wall = now_ns, time.monotonic()
             timing = self._tick_clock.serve(now_ns)
             if self._lockstep and self._awaits_chunk(loop, timing):
-                self._deferred = timing  # commanded by _on_chunk
+                self._deferred = (self._activation, timing)  # commanded by _on_chunk
                 return
             self._deferred = None
             self._command_tick(timing, now_ns, started)
@@ -483,10 +449,12 @@ class PolicyNode(LifecycleNode):
         if worker is None or not lockstep_query_due(timing.tick, worker.settings.query_period_ticks):
             return False
         newest = loop.buffer.newest()
-        return newest is None or not self._is_chunk_of(newest, timing)
+        return newest is None or not self._is_chunk_of(newest, self._activation, timing)
 
-    def _is_chunk_of(self, chunk: TimedChunk, timing: TickTiming) -> bool:
-        return abs(chunk.observation_stamp_ns - timing.tick_ns) <= self._tick_clock.period_ns // 2
+    def _is_chunk_of(self, chunk: TimedChunk, activation: int, timing: TickTiming) -> bool:
+        """Whether chunk was computed from the observation of this tick of this activation."""
+        return (chunk.activation == activation
+                and abs(chunk.observation_stamp_ns - timing.tick_ns) <= self._tick_clock.period_ns // 2)
 
     def _command_tick(self, timing: TickTiming, now_ns: int, started: float) -> None:
         """Decides and publishes the command of one tick (the control timer, or in lockstep
@@ -518,6 +486,39 @@ class PolicyNode(LifecycleNode):
             return measured_state(self.robot, joint_states), ''
         except ObservationError as error:
             return None, str(error)
+
+    # --- diagnostics ---
+
+    def diagnostic_statuses(self) -> list[diagnostics.Status]:
+        """The /diagnostics statuses now (thresholds: the diagnostics_* parameters)."""
+        values, stats = self._values, self.stats
+        error = self._status_state == PolicyStatus.STATE_ERROR
+        statuses = [diagnostics.Status('policy_node: state', diagnostics.ERROR if error else diagnostics.OK,
+                                       self._status_detail, {'model': self.policy.model_id if self.policy else ''})]
+        now_s, chunks = time.monotonic(), stats.chunks_computed
+        then_s, then_chunks = self._rate_sample
+        self._rate_sample = (now_s, chunks)
+        rate_hz = (chunks - then_chunks) / (now_s - then_s) if now_s > then_s and chunks >= then_chunks else 0.0
+        statuses.append(diagnostics.inference_status(
+            'policy_node: inference', self._active, chunks, rate_hz, stats.inference_latency_s.last,
+            stats.inference_latency_s.mean,
+            diagnostics.Band(values['diagnostics_latency_warn_s'], values['diagnostics_latency_error_s'])))
+        synchronizer = self._synchronizer
+        if synchronizer is not None:
+            now_ns = self.get_clock().now().nanoseconds
+            for topic, stamp in synchronizer.newest_stamps().items():
+                age_s = None if stamp is None else (now_ns - stamp) * 1e-9
+                statuses.append(diagnostics.age_status(f'policy_node: observation {topic}', topic, age_s,
+                                                       values['diagnostics_age_warn_s'], values['observation_timeout_s']))
+        decision = self._last_decision
+        holding = decision.reason if (self._active and decision is not None and decision.held) else ''
+        statuses.append(diagnostics.control_status(
+            'policy_node: control', self._active, stats.ticks, stats.deadline_misses, stats.held_ticks, holding,
+            diagnostics.Band(values['diagnostics_missed_warn'], values['diagnostics_missed_error'])))
+        statuses.append(diagnostics.count_status(
+            'policy_node: stale chunks', 'chunks dropped as stale since the activation', stats.stale_chunks_dropped,
+            diagnostics.Band(values['diagnostics_stale_chunks_warn'])))
+        return statuses
 
     # --- status ---
 

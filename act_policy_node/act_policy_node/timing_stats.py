@@ -108,6 +108,9 @@ class PolicyTimingStats:
             self.deadline_misses = 0
             self.held_ticks = 0
             self.chunks_computed = 0
+            # Chunks of an earlier activation, or from an observation older than this one's
+            # start, that arrived and were dropped (control_loop.stale_chunk_reason).
+            self.stale_chunks_dropped = 0
             self.tick_lateness_s = RollingStats(self._window)
             self.tick_duration_s = RollingStats(self._window)
             self.inference_latency_s = RollingStats(self._window)
@@ -135,6 +138,10 @@ class PolicyTimingStats:
             self.chunks_computed += 1
             self.inference_latency_s.add(inference_latency_s)
 
+    def record_stale_chunk(self) -> None:
+        with self._lock:
+            self.stale_chunks_dropped += 1
+
     def record_first_use(self, observation_to_command_s: float) -> None:
         with self._lock:
             self.observation_to_command_s.add(observation_to_command_s)
@@ -155,6 +162,7 @@ class PolicyTimingStats:
                 'held_ticks': self.held_ticks,
                 'hold_reasons': dict(self.hold_reasons),
                 'chunks_computed': self.chunks_computed,
+                'stale_chunks_dropped': self.stale_chunks_dropped,
                 'tick_lateness_ms': self.tick_lateness_s.summary(1e3),
                 'tick_duration_ms': self.tick_duration_s.summary(1e3),
                 'inference_latency_ms': self.inference_latency_s.summary(1e3),

@@ -108,3 +108,23 @@ def test_settings_are_validated():
         ControlSettings(observation_timeout_s=0.0)
     with pytest.raises(ValueError, match='ensemble_m'):
         ControlSettings(ensemble_m=math.nan)
+
+
+def test_only_chunks_of_the_current_activation_from_observations_after_its_start_are_accepted():
+    control = ControlLoop(LIMITS, PERIOD)
+    control.start(activation=2, started_ns=T0)
+    chunk = np.full((10, 2), 0.1)
+    stored, reason = control.accept(TimedChunk(T0 + PERIOD, chunk, activation=2))
+    assert stored is not None and reason == '' and len(control.buffer) == 1
+    # In flight across a deactivate/activate: computed in activation 1.
+    stored, reason = control.accept(TimedChunk(T0 + PERIOD, chunk, activation=1))
+    assert stored is None and 'activation 1 arrived in activation 2' in reason
+    # Right activation, but from an observation stamped before it began.
+    stored, reason = control.accept(TimedChunk(T0 - PERIOD, chunk, activation=2))
+    assert stored is None and 'before activation 2 began' in reason
+    assert control.stale_chunks_dropped == 2 and len(control.buffer) == 1
+    control.stop()
+    stored, reason = control.accept(TimedChunk(T0 + 2 * PERIOD, chunk, activation=2))
+    assert stored is None and 'while inactive' in reason and len(control.buffer) == 0
+    decision = control.decide(T0 + 2 * PERIOD, STATE, '', fresh(T0 + 2 * PERIOD))
+    assert decision.held and 'no chunk' in decision.reason

@@ -57,17 +57,16 @@ import numpy as np
 import rclpy
 from act_msgs.msg import TaskReward
 from act_msgs.srv import ResetSim
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
+from act_common import diagnostics
 from act_common.image_encoding import rgb_to_image_fields
+from act_common.parameters import ParameterSpec, ParameterTable
 from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_common.ros_time import NS_PER_S, ns_to_sec_nanosec
@@ -96,6 +95,32 @@ EPISODE_FOLLOW_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
+# The node's parameters (act_common.parameters): declared from here, checked against
+# config/sim.yaml, listed in the README.
+PARAMETERS = ParameterTable('sim_node', [
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/aloha_sim.yaml).',
+                  'start'),
+    ParameterSpec('task', 'string', 'transfer_cube', 'Task at start; /sim/reset switches.', 'start',
+                  choices=tuple(TASK_NAMES)),
+    ParameterSpec('cameras', 'string_array', None,
+                  'Cameras to publish, a subset of the robot config cameras; unset = all of them.', 'start'),
+    ParameterSpec('seed', 'int', 0, 'Seed of the object pose of the first episode.', 'start'),
+    ParameterSpec('real_time_factor', 'double', 1.0,
+                  'Sim seconds per wall second; 0 = as fast as possible, in lockstep with the commanders.',
+                  range=(0.0, 100.0)),
+    ParameterSpec('lockstep_timeout_s', 'double', 0.5,
+                  'With real_time_factor 0: longest wall time to wait for new commands before stepping anyway.',
+                  range=(0.001, 60.0)),
+    ParameterSpec('shadow_map_size', 'int', RenderSettings.shadow_map_size,
+                  'Shadow map side in pixels; 0 = no shadows, about twice as fast on a CPU (bench/bench_sim.py).',
+                  'start', range=(0, 16384)),
+    ParameterSpec('multisamples', 'int', RenderSettings.multisamples, 'Anti-aliasing samples per pixel, 0 = off.',
+                  'start', range=(0, 16)),
+    ParameterSpec('diagnostics_overrun_warn', 'double', 0.1,
+                  '/diagnostics: a fraction of paced steps that overran their period above this is WARN.',
+                  range=(0.0, 1.0)),
+])
+
 # Sim time of the first state. Not zero: a zero stamp reads as "no time" to many tools.
 START_TIME_NS = NS_PER_S
 
@@ -117,8 +142,7 @@ class SimNode(Node):
         self._worker: threading.Thread | None = None
         # Commands: written by subscription callbacks, read by the worker.
         self._command_lock = threading.Condition()
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self._declare_parameters()
+        self._values = PARAMETERS.declare(self, self._apply_parameters)
         self.robot: RobotConfig = self._load_robot()
         self._bindings: list[ArmBinding] = bind_robot(self.robot)
         self._cameras = self._selected_cameras()
@@ -141,17 +165,18 @@ class SimNode(Node):
                             for b in self._bindings]
         self._image_pubs = {camera.name: self.create_publisher(Image, camera.topic, SENSOR_QOS) for camera in self._cameras}
         self._reward_pub = self.create_publisher(TaskReward, '/sim/task_reward', REWARD_QOS)
-        commands_group = MutuallyExclusiveCallbackGroup()
+        # Callbacks only store (commands) or hand over to the worker (reset): the node spins on
+        # a single-threaded executor, with no callback groups.
         self._command_subs = [
             self.create_subscription(Float64MultiArray, b.arm.follower.command.topic,
-                                     lambda msg, i=i: self._on_command(i, msg), COMMAND_QOS,
-                                     callback_group=commands_group)
+                                     lambda msg, i=i: self._on_command(i, msg), COMMAND_QOS)
             for i, b in enumerate(self._bindings)
         ]
-        self.create_service(ResetSim, '/sim/reset', self._on_reset, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(ResetSim, '/sim/reset', self._on_reset)
 
         self.steps_taken = 0
         self.overruns = 0
+        self._diagnostics = diagnostics.DiagnosticsTimer(self, self.diagnostic_statuses)
         self._worker = threading.Thread(target=self._run, name='sim-step', daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -160,45 +185,24 @@ class SimNode(Node):
 
     # --- parameters ---
 
-    def _declare_parameters(self) -> None:
-        def describe(text: str, read_only: bool = True, **ranges) -> ParameterDescriptor:
-            return ParameterDescriptor(description=text, read_only=read_only, **ranges)
+    def _apply_parameters(self, values: dict, changed: dict) -> None:
+        """Caches what the worker reads every tick (the table checked each value)."""
+        self._values = values
+        self._real_time_factor = float(values['real_time_factor'])
+        self._lockstep_timeout_s = float(values['lockstep_timeout_s'])
+        with self._command_lock:
+            self._command_lock.notify_all()
 
-        self.declare_parameter('robot_config', '', describe('Path of the robot config YAML (act_bringup/config/robots/aloha_sim.yaml).'))
-        self.declare_parameter('task', 'transfer_cube', describe(f'Task at start: one of {list(TASK_NAMES)}; /sim/reset switches.'))
-        self.declare_parameter('cameras', Parameter.Type.STRING_ARRAY, describe(
-            'Cameras to publish, a subset of the robot config cameras; unset = all of them.'))
-        self.declare_parameter('seed', 0, describe('Seed of the object pose of the first episode.'))
-        self.declare_parameter('real_time_factor', 1.0, describe(
-            'Sim seconds per wall second; 0 = as fast as possible, in lockstep with the commanders.',
-            read_only=False, floating_point_range=[FloatingPointRange(from_value=0.0, to_value=100.0)]))
-        self.declare_parameter('lockstep_timeout_s', 0.5, describe(
-            'With real_time_factor 0: longest wall time to wait for new commands before stepping anyway.',
-            read_only=False, floating_point_range=[FloatingPointRange(from_value=0.001, to_value=60.0)]))
-        self.declare_parameter('shadow_map_size', RenderSettings.shadow_map_size, describe(
-            'Shadow map side in pixels; 0 = no shadows, about twice as fast on a CPU (bench/bench_sim.py).',
-            integer_range=[IntegerRange(from_value=0, to_value=16384)]))
-        self.declare_parameter('multisamples', RenderSettings.multisamples, describe(
-            'Anti-aliasing samples per pixel, 0 = off.', integer_range=[IntegerRange(from_value=0, to_value=16)]))
-        self._real_time_factor = self.get_parameter('real_time_factor').value
-        self._lockstep_timeout_s = self.get_parameter('lockstep_timeout_s').value
-
-    def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        for parameter in parameters:
-            value = parameter.value
-            if parameter.name in ('real_time_factor', 'lockstep_timeout_s') and not (
-                    isinstance(value, (int, float)) and math.isfinite(value)):
-                return SetParametersResult(successful=False, reason=f'{parameter.name} must be a finite number, got {value!r}')
-            if parameter.name == 'task' and value not in TASK_NAMES:
-                return SetParametersResult(successful=False, reason=f'unknown task {value!r}; known tasks: {list(TASK_NAMES)}')
-        for parameter in parameters:  # cache what the worker reads every tick
-            if parameter.name == 'real_time_factor':
-                self._real_time_factor = float(parameter.value)
-                with self._command_lock:
-                    self._command_lock.notify_all()
-            elif parameter.name == 'lockstep_timeout_s':
-                self._lockstep_timeout_s = float(parameter.value)
-        return SetParametersResult(successful=True)
+    def diagnostic_statuses(self) -> list[diagnostics.Status]:
+        """The /diagnostics statuses now: stepping (steps, overruns of the paced period)."""
+        steps, overruns, rtf = self.steps_taken, self.overruns, self._real_time_factor
+        fraction = overruns / steps if steps and rtf > 0 else 0.0
+        level = diagnostics.Band(self._values['diagnostics_overrun_warn']).level(fraction)
+        mode = 'lockstep' if rtf == 0 else f'real_time_factor {rtf:g}'
+        return [diagnostics.Status('sim_node: stepping', level,
+                                   f'{self._sim.task.name}, {mode}: {steps} steps, {overruns} overran',
+                                   {'steps': str(steps), 'overruns': str(overruns), 'overrun_fraction': f'{fraction:.3g}',
+                                    'sim_time_s': f'{self._clock_ns / NS_PER_S:.2f}'})]
 
     def _load_robot(self) -> RobotConfig:
         path = self.get_parameter('robot_config').value

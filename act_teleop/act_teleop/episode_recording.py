@@ -143,6 +143,7 @@ class EpisodeWriter:
         self._queue: deque[tuple[str, int, bytes]] = deque()
         self._queued_bytes = 0
         self.peak_queued_bytes = 0
+        self.bytes_written = 0
         self._changed = threading.Condition()
         self._accepting = True
         self._error: BaseException | None = None
@@ -170,6 +171,16 @@ class EpisodeWriter:
             self.peak_queued_bytes = max(self.peak_queued_bytes, self._queued_bytes)
             self._changed.notify()
             return True
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes received and not yet written."""
+        return self._queued_bytes
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped so far (queue full, or after a write error)."""
+        return sum(counts.dropped for counts in self.record.topics.values())
 
     def finish(self, stop_time_ns: int, success: bool, keep: bool, timeout_s: float = 600.0) -> EpisodeRecord:
         """Stops accepting, writes what is queued, closes the bag; deletes it unless `keep`."""
@@ -238,6 +249,7 @@ class EpisodeWriter:
                     transform = self._transforms.get(topic)
                     bag.write(topic, timestamp_ns, transform(data) if transform is not None else data)
                     self.record.topics[topic].stored += 1
+                    self.bytes_written += len(data)
             except Exception as error:  # stop writing; what is queued from now on is dropped
                 with self._changed:
                     self._error = error

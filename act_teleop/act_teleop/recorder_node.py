@@ -14,7 +14,13 @@ Services (act_msgs):
 The same as Python methods (`start_episode`, `stop_episode`) for in-process drivers
 (`act record --sim`).
 
+/diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz, wall clock): 'recorder: queue'
+(backlog against queue_limit_mb), 'recorder: writing' (bytes written in the episode),
+'recorder: drops' (messages dropped in the episode: ERROR above diagnostics_drops_error).
+
 Callbacks only enqueue (act_teleop.episode_recording); a writer thread writes the bag.
+The node spins on a MultiThreadedExecutor: subscriptions (a reentrant group) keep being
+served while a service waits for a bag to close.
 """
 
 from __future__ import annotations
@@ -25,13 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from act_msgs.srv import StartEpisode, StopEpisode
-from rcl_interfaces.msg import IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from act_common import diagnostics
+from act_common.parameters import ParameterSpec, ParameterTable
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_teleop.bag_writer import STORAGE_IDS, BagWriteError, TopicSpec
 from act_teleop.camera_compression import (CAMERA_COMPRESSIONS, COMPRESSED_TYPE, IMAGE_TYPE, ImageCompressor,
@@ -49,6 +54,34 @@ SENSOR_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, relia
                                durability=DurabilityPolicy.VOLATILE)
 RELIABLE_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.VOLATILE)
+
+
+# The node's parameters (act_common.parameters): declared from here, checked against
+# config/recorder.yaml, listed in the README.
+PARAMETERS = ParameterTable('recorder', [
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/*.yaml).',
+                  'start'),
+    ParameterSpec('output_dir', 'string', 'episodes', 'Folder that receives one episode_<index> bag folder per episode.'),
+    ParameterSpec('storage_id', 'string', 'mcap', 'rosbag2 storage.', choices=tuple(STORAGE_IDS)),
+    ParameterSpec('cameras', 'string_array', None, 'Cameras to record (robot config names); unset = all.', 'start'),
+    ParameterSpec('record_leader', 'bool', True, 'Also record the leader arms\' joint states.', 'start'),
+    ParameterSpec('extra_topics', 'string_array', [''],
+                  'More topics to record, each "topic=package/msg/Type" (reliable QoS), e.g. '
+                  '"/act/policy/action_chunk=act_msgs/msg/ActionChunk"; [""] = none.', 'start'),
+    ParameterSpec('camera_compression', 'string', 'none',
+                  'Store raw cameras compressed on <topic>/compressed (sensor_msgs/CompressedImage, as '
+                  'image_transport\'s compressed plugin); png is lossless.', 'start',
+                  choices=tuple(CAMERA_COMPRESSIONS)),
+    ParameterSpec('jpeg_quality', 'int', 90, 'JPEG quality with camera_compression jpeg.', 'start', range=(1, 100)),
+    ParameterSpec('queue_limit_mb', 'int', 1024,
+                  'Largest backlog between reception and disk, MiB; beyond it messages are dropped and counted.',
+                  range=(16, 65536)),
+    ParameterSpec('diagnostics_queue_warn', 'double', 0.5,
+                  '/diagnostics: a backlog above this fraction of queue_limit_mb is WARN (ERROR above 0.9).',
+                  range=(0.0, 1.0)),
+    ParameterSpec('diagnostics_drops_error', 'int', 0,
+                  '/diagnostics: more messages dropped in an episode than this is ERROR.', range=(0, 1000000000)),
+])
 
 
 @dataclass(frozen=True)
@@ -120,33 +153,30 @@ class EpisodeError(RuntimeError):
 class RecorderNode(Node):
     def __init__(self, **node_kwargs):
         super().__init__('recorder', **node_kwargs)
-        self._declare_parameters()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        path = self.get_parameter('robot_config').value
+        self._values = PARAMETERS.declare(self, self._on_set_parameters)
+        path = self._values['robot_config']
         if not path:
             raise ValueError('recorder: parameter robot_config is empty: give the path of a robot config YAML')
         self.robot = load_robot_config(path)
-        try:
-            cameras = list(self.get_parameter('cameras').value)
-        except ParameterUninitializedException:
-            cameras = list(self.robot.camera_names)
+        cameras = list(self._values['cameras'] or self.robot.camera_names)
         unknown = [name for name in cameras if name not in self.robot.camera_names]
         if unknown:
             raise ValueError(f'recorder: parameter cameras: {unknown} are not cameras of robot {self.robot.name!r} '
                              f'({self.robot.source_path}); it has {list(self.robot.camera_names)}')
         self.cameras = cameras
-        extra = parse_extra_topics(self.get_parameter('extra_topics').value)
-        compression = self.get_parameter('camera_compression').value
-        self.topics = recorded_topics(self.robot, cameras, self.get_parameter('record_leader').value, extra, compression)
+        extra = parse_extra_topics(self._values['extra_topics'])
+        compression = self._values['camera_compression']
+        self.topics = recorded_topics(self.robot, cameras, self._values['record_leader'], extra, compression)
         self._transforms = {}
         if compression != 'none':
-            compressor = ImageCompressor(compression, self.get_parameter('jpeg_quality').value)
+            compressor = ImageCompressor(compression, self._values['jpeg_quality'])
             self._transforms = {topic.spec.name: compressor for topic in self.topics if topic.source is not None}
-        self._output_dir = Path(self.get_parameter('output_dir').value)
-        self._storage_id = self.get_parameter('storage_id').value
-        self._queue_limit_bytes = self.get_parameter('queue_limit_mb').value * 1024 * 1024
+        self._output_dir = Path(self._values['output_dir'])
+        self._storage_id = self._values['storage_id']
+        self._queue_limit_bytes = self._values['queue_limit_mb'] * 1024 * 1024
         self._episode_lock = threading.Lock()
         self._writer: EpisodeWriter | None = None
+        self._diagnostics = diagnostics.DiagnosticsTimer(self, self.diagnostic_statuses)
 
         group = ReentrantCallbackGroup()
         for topic in self.topics:
@@ -161,56 +191,34 @@ class RecorderNode(Node):
 
     # --- parameters ---
 
-    def _declare_parameters(self) -> None:
-        self.declare_parameter('robot_config', '', ParameterDescriptor(
-            description='Path of the robot config YAML (act_bringup/config/robots/*.yaml).', read_only=True))
-        self.declare_parameter('output_dir', 'episodes', ParameterDescriptor(
-            description='Folder that receives one episode_<index> bag folder per episode.'))
-        self.declare_parameter('storage_id', 'mcap', ParameterDescriptor(
-            description=f'rosbag2 storage: one of {list(STORAGE_IDS)}.'))
-        self.declare_parameter('cameras', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
-            description='Cameras to record (robot config names); unset = all.', read_only=True))
-        self.declare_parameter('record_leader', True, ParameterDescriptor(
-            description='Also record the leader arms\' joint states.', read_only=True))
-        self.declare_parameter('extra_topics', [''], ParameterDescriptor(
-            description='More topics to record, each "topic=package/msg/Type" (reliable QoS), e.g. '
-                        '"/act/policy/action_chunk=act_msgs/msg/ActionChunk"; [""] = none.', read_only=True))
-        self.declare_parameter('camera_compression', 'none', ParameterDescriptor(
-            description=f'Store raw cameras compressed on <topic>/compressed (sensor_msgs/CompressedImage, as '
-                        f'image_transport\'s compressed plugin): one of {list(CAMERA_COMPRESSIONS)}; png is lossless.',
-            read_only=True))
-        self.declare_parameter('jpeg_quality', 90, ParameterDescriptor(
-            description='JPEG quality with camera_compression jpeg.', read_only=True,
-            integer_range=[IntegerRange(from_value=1, to_value=100)]))
-        self.declare_parameter('queue_limit_mb', 1024, ParameterDescriptor(
-            description='Largest backlog between reception and disk, MiB; beyond it messages are dropped and counted.',
-            integer_range=[IntegerRange(from_value=16, to_value=65536)]))
-        problem = self._problem({name: self.get_parameter(name).value for name in ('output_dir', 'storage_id', 'queue_limit_mb')})
-        if problem:
-            raise ValueError(f'recorder: {problem}')
-
-    @staticmethod
-    def _problem(values: dict) -> str:
-        if 'output_dir' in values and not str(values['output_dir']):
-            return 'output_dir must not be empty'
-        if 'storage_id' in values and values['storage_id'] not in STORAGE_IDS:
-            return f'storage_id must be one of {list(STORAGE_IDS)}, got {values["storage_id"]!r}'
-        if 'queue_limit_mb' in values and not (isinstance(values['queue_limit_mb'], int) and 16 <= values['queue_limit_mb'] <= 65536):
-            return f'queue_limit_mb must be an integer in [16, 65536], got {values["queue_limit_mb"]!r}'
-        return ''
-
-    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        values = {p.name: p.value for p in parameters}
-        problem = self._problem(values)
-        if problem:
-            return SetParametersResult(successful=False, reason=problem)
-        if 'output_dir' in values:
+    def _on_set_parameters(self, values: dict, changed: dict) -> None:
+        """Applies run-time changes (the table checked each value); raises ValueError to refuse."""
+        if not str(values['output_dir']):
+            raise ValueError('recorder: output_dir must not be empty')
+        self._values = values
+        if hasattr(self, '_writer'):  # after construction: takes effect at the next episode
             self._output_dir = Path(values['output_dir'])
-        if 'storage_id' in values:
             self._storage_id = values['storage_id']
-        if 'queue_limit_mb' in values:
             self._queue_limit_bytes = values['queue_limit_mb'] * 1024 * 1024
-        return SetParametersResult(successful=True)
+
+    def diagnostic_statuses(self) -> list[diagnostics.Status]:
+        """The /diagnostics statuses now: queue depth, bytes written, drops (current episode)."""
+        writer, values = self._writer, self._values
+        recording = writer is not None
+        queued = writer.queued_bytes if recording else 0
+        limit = writer.queue_limit_bytes if recording else self._queue_limit_bytes
+        episode = f'episode {writer.record.episode_index}' if recording else 'not recording'
+        written = writer.bytes_written if recording else 0
+        return [
+            diagnostics.queue_status('recorder: queue', queued, limit,
+                                     diagnostics.Band(values['diagnostics_queue_warn'], 0.9), recording),
+            diagnostics.Status('recorder: writing', diagnostics.OK,
+                               f'{episode}: {written / 2**20:.1f} MiB written' if recording else episode,
+                               {'bytes_written': str(written), 'episode': episode}),
+            diagnostics.count_status('recorder: drops', f'messages dropped ({episode})',
+                                     writer.dropped if recording else 0,
+                                     diagnostics.Band(0, values['diagnostics_drops_error'])),
+        ]
 
     # --- subscription callbacks: enqueue only ---
 

@@ -13,6 +13,14 @@ States:
 - holding: leader data older than leader_timeout_s, or invalid (missing joint, NaN):
   the last command is sent again, and the reason reported. When valid leader data
   returns, a new soft start begins from the held command.
+
+A start opens a new run (as an activation does in the policy node): joint states that
+arrived more than START_TOLERANCE_PERIODS control periods before `start(now_s)` neither
+seed the soft start nor command the follower. A follower pose from before a ~/stop and
+~/start would start the approach from where the arm was, not where it is. The newest
+sample of the current tick counts: in the lockstep simulation the state of step k arrives
+while the node's clock still reads step k - 1, and the sim waits for the command computed
+from it.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from act_teleop.leader_mapping import ArmMapping
 from act_teleop.soft_start import SoftStart, SoftStartSettings
 
 STOPPED, WAITING, SOFT_START, ACTIVE, HOLDING = 'stopped', 'waiting', 'soft_start', 'active', 'holding'
+# A sample received up to this many control periods before a start belongs to it (see above).
+START_TOLERANCE_PERIODS = 1.5
 
 
 @dataclass(frozen=True)
@@ -80,16 +90,20 @@ class TeleopController:
         self.soft_start = SoftStart(settings.soft_start)
         self._state = STOPPED
         self._holding = False
+        # When the current run began (node clock, s); samples received before are not used.
+        self._started_s: float | None = None
 
     @property
     def state(self) -> str:
         return self._state
 
-    def start(self) -> None:
-        """(Re)starts from the follower's measured pose with a soft start."""
+    def start(self, now_s: float | None = None) -> None:
+        """(Re)starts from the follower's measured pose with a soft start; only joint
+        states received at or after now_s count (None: any)."""
         self.filter.clear()
         self._holding = False
         self._state = WAITING
+        self._started_s = now_s
 
     def stop(self) -> None:
         self.filter.clear()
@@ -122,7 +136,8 @@ class TeleopController:
         parts = []
         for arm in self.robot.arms:
             sample = follower.get(arm.name)
-            if sample is None or is_stale(sample.received_s, now_s, self.settings.follower_timeout_s):
+            if (sample is None or is_stale(sample.received_s, now_s, self.settings.follower_timeout_s)
+                    or self._before_start(sample)):
                 self._state = WAITING
                 return f'waiting for fresh follower joint states on {arm.follower.joint_states_topic}'
             try:
@@ -135,6 +150,11 @@ class TeleopController:
         self._holding = False
         return None
 
+    def _before_start(self, sample: JointSample) -> bool:
+        if self._started_s is None:
+            return False
+        return sample.received_s < self._started_s - START_TOLERANCE_PERIODS * self.robot.control_period_s
+
     def _leader_target(self, now_s: float, leader: Mapping[str, JointSample]) -> tuple[np.ndarray | None, str]:
         parts, stale = [], []
         for mapping in self.mappings:
@@ -142,6 +162,9 @@ class TeleopController:
             sample = leader.get(arm.name)
             if sample is None:
                 stale.append(f'{arm.leader.joint_states_topic} never received')
+                continue
+            if self._before_start(sample):
+                stale.append(f'{arm.leader.joint_states_topic} not received since the start')
                 continue
             if is_stale(sample.received_s, now_s, self.settings.leader_timeout_s):
                 stale.append(f'{arm.leader.joint_states_topic} {now_s - sample.received_s:.2f} s old')

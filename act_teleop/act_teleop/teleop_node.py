@@ -13,8 +13,14 @@ Publishes:
   too, so one monitor watches either commander (ACTIVE, HOLDING with the reason, INACTIVE).
 Services: ~/stop and ~/start (std_srvs/Trigger); start begins a new soft start.
 
-Callbacks only store the newest sample; the control timer (its own callback group) runs
-act_teleop.teleop_controller at the robot's control rate, on sim time with use_sim_time.
+  /diagnostics diagnostic_msgs/DiagnosticArray, 1 Hz (wall clock): 'teleop: state' and
+  'teleop: leader <arm>' (leader joint states age: WARN above diagnostics_leader_age_warn_s,
+  STALE above leader_timeout_s or never received).
+
+Callbacks only store the newest sample; the control timer runs act_teleop.teleop_controller
+at the robot's control rate, on sim time with use_sim_time. The node spins on a
+MultiThreadedExecutor: the ~/start and ~/stop services (their own callback group) are
+answered while the control timer runs.
 """
 
 from __future__ import annotations
@@ -23,15 +29,14 @@ import threading
 from dataclasses import replace
 
 from act_msgs.msg import PolicyStatus
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
+from act_common import diagnostics
 from act_common.command_backends import RobotCommandPublisher
+from act_common.parameters import ParameterSpec, ParameterTable
 from act_common.qos import SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_common.ros_time import NS_PER_S
@@ -41,11 +46,25 @@ from act_teleop.teleop_controller import (ACTIVE, HOLDING, SOFT_START, STOPPED, 
 
 _STATUS_STATE = {ACTIVE: PolicyStatus.STATE_ACTIVE, SOFT_START: PolicyStatus.STATE_ACTIVE,
                  HOLDING: PolicyStatus.STATE_HOLDING}
-_RANGES = {
-    'leader_timeout_s': (0.001, 10.0),
-    'soft_start_duration_s': (0.0, 60.0),
-    'soft_start_scale': (0.001, 1.0),
-}
+# The node's parameters (act_common.parameters): declared from here, checked against
+# config/teleop.yaml, listed in the README.
+PARAMETERS = ParameterTable('teleop', [
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/*.yaml).',
+                  'start'),
+    ParameterSpec('arms', 'string_array', None,
+                  'Arms to mirror (robot config arm names); unset = every arm with a leader.', 'start'),
+    ParameterSpec('autostart', 'bool', True, 'Start mirroring at once; false waits for the ~/start service.', 'start'),
+    ParameterSpec('leader_timeout_s', 'double', TeleopSettings.leader_timeout_s,
+                  'Leader joint states older than this (s) are stale: the last command is held.', range=(0.001, 10.0)),
+    ParameterSpec('soft_start_duration_s', 'double', SoftStartSettings.duration_s,
+                  'Longest slow approach to the leader pose after a start (s); 0 = none.', range=(0.0, 60.0)),
+    ParameterSpec('soft_start_scale', 'double', SoftStartSettings.scale,
+                  'Fraction of the max step per tick during the soft start.', range=(0.001, 1.0)),
+    ParameterSpec('diagnostics_leader_age_warn_s', 'double', 0.05,
+                  '/diagnostics: leader joint states older than this are WARN (STALE above leader_timeout_s).',
+                  range=(0.0, 60.0)),
+])
+_DYNAMIC = ('leader_timeout_s', 'soft_start_duration_s', 'soft_start_scale')
 
 
 def select_arms(robot: RobotConfig, names: list[str]) -> RobotConfig:
@@ -66,18 +85,14 @@ def select_arms(robot: RobotConfig, names: list[str]) -> RobotConfig:
 class TeleopNode(Node):
     def __init__(self, **node_kwargs):
         super().__init__('teleop', **node_kwargs)
-        self._declare_parameters()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        path = self.get_parameter('robot_config').value
+        self._lock = threading.Lock()
+        self.controller: TeleopController | None = None
+        self._values = PARAMETERS.declare(self, self._on_set_parameters)
+        path = self._values['robot_config']
         if not path:
             raise ValueError('teleop: parameter robot_config is empty: give the path of a robot config YAML')
-        try:
-            arms = list(self.get_parameter('arms').value)
-        except ParameterUninitializedException:
-            arms = []
-        self.robot = select_arms(load_robot_config(path), arms)
-        self.controller = TeleopController(self.robot, self._settings())
-        self._lock = threading.Lock()
+        self.robot = select_arms(load_robot_config(path), list(self._values['arms'] or []))
+        self.controller = TeleopController(self.robot, self._settings(self._values))
         self._leader: dict[str, JointSample] = {}
         self._follower: dict[str, JointSample] = {}
         self._ticks = 0
@@ -95,76 +110,59 @@ class TeleopNode(Node):
         services = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, '~/start', self._on_start, callback_group=services)
         self.create_service(Trigger, '~/stop', self._on_stop, callback_group=services)
-        self._timer = self.create_timer(self.robot.control_period_s, self._on_tick,
-                                        callback_group=MutuallyExclusiveCallbackGroup())
-        if self.get_parameter('autostart').value:
-            self.controller.start()
+        self._timer = self.create_timer(self.robot.control_period_s, self._on_tick)
+        self._diagnostics = diagnostics.DiagnosticsTimer(self, self.diagnostic_statuses)
+        if self._values['autostart']:
+            self.controller.start(self._now_s())
         self.get_logger().info(f'mirroring arms {[arm.name for arm in self.robot.arms]} of {self.robot.name!r} at '
                                f'{self.robot.control_rate_hz:g} Hz ({"started" if self.controller.state != STOPPED else "stopped"})')
 
     # --- parameters ---
 
-    def _declare_parameters(self) -> None:
-        self.declare_parameter('robot_config', '', ParameterDescriptor(
-            description='Path of the robot config YAML (act_bringup/config/robots/*.yaml).', read_only=True))
-        self.declare_parameter('arms', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
-            description='Arms to mirror (robot config arm names); empty = every arm with a leader.', read_only=True))
-        self.declare_parameter('autostart', True, ParameterDescriptor(
-            description='Start mirroring at once; false waits for the ~/start service.', read_only=True))
-        defaults = {'leader_timeout_s': TeleopSettings.leader_timeout_s,
-                    'soft_start_duration_s': SoftStartSettings.duration_s,
-                    'soft_start_scale': SoftStartSettings.scale}
-        descriptions = {
-            'leader_timeout_s': 'Leader joint states older than this (s) are stale: the last command is held.',
-            'soft_start_duration_s': 'Longest slow approach to the leader pose after a start (s); 0 = none.',
-            'soft_start_scale': 'Fraction of the max step per tick during the soft start.',
-        }
-        for name, default in defaults.items():
-            low, high = _RANGES[name]
-            self.declare_parameter(name, float(default), ParameterDescriptor(
-                description=descriptions[name],
-                floating_point_range=[FloatingPointRange(from_value=low, to_value=high)]))
-            value = self.get_parameter(name).value
-            if not isinstance(value, float) or not low <= value <= high:
-                raise ValueError(f'teleop: parameter {name} must be a number in [{low}, {high}], got {value!r}')
-
-    def _settings(self, overrides: dict | None = None) -> TeleopSettings:
-        values = {name: self.get_parameter(name).value for name in _RANGES}
-        values.update(overrides or {})
+    @staticmethod
+    def _settings(values: dict) -> TeleopSettings:
         return TeleopSettings(
             leader_timeout_s=values['leader_timeout_s'],
             soft_start=SoftStartSettings(duration_s=values['soft_start_duration_s'], scale=values['soft_start_scale']))
 
-    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        changed = {p.name: p.value for p in parameters if p.name in _RANGES}
-        if not changed:
-            return SetParametersResult(successful=True)
-        for name, value in changed.items():
-            low, high = _RANGES[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                return SetParametersResult(successful=False, reason=f'{name} must be a number in [{low}, {high}], got {value!r}')
-        if not hasattr(self, 'controller'):
-            return SetParametersResult(successful=True)  # initial values, checked in _declare_parameters
-        try:
-            settings = self._settings({name: float(value) for name, value in changed.items()})
-        except ValueError as error:
-            return SetParametersResult(successful=False, reason=str(error))
+    def _on_set_parameters(self, values: dict, changed: dict) -> None:
+        """Applies the run-time parameters as a whole; raises ValueError to refuse."""
+        settings = self._settings(values)
         with self._lock:
-            self.controller.settings = settings
-            self.controller.soft_start.settings = settings.soft_start
-        return SetParametersResult(successful=True)
+            self._values = values
+            if self.controller is not None and any(name in _DYNAMIC for name in changed):
+                self.controller.settings = settings
+                self.controller.soft_start.settings = settings.soft_start
+
+    def diagnostic_statuses(self) -> list[diagnostics.Status]:
+        """The /diagnostics statuses now: the mirroring state and each leader's age."""
+        now_s = self._now_s()
+        with self._lock:
+            leader = dict(self._leader)
+            values, state = self._values, self.controller.state
+        statuses = [diagnostics.Status('teleop: state', diagnostics.OK, state,
+                                       {'ticks': str(self._ticks), 'held_ticks': str(self._held_ticks)})]
+        for arm in self.robot.arms:
+            sample = leader.get(arm.name)
+            age_s = None if sample is None else now_s - sample.received_s
+            statuses.append(diagnostics.age_status(f'teleop: leader {arm.name}', arm.leader.joint_states_topic, age_s,
+                                                   values['diagnostics_leader_age_warn_s'], values['leader_timeout_s']))
+        return statuses
 
     # --- callbacks: store and return ---
 
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds / NS_PER_S
+
     def _store(self, into: dict, arm: str, msg: JointState) -> None:
-        sample = JointSample(list(msg.name), list(msg.position), self.get_clock().now().nanoseconds / NS_PER_S)
+        sample = JointSample(list(msg.name), list(msg.position), self._now_s())
         with self._lock:
             into[arm] = sample
 
     def start_mirroring(self) -> None:
         """What ~/start does: a new soft start from the follower's measured pose."""
         with self._lock:
-            self.controller.start()
+            self.controller.start(self._now_s())
         self.get_logger().info('teleop started: soft start from the follower pose')
 
     def stop_mirroring(self) -> None:

@@ -160,3 +160,23 @@ def test_settings_are_validated():
         TeleopSettings(leader_timeout_s=0)
     with pytest.raises(ValueError, match=r'scale must be in \(0, 1\], got 2'):
         SoftStartSettings(scale=2)
+
+
+def test_a_restart_uses_only_joint_states_received_after_it():
+    # stop -> start: the follower pose and leader sample from before the start belong to
+    # the previous run; the soft start waits for fresh ones (same rule as the policy
+    # node's activations).
+    controller = TeleopController(ALOHA, NO_SOFT_START)
+    controller.start(now_s=10.0)
+    # 50 Hz: a sample 0.03 s (1.5 periods) or less before the start is the current one.
+    before = {name: follower_sample(np.full(6, 0.3), 0.5, 9.95) for name in ('left', 'right')}
+    leader = {name: leader_sample(np.zeros(6), 0.5, 10.0) for name in ('left', 'right')}
+    waiting = controller.tick(10.0, leader, before)
+    assert waiting.state == WAITING and waiting.command is None
+    after = {name: follower_sample(np.zeros(6), 0.5, 10.01) for name in ('left', 'right')}
+    old_leader = {name: leader_sample(np.full(6, 0.2), 0.5, 9.96) for name in ('left', 'right')}
+    held = controller.tick(10.02, old_leader, after)
+    assert held.state == HOLDING and 'not received since the start' in held.reason
+    np.testing.assert_allclose(held.command[:6], np.zeros(6))  # the seed, where the arm is now
+    current_leader = {name: leader_sample(np.zeros(6), 0.5, 9.99) for name in ('left', 'right')}
+    assert controller.tick(10.02, current_leader, after).state in (ACTIVE, SOFT_START)

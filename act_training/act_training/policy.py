@@ -38,6 +38,7 @@ class ActPolicy:
     image_size: tuple[int, int]  # (H, W) the model runs at
     model_id: str  # checkpoint folder name + short content hash
     precision: str  # 'fp32' or 'bf16': what the backbone and transformer run in
+    precision_detail: str  # how it runs on this device, in words (runner.precision_detail)
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = 'cpu', precision: str = 'auto'):
         """precision: 'auto' (bf16 where the device computes it natively, else fp32),
@@ -53,10 +54,11 @@ class ActPolicy:
         self.image_size = config.image_size
         self.model_id = f'{checkpoint.path.name}-{checkpoint.weights_sha256[:8]}'
         self.device = torch.device(device)
-        from act_training.model.runner import build_runner, resolve_precision
+        from act_training.model.runner import build_runner, precision_detail, resolve_precision
 
         dtype = resolve_precision(precision, self.device)
         self.precision = 'bf16' if dtype == torch.bfloat16 else 'fp32'  # what runs, 'auto' resolved
+        self.precision_detail = precision_detail(self.precision, self.device)
         self._qpos_mean = checkpoint.normalization.qpos.mean  # (Ds,) float64
         self._qpos_std = checkpoint.normalization.qpos.std
         self._action_mean = checkpoint.normalization.action.mean  # (Da,) float64

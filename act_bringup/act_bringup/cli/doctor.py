@@ -67,6 +67,20 @@ def check_torch() -> str:
     return f'{torch.__version__}, CPU only ({torch.get_num_threads()} threads)'
 
 
+def check_cpu() -> str:
+    from act_common.cpu_features import cpu_features
+
+    return cpu_features().describe()
+
+
+def check_cpu_precisions() -> str:
+    """What each CPU inference precision (policy node parameter `precision`) runs as here."""
+    from act_common.cpu_features import cpu_features
+
+    support = cpu_features().precision_support()
+    return f'auto -> {support["auto"]}; ' + '; '.join(support[name] for name in ('fp32', 'bf16'))
+
+
 def check_cuda() -> str:
     import torch
 
@@ -126,6 +140,8 @@ CHECKS: tuple[tuple[str, bool, Callable[[], str]], ...] = (
     ('rclpy', True, check_rclpy),
     ('act_msgs', True, check_act_msgs),
     ('torch', True, check_torch),
+    ('cpu', True, check_cpu),
+    ('cpu precision', True, check_cpu_precisions),
     ('cuda', False, check_cuda),
     ('mujoco', True, check_mujoco),
     ('gym_aloha', True, check_gym_aloha),

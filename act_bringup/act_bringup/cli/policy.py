@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+# Node parameters `act policy` offers as flags (--device, ...); camera_remap too, below.
+CLI_PARAMETERS = ('device', 'precision', 'ensemble_weighting', 'ensemble_m', 'query_period_ticks', 'torch_threads',
+                  'observation_timeout_s')
+
 
 def handle(args) -> int:
     from rclpy.lifecycle import TransitionCallbackReturn
@@ -27,9 +31,9 @@ def handle(args) -> int:
     robot_path = robot_config_path(args.robot)
     use_sim_time = load_robot_config(robot_path).simulated if args.use_sim_time is None else args.use_sim_time
     overrides = {'robot_config': str(robot_path), 'checkpoint': args.checkpoint, 'use_sim_time': use_sim_time}
-    for name, value in (('device', args.device), ('precision', args.precision), ('ensemble_weighting', args.ensemble_weighting),
-                        ('ensemble_m', args.ensemble_m), ('query_period_ticks', args.query_period_ticks)):
-        if value is not None:
+    for name in CLI_PARAMETERS:
+        value = getattr(args, name)
+        if value is not None:  # unset: the parameters file holds
             overrides[name] = value
     if args.camera_remap:
         overrides['camera_remap'] = args.camera_remap
@@ -56,15 +60,11 @@ def register(subparsers) -> None:
     parser.add_argument('--checkpoint', required=True, help='checkpoint folder written by act train')
     parser.add_argument('--robot', default='aloha_sim', help='robot config name or YAML path (default: aloha_sim)')
     parser.add_argument('--params-file', help='node parameter YAML (default: the installed config/policy.yaml)')
-    parser.add_argument('--device', help='cpu, cuda or cuda:N (default: from policy.yaml)')
-    parser.add_argument('--precision', choices=('auto', 'fp32', 'bf16'),
-                        help='auto: bf16 where the device computes it natively, else fp32 (default: from policy.yaml)')
-    parser.add_argument('--ensemble-weighting', choices=('oldest_first', 'newest_first', 'chunked'),
-                        help='temporal ensembling weights (default: from policy.yaml, oldest_first as in the paper)')
-    parser.add_argument('--ensemble-m', type=float, help='m of the weights exp(-m i) (default: from policy.yaml)')
-    parser.add_argument('--query-period-ticks', type=int, help='ticks between queries; 0 = auto (default: from policy.yaml)')
-    parser.add_argument('--camera-remap', nargs='+', metavar='POLICY=ROBOT',
-                        help='feed a checkpoint camera from a differently named robot camera, e.g. top=angle')
+    from act_policy_node.parameters import PARAMETERS  # the node's table: flags, types, choices and help
+
+    for name in CLI_PARAMETERS:
+        PARAMETERS.add_cli_flag(parser, name, 'policy.yaml')
+    PARAMETERS.add_cli_flag(parser, 'camera_remap', 'policy.yaml', metavar='POLICY=ROBOT')
     parser.add_argument('--use-sim-time', action=argparse.BooleanOptionalAction, default=None,
                         help='follow /clock (default: on for simulated robots)')
     parser.add_argument('--inactive', action='store_true', help='configure only; activate later via lifecycle')

@@ -5,7 +5,11 @@ natively (CUDA GPUs with bf16, CPUs with AVX512-BF16 or AMX), fp32 elsewhere. bf
 2x the arithmetic throughput on those units; what it changes in a trained policy's
 actions is measured by bench/bench_precision.py and bounded in test_training_model.py.
 CPU: eager under inference_mode (no autograd bookkeeping), linear layers through oneDNN
-with their weights laid out once (model/onednn.py).
+with their weights laid out once (model/onednn.py). bf16 runs on every CPU: where
+oneDNN's packed bf16 reorder is not available (AVX2-only x86, aarch64, a oneDNN capped by
+ONEDNN_MAX_CPU_ISA; act_common.cpu_features decides) the bf16 linear layers stay
+unpacked instead of crashing inside the reorder, and without native bf16 it is slower
+than fp32 (a warning says so).
 CUDA: channels_last convolutions, inputs through pinned host buffers, and the whole
 forward captured once as a CUDA graph and replayed (one launch instead of a few hundred
 kernel launches); eager if capture fails.
@@ -24,6 +28,14 @@ from act_training.model.onednn import onednn_available, pack_linears
 
 log = logging.getLogger('act_training')
 
+
+def cpu_features():
+    """act_common.cpu_features (the one reader of CPU flags), imported on first CPU use:
+    the package imports without act_common on a GPU training machine."""
+    from act_common.cpu_features import cpu_features as read
+
+    return read()
+
 # (per-camera (H, W, 3) uint8 frames, (Ds,) float32 normalized qpos) -> (S, Da) float32 normalized
 Runner = Callable[[list[np.ndarray], np.ndarray], np.ndarray]
 
@@ -35,15 +47,31 @@ def native_bf16(device: torch.device) -> bool:
     """Whether the device computes bf16 in hardware (not by converting to fp32)."""
     if device.type == 'cuda':
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    # Private probes of torch.cpu: absent from a torch that lacks them means no.
-    probes = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+    return cpu_features().native_bf16  # the CPU flags, read at run time (respects ACT_CPU_FLAGS_DISABLE)
 
 
 def check_precision(precision: str) -> None:
     """Raises ValueError naming the choices unless precision is one of PRECISIONS."""
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got {precision!r}')
+
+
+def precision_detail(precision: str, device: torch.device) -> str:
+    """What `precision` runs as on the device, in words (the policy node logs it)."""
+    check_precision(precision)
+    if device.type == 'cuda':
+        resolved = 'bf16' if resolve_precision(precision, device) == torch.bfloat16 else 'fp32'
+        return f'{resolved} on {torch.cuda.get_device_name(device)}'
+    support = cpu_features().precision_support()
+    return support[support['auto'] if precision == 'auto' else precision]
+
+
+def packs_linear_weights(dtype: torch.dtype) -> bool:
+    """Whether CpuRunner lays the linear weights out for oneDNN: fp32 always (where oneDNN
+    is there), bf16 only where the packed bf16 reorder runs (cpu_features)."""
+    if not onednn_available():
+        return False
+    return dtype == torch.float32 or cpu_features().onednn_bf16_packing
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
@@ -59,7 +87,11 @@ class CpuRunner:
 
     def __init__(self, engine: ActInference, dtype: torch.dtype):
         self.engine = engine.eval().set_compute_dtype(dtype)
-        if onednn_available():
+        self.packed = packs_linear_weights(dtype)
+        if dtype == torch.bfloat16 and not cpu_features().native_bf16:
+            log.warning('bf16 inference on a CPU without native bf16 (%s): slower than fp32; precision auto '
+                        'picks fp32 here', cpu_features().describe())
+        if self.packed:
             pack_linears(self.engine, rows_hint=self.engine.token_count)
 
     def __call__(self, frames: list[np.ndarray], qpos: np.ndarray) -> np.ndarray:
