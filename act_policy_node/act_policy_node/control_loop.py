@@ -6,8 +6,10 @@ Per tick, in this order:
 2. Hold the last command when the joint states are invalid (NaN, missing joints) or any
    observation source is stale: its newest stamp is older than observation_timeout_s (or
    more than that in the future: a clock jump is not fresh data). Such a hold is a gap:
-   every chunk observed before it is dropped, and chunks from observations before it that
-   arrive later are refused, so no command after a gap comes from what was seen before it.
+   every chunk observed before the gap began is dropped, and such chunks arriving later
+   are refused, so no command after a gap comes from what was seen before it. (The start,
+   not the end: a slow inference on a loaded machine always delivers an observation older
+   than the newest short gap, and refusing those would starve the node.)
 3. Hold when no chunk covers the tick (before the first chunk, or inference fell behind
    by more than a chunk).
 4. Otherwise ensemble the rows the covering chunks propose (temporal_ensembler) and pass
@@ -89,8 +91,9 @@ class ControlLoop:
         self.buffer = ChunkBuffer(period_ns)
         self.settings = settings
         self._newest_used = -1
-        # Tick of the newest hold for stale or unusable observations (None: none yet).
+        # First tick of the newest run of holds for stale or unusable observations (None: none yet).
         self._gap_ns: int | None = None
+        self._in_gap = False
 
     def start(self) -> None:
         """Forgets chunks and the last command: the next tick re-seeds from the measured position."""
@@ -98,6 +101,7 @@ class ControlLoop:
         self.buffer.clear()
         self._newest_used = -1
         self._gap_ns = None
+        self._in_gap = False
 
     def add_chunk(self, chunk: TimedChunk) -> tuple[TimedChunk | None, str]:
         """Stores a chunk from inference: (the stored chunk, '') or (None, why it was refused):
@@ -120,6 +124,7 @@ class ControlLoop:
         stale = stale_sources(source_stamps_ns, tick_ns, round(self.settings.observation_timeout_s * 1e9))
         if stale:
             return self._gap(tick_ns, describe_stale(stale))
+        self._in_gap = False
         self.buffer.prune(tick_ns)
         if self._gap_ns is not None:  # a chunk that add_chunk let in while the gap was being set
             self.buffer.drop_observed_until(self._gap_ns)
@@ -141,7 +146,8 @@ class ControlLoop:
 
     def _gap(self, tick_ns: int, reason: str) -> TickDecision:
         """Hold for missing observations; what was predicted before is not used after."""
-        self._gap_ns = tick_ns if self._gap_ns is None else max(self._gap_ns, tick_ns)
+        if not self._in_gap:
+            self._gap_ns, self._in_gap = tick_ns, True
         self.buffer.drop_observed_until(self._gap_ns)
         return self._hold(reason)
 
