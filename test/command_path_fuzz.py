@@ -21,8 +21,9 @@ Checked at every tick (`Violation` names the first broken rule):
   command (of the measured position for the first one); a held tick repeats it exactly;
 - a hold has a reason; a commanded tick has a command;
 - a commanded tick sees every source's newest stamp within observation_timeout_s of the
-  tick, and every chunk behind the command was observed after the last tick that held for
-  stale or unusable observations (nothing seen before a gap drives the robot after it).
+  tick, and every chunk behind the command was observed after the first tick of the last
+  run of holds for stale or unusable observations (nothing seen before a gap began drives
+  the robot after it).
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ def run_scenario(scenario: Scenario) -> Counts:
     last_stamp = {source: None for source in SOURCES}
     previous = None  # the last command sent
     last_gap_ns = None
+    in_gap = False
     busy = None  # (done at tick index, observation stamp, actions)
     last_query_ns = None
     output_index = 0
@@ -299,8 +301,13 @@ def run_scenario(scenario: Scenario) -> Counts:
             category = decision.reason.split(':')[0]
             counts.holds[category] = counts.holds.get(category, 0) + 1
             if decision.reason.startswith(('stale observation', 'joint states unusable')):
-                last_gap_ns = now_ns
+                if not in_gap:
+                    last_gap_ns = now_ns  # the first tick of this gap
+                in_gap = True
+            else:
+                in_gap = False
         else:
+            in_gap = False
             counts.commanded += 1
         if decision.command is not None:
             counts.commands += 1

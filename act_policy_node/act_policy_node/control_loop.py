@@ -6,8 +6,10 @@ Per tick, in this order:
 2. Hold the last command when the joint states are invalid (NaN, missing joints) or any
    observation source is stale: its newest stamp is older than observation_timeout_s (or
    more than that in the future: a clock jump is not fresh data). Such a hold is a gap:
-   every chunk observed before it is dropped, and chunks from observations before it that
-   arrive later are refused, so no command after a gap comes from what was seen before it.
+   every chunk observed before the gap began is dropped, and such chunks arriving later
+   are refused, so no command after a gap comes from what was seen before it. (The start,
+   not the end: a slow inference on a loaded machine always delivers an observation older
+   than the newest short gap, and refusing those would starve the node.)
 3. Hold when no chunk covers the tick (before the first chunk, or inference fell behind
    by more than a chunk).
 4. Otherwise ensemble the rows the covering chunks propose (temporal_ensembler) and pass
@@ -114,16 +116,17 @@ class ControlLoop:
         self.buffer = ChunkBuffer(period_ns)
         self.settings = settings
         self._newest_used = -1
-        # Tick of the newest hold for stale or unusable observations (None: none yet).
+        # First tick of the newest run of holds for stale or unusable observations (None: none yet).
         self._gap_ns: int | None = None
         # start/stop and accept under one lock: a chunk checked against activation N is
         # never stored after activation N + 1 has cleared the buffer.
         self._activation_lock = threading.Lock()
+        self._in_gap = False
         self.activation: int | None = None
         self.activation_started_ns: int | None = None
         # Chunks refused by accept since the last start: of another activation or observed
         # before it began (stale_chunks_dropped), and of a wrong width or observed before
-        # an observation gap (chunks_refused).
+        # the last observation gap began (chunks_refused).
         self.stale_chunks_dropped = 0
         self.chunks_refused = 0
 
@@ -136,6 +139,7 @@ class ControlLoop:
             self.buffer.clear()
             self._newest_used = -1
             self._gap_ns = None
+            self._in_gap = False
             self.activation, self.activation_started_ns = activation, started_ns
             self.stale_chunks_dropped = 0
             self.chunks_refused = 0
@@ -158,8 +162,8 @@ class ControlLoop:
 
         Refused, in this order: a chunk of another activation or observed before the
         activation began (stale, counted in stale_chunks_dropped); a row width other than
-        the robot vector's, or an observation at or before the last observation gap
-        (counted in chunks_refused). Both rules hold: an activation's chunks are still
+        the robot vector's, or an observation at or before the start of the last
+        observation gap (counted in chunks_refused). Both rules hold: an activation's chunks are still
         dropped when they predate a gap inside it."""
         with self._activation_lock:
             reason = stale_chunk_reason(chunk, self.activation, self.activation_started_ns)
@@ -186,6 +190,7 @@ class ControlLoop:
         stale = stale_sources(source_stamps_ns, tick_ns, round(self.settings.observation_timeout_s * 1e9))
         if stale:
             return self._gap(tick_ns, describe_stale(stale))
+        self._in_gap = False
         self.buffer.prune(tick_ns)
         if self._gap_ns is not None:  # a chunk that accept let in while the gap was being set
             self.buffer.drop_observed_until(self._gap_ns)
@@ -207,7 +212,8 @@ class ControlLoop:
 
     def _gap(self, tick_ns: int, reason: str) -> TickDecision:
         """Hold for missing observations; what was predicted before is not used after."""
-        self._gap_ns = tick_ns if self._gap_ns is None else max(self._gap_ns, tick_ns)
+        if not self._in_gap:
+            self._gap_ns, self._in_gap = tick_ns, True
         self.buffer.drop_observed_until(self._gap_ns)
         return self._hold(reason)
 
