@@ -96,10 +96,10 @@ def test_cpu_training_uses_bf16_autocast_only_where_bf16_is_native(tmp_path, mon
     seen = []
     real_forward_loss = trainer.forward_loss
 
-    def spy(model, batch, config, autocast):
+    def spy(model, batch, config, autocast, *rest):  # rest: the trainer's further options (qpos_noise_std)
         with autocast():
             seen.append(torch.is_autocast_enabled('cpu'))
-        return real_forward_loss(model, batch, config, autocast)
+        return real_forward_loss(model, batch, config, autocast, *rest)
 
     monkeypatch.setattr(trainer, 'forward_loss', spy)
     data = write_episodes(tmp_path / 'data', count=2, length=8, height=32, width=32)
