@@ -1,17 +1,22 @@
-"""Conversion speed: episode bag -> ACT HDF5, in control steps and camera frames per second.
+"""Bytes per episode and conversion speed of each way to store camera frames.
 
-    python bench/bench_conversion.py [--seconds 20] [--cameras 3] [--storage mcap]
+    python bench/bench_conversion.py [--seconds 8] [--cameras 1] [--camera-hz 50] [--storage mcap]
 
-Writes one synthetic episode bag the way the recorder stores them (rclpy-serialized
-sensor_msgs: 480x640 rgb8 cameras at 30 Hz, follower joint states at 50 Hz, commands at
-50 Hz), converts it with act_training.conversion (wall time, this process), and prints
-steps/s (rows of the HDF5 episode), camera frames/s (images written: steps x cameras)
-and MB/s of bag read.
+Writes episode bags the way the recorder stores them (rclpy-serialized sensor_msgs; joint
+states and commands at 50 Hz) with 480x640 camera frames rendered by the MuJoCo ALOHA sim
+(transfer_cube scene, `top` camera; 25 distinct frames of moving arms, cycled), once as
+raw rgb8 sensor_msgs/Image and once per compressed format as sensor_msgs/CompressedImage
+(image_transport's compressed plugin payload). Converts each with act_training.conversion
+into each HDF5 image storage (raw, gzip, lzf, ALOHA 2 JPEG rows) and prints, per choice:
+bag MB, HDF5 MB, conversion seconds, camera frames/s and the mean absolute pixel error
+of the stored frames against the rendered ones. The defaults are the demo's episode:
+8 s of transfer_cube, camera `top` published every 50 Hz sim step.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -22,11 +27,16 @@ import numpy as np
 from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 
 from act_bringup.paths import robot_config_path
+from act_common.cpu_features import cpu_features
+from act_common.image_encoding import rgb_to_compressed, rgb_to_image_fields
 from act_common.robot_config import load_robot_config
 from act_training.conversion import ConversionConfig, convert_episodes
+from act_training.data.episodes import read_frames
+
+DISTINCT_FRAMES = 25
 
 
 def stamp(msg, t: float) -> int:
@@ -35,18 +45,40 @@ def stamp(msg, t: float) -> int:
     return ns
 
 
-def write_bag(path: Path, robot, cameras: list[str], seconds: float, storage: str) -> None:
+def sim_frames(count: int) -> np.ndarray:
+    """(count, 480, 640, 3) uint8 frames of the sim's top camera while the arms move."""
+    os.environ.setdefault('MUJOCO_GL', 'egl')
+    from act_sim.rendering import CameraRenderer, CameraSpec, RenderSettings
+    from act_sim.sim import AlohaSim
+
+    sim = AlohaSim('transfer_cube')
+    renderer = CameraRenderer(sim.model, [CameraSpec('top', 480, 640)], RenderSettings(shadow_map_size=0))
+    frames = []
+    home = sim.targets.copy()
+    for k in range(count):
+        targets = home.copy()
+        targets[[1, 2, 8, 9]] += 0.4 * np.sin(0.3 * k + np.arange(4))  # shoulders and elbows sweep
+        for _ in range(3):
+            sim.step(targets)
+        frames.append(renderer.render(sim.data, 'top').copy())
+    return np.stack(frames)
+
+
+def write_bag(path: Path, robot, cameras: list[str], seconds: float, camera_hz: float, storage: str,
+              frames: np.ndarray, compression: str | None) -> None:
     store = get_typestore(Stores.ROS2_KILTED)
     writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3)
     writer.open()
+    image_type = 'sensor_msgs/msg/CompressedImage' if compression else 'sensor_msgs/msg/Image'
     topics = {arm.follower.joint_states_topic: 'sensor_msgs/msg/JointState' for arm in robot.arms}
     topics[robot.action_topic] = 'sensor_msgs/msg/JointState'
-    topics.update({robot.camera(name).topic: 'sensor_msgs/msg/Image' for name in cameras})
+    topics.update({robot.camera(name).topic: image_type for name in cameras})
     connections = {topic: writer.add_connection(topic, kind, typestore=store) for topic, kind in topics.items()}
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8).tobytes()
+    payloads = ([rgb_to_compressed(frame, compression) for frame in frames] if compression
+                else [rgb_to_image_fields(frame) for frame in frames])
     events = [(t, 'joints') for t in 1.0 + np.arange(0, seconds, 0.02)]
-    events += [(t, 'cameras') for t in 1.0 + np.arange(0, seconds, 1 / 30)]
+    events += [(t, 'cameras') for t in 1.0 + np.arange(0, seconds, 1 / camera_hz)]
+    frame_number = 0
     for t, kind in sorted(events):
         if kind == 'joints':
             for arm in robot.arms:
@@ -56,41 +88,72 @@ def write_bag(path: Path, robot, cameras: list[str], seconds: float, storage: st
             msg = JointState(name=list(robot.vector_names), position=list(np.cos(t + np.arange(robot.vector_size))))
             writer.write(connections[robot.action_topic], stamp(msg, t), serialize_message(msg))
         else:
+            payload = payloads[frame_number % len(payloads)]
+            frame_number += 1
             for name in cameras:
-                msg = Image(height=480, width=640, encoding='rgb8', step=1920, data=pixels)
+                if compression:
+                    msg = CompressedImage(format=payload[0], data=payload[1])
+                else:
+                    msg = Image(**payload)
                 writer.write(connections[robot.camera(name).topic], stamp(msg, t) + 1000, serialize_message(msg))
     writer.close()
 
 
+def folder_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in Path(path).rglob('*') if p.is_file()) / 1e6
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--seconds', type=float, default=20.0, help='episode length (default 20 s = 1000 steps)')
-    parser.add_argument('--cameras', type=int, default=3, choices=(1, 2, 3, 4))
+    parser.add_argument('--seconds', type=float, default=8.0, help='episode length (default 8 s, the demo\'s transfer_cube)')
+    parser.add_argument('--cameras', type=int, default=1, choices=(1, 2, 3, 4), help='cameras (default 1, the demo\'s)')
+    parser.add_argument('--camera-hz', type=float, default=50.0, help='camera rate (default 50: the sim renders every step)')
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    parser.add_argument('--bag-formats', nargs='+', default=['raw', 'jpeg', 'png'], choices=('raw', 'jpeg', 'png'))
+    parser.add_argument('--hdf5-storage', nargs='+', default=['raw', 'gzip', 'lzf', 'jpeg'],
+                        choices=('raw', 'gzip', 'lzf', 'jpeg'))
     args = parser.parse_args()
+    print(f'CPU: {cpu_features().describe()}')
     robot = load_robot_config(robot_config_path('aloha_sim'))
     cameras = list(robot.camera_names[:args.cameras])
+    rendered = sim_frames(DISTINCT_FRAMES)
+    print(f'episode: {args.seconds:g} s, {len(cameras)} camera(s) 480x640 at {args.camera_hz:g} Hz '
+          f'({DISTINCT_FRAMES} distinct sim frames cycled), joint states 50 Hz, {args.storage} bags')
+    print(f'{"bag frames":>10s} {"HDF5 frames":>11s} {"bag MB":>8s} {"HDF5 MB":>8s} {"bag+HDF5 vs raw":>15s} '
+          f'{"convert s":>9s} {"frames/s":>8s} {"vs raw":>6s} {"pixel err":>9s}')
     workdir = Path(tempfile.mkdtemp(prefix='act_conv_bench_'))
+    rows = []
     try:
-        bag = workdir / 'bags' / 'episode_0'
-        started = time.perf_counter()
-        write_bag(bag, robot, cameras, args.seconds, args.storage)
-        written_s = time.perf_counter() - started
-        bag_mb = sum(p.stat().st_size for p in bag.rglob('*') if p.is_file()) / 1e6
-        config = ConversionConfig(bags=(bag,), output_dir=workdir / 'hdf5', robot=robot, cameras=tuple(cameras))
-        started = time.perf_counter()
-        report = convert_episodes(config)
-        elapsed = time.perf_counter() - started
-        [result] = report.results
-        if result.status != 'converted':
-            print(result.summary())
-            return 1
-        frames = result.frames * len(cameras)
-        print(f'conversion of a {args.seconds:g} s episode ({args.storage}, {len(cameras)} cameras 480x640 at 30 Hz, '
-              f'joint states 50 Hz; bag {bag_mb:.0f} MB written in {written_s:.1f} s)')
-        print(f'{result.frames} steps, {frames} camera frames in {elapsed:.2f} s: {result.frames / elapsed:.0f} steps/s, '
-              f'{frames / elapsed:.0f} frames/s, {bag_mb / elapsed:.0f} MB/s of bag; '
-              f'{result.frames / elapsed / robot.control_rate_hz:.1f}x real time')
+        for bag_format in args.bag_formats:
+            bag = workdir / f'bags_{bag_format}' / 'episode_0'
+            write_bag(bag, robot, cameras, args.seconds, args.camera_hz, args.storage, rendered,
+                      None if bag_format == 'raw' else bag_format)
+            bag_mb = folder_mb(bag)
+            for image_storage in args.hdf5_storage:
+                output = workdir / f'hdf5_{bag_format}_{image_storage}'
+                config = ConversionConfig(bags=(bag,), output_dir=output, robot=robot, cameras=tuple(cameras),
+                                          image_storage=image_storage)
+                started = time.perf_counter()
+                [result] = convert_episodes(config).results
+                elapsed = time.perf_counter() - started
+                if result.status != 'converted':
+                    print(result.summary())
+                    return 1
+                import h5py
+
+                with h5py.File(result.output, 'r') as h5:
+                    stored = read_frames(h5, f'/observations/images/{cameras[0]}', 0, min(DISTINCT_FRAMES, result.frames))
+                # Which rendered frame each stored row shows: the newest camera message not after the tick.
+                reference = rendered[np.arange(len(stored)) % DISTINCT_FRAMES] if args.camera_hz == 50.0 else None
+                error = float(np.abs(stored.astype(int) - reference).mean()) if reference is not None else float('nan')
+                frames = result.frames * len(cameras)
+                rows.append((bag_format, image_storage, bag_mb, folder_mb(output), elapsed, frames / elapsed, error))
+                base = rows[0]  # raw bag -> raw HDF5: the peer every choice is compared with
+                size_ratio = (bag_mb + rows[-1][3]) / (base[2] + base[3])
+                print(f'{bag_format:>10s} {image_storage:>11s} {bag_mb:8.1f} {rows[-1][3]:8.1f} {size_ratio:14.3f}x '
+                      f'{elapsed:9.2f} {frames / elapsed:8.0f} {rows[-1][5] / base[5]:5.2f}x {error:9.2f}', flush=True)
+                shutil.rmtree(output, ignore_errors=True)
+            shutil.rmtree(bag.parent, ignore_errors=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -2,17 +2,19 @@
 
     python -c "import h5py, numpy as np; f = h5py.File('EP.hdf5'); np.savez('ref.npz', \
         q=f['observations/qpos'][10], a=f['action'][10], img=f['observations/images/top'][10])"
-    /work/main/.venv-lerobot/bin/python bench/verify_lerobot_export.py DATASET_DIR ref.npz
+    /work/main/.venv-lerobot04/bin/python bench/verify_lerobot_export.py DATASET_DIR ref.npz
 
 Prints the dataset's features and the differences between step 10 as LeRobot returns it
-and the same step of the ACT HDF5 episode it was exported from (the .npz). lerobot 0.3.2
-decodes videos with torchcodec, which needs the system FFmpeg libraries (Debian 12:
-apt-get install libavcodec59 libavformat59 libavutil57 libswscale6 libavdevice59 libavfilter8).
+and the same step of the ACT HDF5 episode it was exported from (the .npz). The export is
+LeRobotDataset v3.0: it needs lerobot 0.4.x (python3.11 -m venv /work/main/.venv-lerobot04 &&
+.../pip install 'lerobot==0.4.*'). Videos are decoded with PyAV here; LeRobot's default
+torchcodec needs the system FFmpeg libraries. act_training/test/test_conversion_lerobot_side_by_side.py
+checks every frame and delta_timestamps queries the same way.
 """
 import sys, numpy as np
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 root, h5 = sys.argv[1], sys.argv[2]
-ds = LeRobotDataset('local/act_export', root=root, video_backend='torchcodec')
+ds = LeRobotDataset('local/act_export', root=root, video_backend='pyav')
 print('episodes', ds.num_episodes, 'frames', ds.num_frames, 'fps', ds.fps, 'features', sorted(ds.features))
 item = ds[10]
 print({k: (tuple(v.shape), str(v.dtype)) for k, v in item.items() if hasattr(v, 'shape')}, item['task'])

@@ -54,11 +54,17 @@ class DemoConfig:
     eval_mode: str = 'realtime'
     # Replace an existing output folder (otherwise refuse to mix two runs).
     overwrite: bool = False
+    # How the recorded bags store the camera: none (raw), png (lossless) or jpeg. Raw by
+    # default: png gives the training the same frames, jpeg changes them slightly, and no
+    # success rate has been measured with either yet.
+    camera_compression: str = 'none'
 
     def __post_init__(self):
         object.__setattr__(self, 'output_dir', Path(self.output_dir))
         if self.episodes < 2:
             raise ValueError(f'episodes must be >= 2 (one is held out for validation), got {self.episodes}')
+        if self.camera_compression not in ('none', 'png', 'jpeg'):
+            raise ValueError(f"camera_compression must be none, png or jpeg, got {self.camera_compression!r}")
         if self.eval_episodes < 1:
             raise ValueError(f'eval_episodes must be >= 1, got {self.eval_episodes}')
         if not self.train_minutes >= 0:
@@ -168,7 +174,7 @@ def _record(config: DemoConfig, result: DemoResult, say) -> None:
     # Rendered with act_sim.rendering.RenderSettings' defaults (no shadows); the episodes
     # record them and the evaluation renders with the checkpoint's copy.
     recording = SimRecordingConfig(task=config.task, episodes=config.episodes, output_dir=config.bags_dir,
-                                   cameras=(config.camera,))
+                                   cameras=(config.camera,), camera_compression=config.camera_compression)
     bar = tqdm(total=config.episodes, unit='episode', desc='record', dynamic_ncols=True)
 
     def on_episode(outcome, kept):

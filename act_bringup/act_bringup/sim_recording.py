@@ -37,6 +37,8 @@ class SimRecordingConfig:
     max_attempts: int | None = None
     # 0 = lockstep, as fast as the machine allows; 1 = real time.
     real_time_factor: float = 0.0
+    # Cameras stored as: none (raw sensor_msgs/Image), png (lossless) or jpeg (the recorder's camera_compression).
+    camera_compression: str = 'none'
     # Extra parameters per node, on top of the YAML files: {'teleop': {...}, 'recorder': {...}, 'sim_node': {...}}.
     overrides: dict = field(default_factory=dict)
 
@@ -47,6 +49,8 @@ class SimRecordingConfig:
             raise ValueError('cameras must name at least one camera')
         if self.max_attempts is not None and self.max_attempts < self.episodes:
             raise ValueError(f'max_attempts ({self.max_attempts}) must be >= episodes ({self.episodes})')
+        if self.camera_compression not in ('none', 'png', 'jpeg'):
+            raise ValueError(f"camera_compression must be none, png or jpeg, got {self.camera_compression!r}")
         if self.real_time_factor < 0:
             raise ValueError(f'real_time_factor must be >= 0, got {self.real_time_factor}')
 
@@ -101,7 +105,8 @@ def record_sim_episodes(config: SimRecordingConfig, on_episode: Callable[[object
                                                           **extra.get('teleop', {})}),
         NodeSpec(RecorderNode, node_params_path('recorder'), {
             'robot_config': robot, 'use_sim_time': True, 'output_dir': str(config.output_dir), 'cameras': cameras,
-            'storage_id': config.storage_id, **extra.get('recorder', {})}),
+            'storage_id': config.storage_id, 'camera_compression': config.camera_compression,
+            **extra.get('recorder', {})}),
     ]
     # Callbacks of all these nodes only store or enqueue: one thread spins them fastest.
     with NodeSet(specs, threads=1) as nodes:

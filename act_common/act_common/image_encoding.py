@@ -75,3 +75,30 @@ def rgb_to_image_fields(rgb: np.ndarray) -> dict:
         'step': width * 3,
         'data': np.ascontiguousarray(rgb).tobytes(),
     }
+
+
+# image_transport's compressed plugin: "<source encoding>; <jpeg|png> compressed <stored encoding>".
+COMPRESSED_FORMATS = ('jpeg', 'png')
+# image_transport's naming: the compressed transport of topic `<base>` is `<base>/compressed`.
+COMPRESSED_SUFFIX = '/compressed'
+
+
+def rgb_to_compressed(rgb: np.ndarray, compression: str = 'jpeg', jpeg_quality: int = 90) -> tuple[str, bytes]:
+    """(H, W, 3) uint8 RGB -> (format, data) of a sensor_msgs/CompressedImage as
+    image_transport's compressed plugin publishes it (format "rgb8; jpeg compressed bgr8":
+    the payload holds the true colours, as any JPEG/PNG decoder shows them). PNG is
+    lossless; JPEG quality 90 (image_transport's default is 95): 0.2 grey levels of mean
+    absolute error on the sim's 480x640 frames (bench/bench_conversion.py)."""
+    from PIL import Image as PilImage
+
+    if compression not in COMPRESSED_FORMATS:
+        raise ImageEncodingError(f'compression must be one of {COMPRESSED_FORMATS}, got {compression!r}')
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ImageEncodingError(f'expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}')
+    buffer = io.BytesIO()
+    image = PilImage.fromarray(np.ascontiguousarray(rgb))
+    if compression == 'jpeg':
+        image.save(buffer, format='JPEG', quality=int(jpeg_quality))
+    else:
+        image.save(buffer, format='PNG', compress_level=3)  # image_transport's default png_level
+    return f'rgb8; {compression} compressed bgr8', buffer.getvalue()

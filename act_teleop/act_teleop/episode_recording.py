@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from act_teleop.bag_writer import BagWriter, BagWriteError, TopicSpec, bag_library, open_bag
 
@@ -127,7 +127,9 @@ class EpisodeWriter:
     libraries such as sqlite3 only allow the thread that opened a file to use it)."""
 
     def __init__(self, record: EpisodeRecord, topics: Sequence[TopicSpec], queue_limit_bytes: int,
-                 open_timeout_s: float = 30.0):
+                 open_timeout_s: float = 30.0, transforms: dict[str, Callable[[bytes], bytes]] | None = None):
+        """transforms: topic -> function applied to each message's bytes on the writer thread
+        before it is stored (act_teleop.camera_compression)."""
         if queue_limit_bytes <= 0:
             raise ValueError(f'queue_limit_bytes must be > 0, got {queue_limit_bytes}')
         self.record = record
@@ -135,6 +137,7 @@ class EpisodeWriter:
         record.topics = {topic.name: TopicCounts(topic.type_name) for topic in topics}
         record.writer_library = bag_library()
         self._topics = list(topics)
+        self._transforms = dict(transforms or {})
         self._queue: deque[tuple[str, int, bytes]] = deque()
         self._queued_bytes = 0
         self.peak_queued_bytes = 0
@@ -214,7 +217,8 @@ class EpisodeWriter:
                 self._queue.clear()
             try:
                 for topic, timestamp_ns, data in batch:
-                    bag.write(topic, timestamp_ns, data)
+                    transform = self._transforms.get(topic)
+                    bag.write(topic, timestamp_ns, transform(data) if transform is not None else data)
                     self.record.topics[topic].stored += 1
             except Exception as error:  # stop writing; what is queued from now on is dropped
                 with self._changed:

@@ -34,6 +34,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_teleop.bag_writer import STORAGE_IDS, BagWriteError, TopicSpec
+from act_teleop.camera_compression import (CAMERA_COMPRESSIONS, COMPRESSED_TYPE, IMAGE_TYPE, ImageCompressor,
+                                           compressed_topic)
 from act_teleop.episode_recording import (EpisodeRecord, EpisodeWriter, episode_dir_name, existing_episode_indices,
                                           next_episode_index)
 from act_teleop.message_types import message_class, split_type
@@ -51,8 +53,14 @@ RELIABLE_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, rel
 
 @dataclass(frozen=True)
 class RecordedTopic:
-    spec: TopicSpec
+    spec: TopicSpec  # as stored in the bag
     qos: QoSProfile
+    # What is subscribed to, when it differs from what is stored (a raw camera stored compressed).
+    source: TopicSpec | None = None
+
+    @property
+    def subscribed(self) -> TopicSpec:
+        return self.source or self.spec
 
 
 def parse_extra_topics(entries: list[str]) -> list[TopicSpec]:
@@ -70,13 +78,21 @@ def parse_extra_topics(entries: list[str]) -> list[TopicSpec]:
 
 
 def recorded_topics(robot: RobotConfig, cameras: list[str], record_leader: bool,
-                    extra: list[TopicSpec] = ()) -> list[RecordedTopic]:
-    """The topics an episode bag holds for this robot, in a stable order."""
+                    extra: list[TopicSpec] = (), camera_compression: str = 'none') -> list[RecordedTopic]:
+    """The topics an episode bag holds for this robot, in a stable order. camera_compression
+    'jpeg'/'png': raw cameras are stored as CompressedImage on `<topic>/compressed`."""
+    if camera_compression not in CAMERA_COMPRESSIONS:
+        raise ValueError(f'recorder: camera_compression must be one of {list(CAMERA_COMPRESSIONS)}, got {camera_compression!r}')
     topics = []
     for name in cameras:
         camera = robot.camera(name)
-        image_type = 'sensor_msgs/msg/CompressedImage' if camera.compressed else 'sensor_msgs/msg/Image'
-        topics.append(RecordedTopic(TopicSpec(camera.topic, image_type), SENSOR_RECORD_QOS))
+        if camera.compressed:
+            topics.append(RecordedTopic(TopicSpec(camera.topic, COMPRESSED_TYPE), SENSOR_RECORD_QOS))
+        elif camera_compression != 'none':
+            topics.append(RecordedTopic(TopicSpec(compressed_topic(camera.topic), COMPRESSED_TYPE), SENSOR_RECORD_QOS,
+                                        source=TopicSpec(camera.topic, IMAGE_TYPE)))
+        else:
+            topics.append(RecordedTopic(TopicSpec(camera.topic, IMAGE_TYPE), SENSOR_RECORD_QOS))
     for arm in robot.arms:
         topics.append(RecordedTopic(TopicSpec(arm.follower.joint_states_topic, 'sensor_msgs/msg/JointState'), SENSOR_RECORD_QOS))
         if record_leader and arm.leader is not None:
@@ -120,7 +136,12 @@ class RecorderNode(Node):
                              f'({self.robot.source_path}); it has {list(self.robot.camera_names)}')
         self.cameras = cameras
         extra = parse_extra_topics(self.get_parameter('extra_topics').value)
-        self.topics = recorded_topics(self.robot, cameras, self.get_parameter('record_leader').value, extra)
+        compression = self.get_parameter('camera_compression').value
+        self.topics = recorded_topics(self.robot, cameras, self.get_parameter('record_leader').value, extra, compression)
+        self._transforms = {}
+        if compression != 'none':
+            compressor = ImageCompressor(compression, self.get_parameter('jpeg_quality').value)
+            self._transforms = {topic.spec.name: compressor for topic in self.topics if topic.source is not None}
         self._output_dir = Path(self.get_parameter('output_dir').value)
         self._storage_id = self.get_parameter('storage_id').value
         self._queue_limit_bytes = self.get_parameter('queue_limit_mb').value * 1024 * 1024
@@ -129,7 +150,7 @@ class RecorderNode(Node):
 
         group = ReentrantCallbackGroup()
         for topic in self.topics:
-            self.create_subscription(message_class(topic.spec.type_name), topic.spec.name,
+            self.create_subscription(message_class(topic.subscribed.type_name), topic.subscribed.name,
                                      lambda data, name=topic.spec.name: self._on_message(name, data),
                                      topic.qos, callback_group=group, raw=True)
         services = MutuallyExclusiveCallbackGroup()
@@ -154,6 +175,13 @@ class RecorderNode(Node):
         self.declare_parameter('extra_topics', [''], ParameterDescriptor(
             description='More topics to record, each "topic=package/msg/Type" (reliable QoS), e.g. '
                         '"/act/policy/action_chunk=act_msgs/msg/ActionChunk"; [""] = none.', read_only=True))
+        self.declare_parameter('camera_compression', 'none', ParameterDescriptor(
+            description=f'Store raw cameras compressed on <topic>/compressed (sensor_msgs/CompressedImage, as '
+                        f'image_transport\'s compressed plugin): one of {list(CAMERA_COMPRESSIONS)}; png is lossless.',
+            read_only=True))
+        self.declare_parameter('jpeg_quality', 90, ParameterDescriptor(
+            description='JPEG quality with camera_compression jpeg.', read_only=True,
+            integer_range=[IntegerRange(from_value=1, to_value=100)]))
         self.declare_parameter('queue_limit_mb', 1024, ParameterDescriptor(
             description='Largest backlog between reception and disk, MiB; beyond it messages are dropped and counted.',
             integer_range=[IntegerRange(from_value=16, to_value=65536)]))
@@ -227,7 +255,8 @@ class RecorderNode(Node):
                 render_settings=None if render_settings is None else dict(render_settings))
             try:
                 self._output_dir.mkdir(parents=True, exist_ok=True)
-                self._writer = EpisodeWriter(record, [topic.spec for topic in self.topics], self._queue_limit_bytes)
+                self._writer = EpisodeWriter(record, [topic.spec for topic in self.topics], self._queue_limit_bytes,
+                                             transforms=self._transforms)
             except (BagWriteError, OSError) as error:
                 raise EpisodeError(codes.RESULT_STORAGE_ERROR, str(error)) from error
         self.get_logger().info(f'recording episode {episode_index} ({task}) into {record.bag_path}')

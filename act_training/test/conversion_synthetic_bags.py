@@ -15,8 +15,9 @@ import numpy as np
 from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 
+from act_common.image_encoding import rgb_to_compressed
 from act_common.robot_config import load_robot_config
 
 ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml'
@@ -54,13 +55,20 @@ class SyntheticBag:
 
 def write_bag(path: Path, duration_s=3.0, joint_hz=37.0, camera_hz=30.0, jitter_s=0.003, storage='mcap',
               index=0, seed=5, image_shape=(24, 32), drop_frames=(), skip_topics=(), rename_joint=None,
-              write_episode_json=True) -> SyntheticBag:
+              write_episode_json=True, start_s=START_S, strays=(), window=None, custom_window=None,
+              camera_compression=None, log_shift_s=0.0) -> SyntheticBag:
+    """strays: extra messages (topic, header stamp s, log time s) that do not belong to the
+    episode (a copy of the topic's first message; camera strays show pixel value 250);
+    camera_compression 'png'/'jpeg': frames as CompressedImage on <camera topic>/compressed;
+    log_shift_s: the recorder's clock minus the stamps' clock (log times of the regular messages);
+    window / custom_window: (start s, stop s) recorded in episode.json / the bag's custom data."""
     rng = np.random.default_rng(index)
-    joint_times = START_S + np.arange(0, duration_s, 1 / joint_hz) + rng.uniform(-jitter_s, jitter_s, int(np.ceil(duration_s * joint_hz)))
-    frame_times = START_S + np.arange(0, duration_s, 1 / camera_hz) + rng.uniform(0, jitter_s, int(np.ceil(duration_s * camera_hz)))
+    joint_count, frame_count = len(np.arange(0, duration_s, 1 / joint_hz)), len(np.arange(0, duration_s, 1 / camera_hz))
+    joint_times = start_s + np.arange(0, duration_s, 1 / joint_hz) + rng.uniform(-jitter_s, jitter_s, joint_count)
+    frame_times = start_s + np.arange(0, duration_s, 1 / camera_hz) + rng.uniform(0, jitter_s, frame_count)
     keep = np.ones(len(frame_times), dtype=bool)
     keep[list(drop_frames)] = False
-    action_times = START_S + np.arange(0, duration_s, 0.02)
+    action_times = start_s + np.arange(0, duration_s, 0.02)
     messages = []  # (log time ns, topic, msg)
     state = joint_signal(joint_times)
     for arm_index, arm in enumerate(ROBOT.arms):
@@ -80,22 +88,46 @@ def write_bag(path: Path, duration_s=3.0, joint_hz=37.0, camera_hz=30.0, jitter_
             continue
         pixels = np.full((height, width, 3), k % 256, dtype=np.uint8)
         pixels[0, 0] = [k // 256, 7, 9]
-        msg = Image(height=height, width=width, encoding='rgb8', step=width * 3, data=pixels.tobytes())
+        if camera_compression:
+            format_, payload = rgb_to_compressed(pixels, camera_compression)
+            msg = CompressedImage(format=format_, data=payload)
+        else:
+            msg = Image(height=height, width=width, encoding='rgb8', step=width * 3, data=pixels.tobytes())
         messages.append((_stamp(msg, t) + 2_000_000, ROBOT.camera('top').topic, msg))
+    for topic, header_s, log_s in strays:
+        if topic == ROBOT.camera('top').topic:
+            msg = Image(height=height, width=width, encoding='rgb8', step=width * 3,
+                        data=np.full((height, width, 3), 250, dtype=np.uint8).tobytes())
+        else:
+            template = next(m for _, t, m in messages if t == topic)
+            msg = JointState(name=list(template.name), position=list(template.position))
+        _stamp(msg, header_s)
+        messages.append((int(round(log_s * 1e9)), topic, msg))
+    shift_ns = int(round(log_shift_s * 1e9))
+    messages = [(log + shift_ns, topic, msg) for log, topic, msg in messages]
     messages.sort(key=lambda item: item[0])
+    camera_topic, camera_type = ROBOT.camera('top').topic, 'sensor_msgs/msg/Image'
+    if camera_compression:
+        camera_topic, camera_type = camera_topic + '/compressed', 'sensor_msgs/msg/CompressedImage'
+        messages = [(log, camera_topic if topic == ROBOT.camera('top').topic else topic, msg) for log, topic, msg in messages]
     writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3)
     writer.open()
     connections = {}
     for topic, type_name in [(arm.follower.joint_states_topic, 'sensor_msgs/msg/JointState') for arm in ROBOT.arms] + [
-            (ROBOT.action_topic, 'sensor_msgs/msg/JointState'), (ROBOT.camera('top').topic, 'sensor_msgs/msg/Image')]:
+            (ROBOT.action_topic, 'sensor_msgs/msg/JointState'), (camera_topic, camera_type)]:
         if topic not in skip_topics:
             connections[topic] = writer.add_connection(topic, type_name, typestore=STORE)
     for log_ns, topic, msg in messages:
         if topic in connections:
             writer.write(connections[topic], log_ns, serialize_message(msg))
     writer.set_custom_data('act.task', 'synthetic_task')
+    if custom_window is not None:
+        writer.set_custom_data('act.start_time_ns', str(int(round(custom_window[0] * 1e9))))
+        writer.set_custom_data('act.stop_time_ns', str(int(round(custom_window[1] * 1e9))))
     writer.close()
     if write_episode_json:
-        (path / 'episode.json').write_text(json.dumps({'task': 'synthetic_task', 'episode_index': index, 'seed': seed,
-                                                       'success': True, 'cameras': ['top']}))
+        record = {'task': 'synthetic_task', 'episode_index': index, 'seed': seed, 'success': True, 'cameras': ['top']}
+        if window is not None:
+            record.update(start_time_ns=int(round(window[0] * 1e9)), stop_time_ns=int(round(window[1] * 1e9)))
+        (path / 'episode.json').write_text(json.dumps(record))
     return SyntheticBag(path, joint_times, frame_times[keep], action_times)

@@ -45,7 +45,8 @@ def handle(args) -> int:
         bags=tuple(bags), output_dir=Path(args.output), robot=robot,
         cameras=tuple(args.cameras) if args.cameras else None, action_source=args.action_source,
         time_source=args.time_source, max_gap_s=args.max_gap_s, overwrite=args.overwrite,
-        default_task=args.task, lerobot_dir=Path(args.lerobot) if args.lerobot else None)
+        default_task=args.task, lerobot_dir=Path(args.lerobot) if args.lerobot else None,
+        image_storage=args.image_storage, jpeg_quality=args.jpeg_quality)
     report = convert_episodes(config)
     for result in report.results:
         print(result.summary())
@@ -72,7 +73,11 @@ def register(subparsers) -> None:
     parser.add_argument('--max-gap-s', type=float, default=0.2,
                         help='reject an episode with a longer pause in any stream (default 0.2 s)')
     parser.add_argument('--task', default='unknown', help='task name for bags without episode metadata')
-    parser.add_argument('--lerobot', metavar='DIR', help='also write a LeRobot dataset (parquet + mp4 + meta) here')
+    parser.add_argument('--lerobot', metavar='DIR', help='also write a LeRobotDataset v3.0 (parquet + mp4 + meta; LeRobot >= 0.4 opens it) here')
+    parser.add_argument('--image-storage', choices=('raw', 'gzip', 'lzf', 'jpeg'), default='raw',
+                        help='camera frames in the HDF5: raw (default), gzip or lzf (lossless HDF5 filters), or jpeg '
+                        '(the ALOHA 2 JPEG-row layout, lossy); bytes and speed of each: README')
+    parser.add_argument('--jpeg-quality', type=int, default=90, help='JPEG quality 1..100 for --image-storage jpeg (default 90)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     parser.add_argument('-v', '--verbose', action='store_true', help='print per-stream timing of each episode')
     parser.set_defaults(handler=handle)

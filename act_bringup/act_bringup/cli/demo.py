@@ -35,7 +35,7 @@ def handle(args) -> int:
             eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else 20),
             training_config=args.config or ('paper' if gpu else 'cpu_demo'), training_overrides=tuple(args.set),
             device='cuda' if gpu else 'cpu', train_minutes=args.train_minutes, eval_real_time_factor=args.real_time_factor, eval_mode=args.eval_mode,
-            overwrite=args.overwrite)
+            overwrite=args.overwrite, camera_compression=args.camera_compression)
     except ValueError as error:
         print(f'act demo: {error}', file=sys.stderr)
         return 2
@@ -88,5 +88,7 @@ def register(subparsers) -> None:
                         '(default: realtime)')
     parser.add_argument('--real-time-factor', type=float, default=1.0,
                         help='realtime evaluation: sim seconds per wall second (default 1.0, as on a robot)')
+    parser.add_argument('--camera-compression', choices=('none', 'png', 'jpeg'), default='none',
+                        help='how the recorded bags store the camera: none (raw, default), png (lossless) or jpeg')
     parser.add_argument('--overwrite', action='store_true', help='replace the output folder of an earlier run')
     parser.set_defaults(handler=handle)

@@ -31,7 +31,8 @@ def _record_sim(args) -> int:
     config = SimRecordingConfig(
         task=args.task, episodes=args.episodes, output_dir=Path(args.output), cameras=tuple(args.cameras or ('top',)),
         seed_start=args.seed_start, keep_failed=args.keep_failed, storage_id=args.storage, robot=args.robot or 'aloha_sim',
-        max_attempts=args.max_attempts, real_time_factor=args.real_time_factor)
+        max_attempts=args.max_attempts, real_time_factor=args.real_time_factor,
+        camera_compression=args.camera_compression)
     progress = tqdm(total=config.episodes, unit='episode', desc=f'recording {config.task}')
     tried = []
 
@@ -92,7 +93,8 @@ def _record_hardware(args) -> int:
     profile = use_large_data_dds_profile()  # before any participant exists
     print(f'Fast DDS profile: {profile} (run camera drivers with FASTDDS_DEFAULT_PROFILES_FILE={profile} too)')
     robot = str(robot_config_path(args.robot or 'aloha'))
-    recorder_overrides = {'robot_config': robot, 'output_dir': args.output, 'storage_id': args.storage}
+    recorder_overrides = {'robot_config': robot, 'output_dir': args.output, 'storage_id': args.storage,
+                          'camera_compression': args.camera_compression}
     if args.cameras:
         recorder_overrides['cameras'] = list(args.cameras)
     specs = [NodeSpec(RecorderNode, node_params_path('recorder'), recorder_overrides)]
@@ -143,6 +145,9 @@ def register(subparsers) -> None:
     parser.add_argument('--real-time-factor', type=float, default=0.0,
                         help='sim: 0 = lockstep, as fast as possible (default); 1 = real time')
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap', help='rosbag2 storage (default mcap)')
+    parser.add_argument('--camera-compression', choices=('none', 'png', 'jpeg'), default='none',
+                        help='store raw cameras as sensor_msgs/CompressedImage on <topic>/compressed: png (lossless, '
+                        'about 50x smaller on sim frames) or jpeg; default none (raw); bytes and speed: README')
     parser.add_argument('--no-teleop', action='store_true', help='hardware: record only, teleop runs elsewhere')
     parser.add_argument('--no-prompt', action='store_true', help='hardware: no keyboard control, use the services')
     parser.set_defaults(handler=handle)

@@ -52,7 +52,9 @@ def register(subparsers) -> None:
         'train', help='train an ACT policy on converted episodes (HDF5)',
         description='Train ACT on a folder of episode_<index>.hdf5 files. Checkpoints go to OUTPUT/last '
         '(resumable) and OUTPUT/best (lowest validation L1); TensorBoard scalars to OUTPUT/tensorboard.')
-    parser.add_argument('--data', required=True, help='folder of episode_<index>.hdf5 files')
+    parser.add_argument('--data', required=True,
+                        help='folder of episode_<index>.hdf5 files (ACT or ALOHA 2 JPEG layout), or a LeRobotDataset '
+                        'v3.0 folder (decoded once into OUTPUT/lerobot_import)')
     parser.add_argument('--output', required=True, help='run folder (checkpoints, TensorBoard logs)')
     parser.add_argument('--config', default=None,
                         help='training YAML: a name from act_bringup/config/training (paper, cpu_demo) or a path; '

@@ -59,8 +59,11 @@ class TopicMessages:
     topic: str
     type_name: str
     stamps_ns: list[int] = field(default_factory=list)
+    # The bag's log (reception) time of each entry: the recorder's clock, ns.
+    log_times_ns: list[int] = field(default_factory=list)
     messages: list = field(default_factory=list)  # empty for images (see ImageFetcher)
-    # Bag order -> stamp order, when header stamps were not monotonic in the bag.
+    # Position in the bag (among this topic's messages) of each kept entry, in stamp
+    # order; None while the entries are exactly the bag's messages in bag order.
     order: np.ndarray | None = None
 
     @property
@@ -118,11 +121,13 @@ def read_episode_bag(path: Path, topics: Iterable[str], time_source: str = 'head
             entry = found[connection.topic]
             use_header = time_source == 'header' and connection.msgtype in HEADER_FIRST_TYPES
             entry.stamps_ns.append(cdr_header_stamp_ns(raw) if use_header else int(log_time))
+            entry.log_times_ns.append(int(log_time))
             if connection.msgtype not in IMAGE_TYPES:
                 entry.messages.append(deserialize(reader.typestore, raw, connection.msgtype))
         custom = {}
         for sub in reader.readers:
-            metadata = getattr(sub, 'metadata', None)
+            # rosbags keeps the metadata.yaml facts (custom_data included) on the storage.
+            metadata = getattr(sub, 'metadata', None) or getattr(getattr(sub, 'storage', None), 'metadata', None)
             custom.update(getattr(metadata, 'custom', None) or {})
     except ConversionError:
         raise
@@ -134,10 +139,77 @@ def read_episode_bag(path: Path, topics: Iterable[str], time_source: str = 'head
         order = np.argsort(np.asarray(entry.stamps_ns, dtype=np.int64), kind='stable')
         if np.any(order != np.arange(len(order))):
             entry.stamps_ns = [entry.stamps_ns[i] for i in order]
+            entry.log_times_ns = [entry.log_times_ns[i] for i in order]
             if entry.messages:
                 entry.messages = [entry.messages[i] for i in order]
             entry.order = order
     return EpisodeBag(path, found, {str(k): str(v) for k, v in custom.items()})
+
+
+@dataclass(frozen=True)
+class WindowDrops:
+    """Messages of one topic dropped because their stamp does not belong to the episode."""
+
+    zero: int = 0  # stamped 0 (sim time before the first /clock, an unset header)
+    before_start: int = 0  # before the recorded episode start
+    after_stop: int = 0  # after the recorded episode stop
+
+    @property
+    def total(self) -> int:
+        return self.zero + self.before_start + self.after_stop
+
+    def summary(self) -> str:
+        parts = [f'{count} {what}' for count, what in ((self.zero, 'stamped 0'), (self.before_start, 'before start'),
+                                                       (self.after_stop, 'after stop')) if count]
+        return ', '.join(parts)
+
+
+# Header stamps within this of the log times (median over a topic) are taken to be on the
+# recorder's clock, so the recorded start..stop applies to them too. Camera and joint-state
+# latencies are milliseconds; different clocks (a publisher on sim time, a recorder on the
+# wall clock) differ by years.
+SAME_CLOCK_TOLERANCE_NS = 5_000_000_000
+
+
+def keep_episode_window(episode: EpisodeBag, start_ns: int | None, stop_ns: int | None) -> dict[str, WindowDrops]:
+    """Drops, in place, every message that does not belong to the episode: stamped 0 (or
+    negative), or before start_ns / after stop_ns (the recorder's clock; None: no bound) by
+    its log time, or by its stamp where the stamps run on the recorder's clock (see
+    SAME_CLOCK_TOLERANCE_NS). Returns the drops per topic that lost any. Raises
+    ConversionError when a topic keeps no message."""
+    drops = {}
+    for entry in episode.topics.values():
+        times = entry.times  # (N,) sorted: header stamps, or log times with time_source receive
+        logs = np.asarray(entry.log_times_ns, dtype=np.int64) if entry.log_times_ns else times  # (N,)
+        zero = times <= 0
+        offsets = (times - logs)[~zero]
+        same_clock = bool(len(offsets)) and abs(float(np.median(offsets))) <= SAME_CLOCK_TOLERANCE_NS
+        checked = [logs] + ([times] if same_clock else [])
+        early = np.zeros_like(zero)
+        late = np.zeros_like(zero)
+        for values in checked:
+            if start_ns is not None:
+                early |= values < start_ns
+            if stop_ns is not None:
+                late |= values > stop_ns
+        before = ~zero & early
+        after = ~zero & ~before & late
+        keep = ~(zero | before | after)
+        if keep.all():
+            continue
+        counts = WindowDrops(int(zero.sum()), int(before.sum()), int(after.sum()))
+        drops[entry.topic] = counts
+        if not keep.any():
+            window = f'[{start_ns}, {stop_ns}] ns' if start_ns is not None or stop_ns is not None else '(no recorded window)'
+            raise ConversionError(f'{episode.path}: topic {entry.topic}: none of its {len(times)} messages belongs to the '
+                                  f'episode window {window}: {counts.summary()}')
+        positions = entry.order if entry.order is not None else np.arange(len(times))
+        entry.order = positions[keep]
+        entry.stamps_ns = times[keep].tolist()
+        entry.log_times_ns = logs[keep].tolist()
+        if entry.messages:
+            entry.messages = [m for m, k in zip(entry.messages, keep) if k]
+    return drops
 
 
 class ImageFetcher:
@@ -154,13 +226,21 @@ class ImageFetcher:
         try:
             connections = [c for c in reader.connections if c.topic in wanted]
             positions = {topic: 0 for topic in wanted}
-            # Map bag order -> stamp order when the stamps were not monotonic.
-            to_sorted = {topic: np.argsort(order) for topic, order in (sorted_order or {}).items()}
+            # Bag position -> index among the kept entries in stamp order (-1: dropped).
+            to_sorted = {}
+            for topic, order in (sorted_order or {}).items():
+                inverse = np.full(int(order.max()) + 1 if len(order) else 0, -1, dtype=np.int64)
+                inverse[order] = np.arange(len(order))
+                to_sorted[topic] = inverse
             for connection, _, raw in reader.messages(connections=connections):
                 position = positions[connection.topic]
                 positions[connection.topic] += 1
-                index = int(to_sorted[connection.topic][position]) if connection.topic in to_sorted else position
-                if index not in wanted[connection.topic]:
+                if connection.topic in to_sorted:
+                    inverse = to_sorted[connection.topic]
+                    index = int(inverse[position]) if position < len(inverse) else -1
+                else:
+                    index = position
+                if index < 0 or index not in wanted[connection.topic]:
                     continue
                 msg = deserialize(reader.typestore, raw, connection.msgtype)
                 try:

@@ -19,10 +19,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from act_common.image_encoding import COMPRESSED_SUFFIX
 from act_common.joint_vectors import JointStateError, follower_vector, leader_vector
 from act_common.robot_config import ArmConfig, RobotConfig
-from act_training.conversion.bag_reader import ConversionError, EpisodeBag, ImageFetcher, read_episode_bag
-from act_training.conversion.hdf5_layout import EpisodeFileWriter, episode_file_name
+from act_training.conversion.bag_reader import (ConversionError, EpisodeBag, ImageFetcher, WindowDrops,
+                                                keep_episode_window, read_episode_bag)
+from act_training.conversion.hdf5_layout import IMAGE_STORAGE, EpisodeFileWriter, episode_file_name
 from act_training.conversion.resampling import (StreamTiming, control_grid, frame_ages_s, interpolate,
                                                 nearest_within, newest_not_after, stream_timing)
 
@@ -52,12 +54,20 @@ class ConversionConfig:
     default_task: str = 'unknown'
     # Also export a LeRobot dataset here (conversion.lerobot_export); None = no export.
     lerobot_dir: Path | None = None
+    # Camera frames in the HDF5: 'raw', 'gzip' / 'lzf' (lossless HDF5 filters) or 'jpeg'
+    # (the ALOHA 2 JPEG-row layout, lossy at jpeg_quality); sizes and speeds: README.
+    image_storage: str = 'raw'
+    jpeg_quality: int = 90
 
     def __post_init__(self):
         if self.action_source not in ACTION_SOURCES:
             raise ValueError(f'action_source must be one of {ACTION_SOURCES}, got {self.action_source!r}')
         if self.time_source not in TIME_SOURCES:
             raise ValueError(f'time_source must be one of {TIME_SOURCES}, got {self.time_source!r}')
+        if self.image_storage not in IMAGE_STORAGE:
+            raise ValueError(f'image_storage must be one of {IMAGE_STORAGE}, got {self.image_storage!r}')
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f'jpeg_quality must be 1..100, got {self.jpeg_quality}')
         if not self.max_gap_s > 0:
             raise ValueError(f'max_gap_s must be > 0, got {self.max_gap_s}')
         if self.cameras is not None:
@@ -82,6 +92,8 @@ class EpisodeResult:
     timings: list[StreamTiming] = field(default_factory=list)
     late_frames: dict[str, int] = field(default_factory=dict)
     missing_actions: int = 0
+    # Per topic: messages dropped as not belonging to the episode (stamp 0, outside start..stop).
+    dropped: dict[str, WindowDrops] = field(default_factory=dict)
 
     def summary(self) -> str:
         head = f'{self.bag.name}: {self.status}'
@@ -89,8 +101,12 @@ class EpisodeResult:
             late = {k: v for k, v in self.late_frames.items() if v}
             return (f'{head} -> {self.output.name} ({self.frames} steps'
                     + (f', late frames {late}' if late else '') + (f', {self.missing_actions} ticks without a fresh command' if self.missing_actions else '')
+                    + (f', dropped outside the episode: {self.dropped_summary()}' if self.dropped else '')
                     + ')')
-        return f'{head}: {self.reason}'
+        return f'{head}: {self.reason}' + (f' (dropped outside the episode: {self.dropped_summary()})' if self.dropped else '')
+
+    def dropped_summary(self) -> str:
+        return '; '.join(f'{topic} {drops.summary()}' for topic, drops in self.dropped.items())
 
 
 @dataclass
@@ -154,7 +170,7 @@ def convert_episodes(config: ConversionConfig,
 def _episode_facts(bag: Path, episode: EpisodeBag | None, position: int, default_task: str) -> dict:
     """task, index, seed, success, cameras of an episode: episode.json, else custom_data, else defaults."""
     facts = {'task': default_task, 'episode_index': position, 'seed': -1, 'success': False, 'cameras': None,
-             'camera_sizes': None, 'render_settings': None}
+             'camera_sizes': None, 'render_settings': None, 'start_time_ns': 0, 'stop_time_ns': 0}
     match = _EPISODE_DIR.match(bag.name)
     if match:
         facts['episode_index'] = int(match.group(1))
@@ -168,16 +184,27 @@ def _episode_facts(bag: Path, episode: EpisodeBag | None, position: int, default
                     facts[key] = json.loads(custom[f'act.{key}'])
                 except ValueError as error:
                     raise ConversionError(f'{bag}: metadata custom_data act.{key} is not JSON: {error}') from error
+    for key in ('start_time_ns', 'stop_time_ns'):
+        if f'act.{key}' in custom:
+            facts[key] = int(custom[f'act.{key}'])
     record_path = bag / 'episode.json'
     if record_path.is_file():
         try:
             record = json.loads(record_path.read_text())
         except (OSError, ValueError) as error:
             raise ConversionError(f'{bag}: episode.json is unreadable: {error}') from error
-        for key in ('task', 'episode_index', 'seed', 'success', 'cameras', 'camera_sizes', 'render_settings'):
+        for key in ('task', 'episode_index', 'seed', 'success', 'cameras', 'camera_sizes', 'render_settings',
+                    'start_time_ns', 'stop_time_ns'):
             if key in record:
                 facts[key] = record[key]
     return facts
+
+
+def episode_window(facts: dict) -> tuple[int | None, int | None]:
+    """(start, stop) ns of the episode as recorded (episode.json, else the bag's custom
+    data); None where unknown (0: a foreign bag, or a recording that never stopped)."""
+    start, stop = int(facts.get('start_time_ns') or 0), int(facts.get('stop_time_ns') or 0)
+    return (start if start > 0 else None), (stop if stop > 0 and stop > start else None)
 
 
 def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[int]) -> EpisodeResult:
@@ -189,9 +216,14 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
                              episode_index=int(facts['episode_index']))
     wanted_cameras = list(config.cameras) if config.cameras is not None else None
     camera_topics = {camera.name: camera.topic for camera in robot.cameras}
+    # A raw camera may have been stored compressed on <topic>/compressed (image_transport's
+    # naming; `act record --camera-compression`): read either.
     topics = [arm.follower.joint_states_topic for arm in robot.arms] + list(camera_topics.values())
+    topics += [topic + COMPRESSED_SUFFIX for topic in camera_topics.values()]
     topics += [robot.action_topic] if config.action_source == 'commanded' else [arm.leader.joint_states_topic for arm in robot.arms]
     episode = read_episode_bag(bag, topics, config.time_source)
+    camera_topics = {name: topic if topic in episode.topics or topic + COMPRESSED_SUFFIX not in episode.topics
+                     else topic + COMPRESSED_SUFFIX for name, topic in camera_topics.items()}
     facts = _episode_facts(bag, episode, position, config.default_task)
     index = int(facts['episode_index'])
     if index in taken:
@@ -199,6 +231,9 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     output = config.output_dir / episode_file_name(index)
     if output.exists() and not config.overwrite:
         return EpisodeResult(bag, 'skipped', f'{output} exists; pass --overwrite to replace it', episode_index=index)
+    # Only the episode's own messages: stamps of 0 and stamps outside the recorded
+    # start..stop are dropped (and counted) before anything is resampled or gap-checked.
+    dropped = keep_episode_window(episode, *episode_window(facts))
     if wanted_cameras is None:
         recorded = facts['cameras']
         wanted_cameras = [c for c in (recorded or robot.camera_names) if camera_topics.get(c) in episode.topics]
@@ -233,7 +268,7 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     timings = [stream_timing(topic, times) for topic, times in state_streams + action_streams]
     timings += [stream_timing(msgs.topic, msgs.times) for msgs in cameras.values()]
     result = EpisodeResult(bag, 'converted', episode_index=index, task=str(facts['task']),
-                           success=bool(facts['success']), timings=timings)
+                           success=bool(facts['success']), timings=timings, dropped=dropped)
     too_long = [t for t in timings if t.max_gap_s > config.max_gap_s]
     if too_long:
         worst = max(too_long, key=lambda t: t.max_gap_s)
@@ -321,7 +356,8 @@ def _write_episode(config, result, output, episode, cameras, frame_picks, ticks,
     for topic, picks in frame_picks.items():
         for row, frame in enumerate(picks.tolist()):
             rows_of[topic].setdefault(frame, []).append(row)
-    writer = EpisodeFileWriter(output, len(ticks), qpos.shape[1])
+    writer = EpisodeFileWriter(output, len(ticks), qpos.shape[1], action_size=action.shape[1],
+                               image_storage=config.image_storage, jpeg_quality=config.jpeg_quality)
     try:
         filled = {name: 0 for name in cameras}
         for topic, frame, rgb in ImageFetcher(episode.path).frames(frame_picks, orders):
@@ -341,7 +377,8 @@ def _write_episode(config, result, output, episode, cameras, frame_picks, ticks,
         writer.action[:] = action
         writer.set_attributes({
             'sim': bool(robot.simulated), 'task': str(facts['task']), 'robot': robot.name,
-            'vector_names': list(robot.vector_names), 'camera_names': list(cameras),
+            'vector_names': list(robot.vector_names), 'action_names': list(robot.vector_names),
+            'camera_names': list(cameras),
             'control_rate_hz': float(robot.control_rate_hz), 'success': bool(facts['success']),
             'seed': int(facts['seed']), 'source': str(episode.path), 'episode_index': int(result.episode_index),
             'action_source': config.action_source, 'time_source': config.time_source,

@@ -3,12 +3,16 @@ the numbers are. This layout is the contract between conversion and training.
 
     /observations/qpos            (T, D) float64  follower state on the control grid
     /observations/qvel            (T, D) float64  its velocity (rad/s; gripper: opening/s)
-    /observations/images/<camera> (T, H, W, 3) uint8 RGB
-    /action                       (T, D) float64  commanded targets at each tick
-    attributes: sim (bool), task, robot, vector_names (JSON list), camera_names (JSON
-    list), control_rate_hz, success, seed, source (the bag path), episode_index,
-    action_source, time_source, and for simulated episodes render_settings (JSON object,
-    act_sim.rendering.RenderSettings; the camera sizes are the image datasets' H, W)
+    /observations/images/<camera> (T, H, W, 3) uint8 RGB; image_storage 'gzip' / 'lzf'
+                                  adds that HDF5 filter (readers see the same array);
+                                  'jpeg' writes the ALOHA 2 layout instead: (T, L) uint8
+                                  JPEG rows, /compress_len and attribute compress (data.jpeg_rows)
+    /action                       (T, Da) float64 commanded targets at each tick
+    attributes: sim (bool), task, robot, vector_names (JSON list, names of qpos/qvel),
+    action_names (JSON list, names of action), camera_names (JSON list), control_rate_hz,
+    success, seed, source (the bag path), episode_index, action_source, time_source, and
+    for simulated episodes render_settings (JSON object, act_sim.rendering.RenderSettings;
+    the camera sizes are the image datasets' H, W, or the decoded JPEG rows' size)
 
 D = len(vector_names): per arm 6 joints (rad) then the gripper opening normalized
 0 = closed .. 1 = open (qpos: the follower fingers; action: the leader gripper).
@@ -22,6 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from act_training.data.jpeg_rows import COMPRESS_ATTRIBUTE, COMPRESS_LEN, DEFAULT_JPEG_QUALITY, encode_frame, pad_rows
+
+# How camera frames are stored: raw pixels, pixels through a lossless HDF5 filter, or JPEG rows.
+IMAGE_STORAGE = ('raw', 'gzip', 'lzf', 'jpeg')
+# gzip level 4: what the ALOHA recorders use for their gzip variant; higher levels cost
+# time for little (bench/bench_conversion.py).
+GZIP_LEVEL = 4
 
 
 @dataclass
@@ -41,17 +53,21 @@ class EpisodeFileWriter:
     """Writes one episode file through a temporary name, renamed into place on success,
     so an interrupted or failed conversion never leaves a half-written episode."""
 
-    def __init__(self, path: Path, length: int, vector_size: int):
+    def __init__(self, path: Path, length: int, vector_size: int, action_size: int | None = None,
+                 image_storage: str = 'raw', jpeg_quality: int = DEFAULT_JPEG_QUALITY):
         import h5py
 
+        if image_storage not in IMAGE_STORAGE:
+            raise ValueError(f'image_storage must be one of {IMAGE_STORAGE}, got {image_storage!r}')
         self.path = Path(path)
         self.length = length
+        self.image_storage, self.jpeg_quality = image_storage, jpeg_quality
         self._tmp = self.path.with_name(f'.{self.path.name}.partial')
         self._file = h5py.File(self._tmp, 'w')
         observations = self._file.create_group('observations')
         self.qpos = observations.create_dataset('qpos', (length, vector_size), dtype='float64')
         self.qvel = observations.create_dataset('qvel', (length, vector_size), dtype='float64')
-        self.action = self._file.create_dataset('action', (length, vector_size), dtype='float64')
+        self.action = self._file.create_dataset('action', (length, action_size or vector_size), dtype='float64')
         self._images = observations.create_group('images')
         self.images: dict = {}
 
@@ -59,8 +75,13 @@ class EpisodeFileWriter:
         """The (T, H, W, 3) uint8 dataset of a camera, created on first use; one frame per chunk
         (as the original ACT files), so training reads a step without decompressing others."""
         if name not in self.images:
-            self.images[name] = self._images.create_dataset(
-                name, (self.length, height, width, 3), dtype='uint8', chunks=(1, height, width, 3))
+            if self.image_storage == 'jpeg':
+                self.images[name] = _JpegRows(self.length, height, width, self.jpeg_quality)
+            else:
+                compression = {'raw': {}, 'gzip': {'compression': 'gzip', 'compression_opts': GZIP_LEVEL},
+                               'lzf': {'compression': 'lzf'}}[self.image_storage]
+                self.images[name] = self._images.create_dataset(
+                    name, (self.length, height, width, 3), dtype='uint8', chunks=(1, height, width, 3), **compression)
         dataset = self.images[name]
         if dataset.shape[1:3] != (height, width):
             raise ValueError(f'camera {name}: frame of {height}x{width} after frames of {dataset.shape[1]}x{dataset.shape[2]}')
@@ -71,6 +92,14 @@ class EpisodeFileWriter:
             self._file.attrs[key] = json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
 
     def commit(self) -> None:
+        jpeg = {name: rows for name, rows in self.images.items() if isinstance(rows, _JpegRows)}
+        if jpeg:
+            padded = {name: rows.padded() for name, rows in jpeg.items()}
+            for name, (rows, _) in padded.items():
+                self._images.create_dataset(name, data=rows, chunks=(1, rows.shape[1]))
+            # One row per camera in camera_names order, as the ALOHA recorders write it.
+            self._file.create_dataset(COMPRESS_LEN.lstrip('/'), data=np.stack([n for _, n in padded.values()]).astype(np.float32))
+            self._file.attrs[COMPRESS_ATTRIBUTE] = True
         self._file.close()
         os.replace(self._tmp, self.path)
 
@@ -79,6 +108,29 @@ class EpisodeFileWriter:
             self._file.close()
         finally:
             self._tmp.unlink(missing_ok=True)
+
+
+class _JpegRows:
+    """Frames of one camera collected as JPEG bytes; written as padded rows on commit
+    (the row width is the longest frame, known only at the end)."""
+
+    def __init__(self, length: int, height: int, width: int, quality: int):
+        self.shape = (length, height, width, 3)
+        self.quality = quality
+        self._encoded: list[bytes | None] = [None] * length
+        self._last_frame, self._last_bytes = None, b''
+
+    def __setitem__(self, row: int, rgb: np.ndarray) -> None:
+        # The converter writes one frame to every grid row that shows it: encode it once.
+        if rgb is not self._last_frame:
+            self._last_frame, self._last_bytes = rgb, encode_frame(rgb, self.quality)
+        self._encoded[row] = self._last_bytes
+
+    def padded(self) -> tuple[np.ndarray, np.ndarray]:
+        missing = [row for row, data in enumerate(self._encoded) if data is None]
+        if missing:
+            raise ValueError(f'JPEG rows {missing[:5]} were never written')
+        return pad_rows(self._encoded)
 
 
 def read_attributes(path: Path) -> dict:

@@ -3,11 +3,13 @@
 One file per episode, `episode_<index>.hdf5`:
   /observations/qpos              (T, D_state) float   observed robot state
   /observations/qvel              (T, D_state) float   (not used by ACT)
-  /observations/images/<camera>   (T, H, W, 3) uint8   RGB frames
+  /observations/images/<camera>   (T, H, W, 3) uint8   RGB frames (any HDF5 filter: gzip, lzf)
+                                  or (T, L) uint8 JPEG rows with the root attribute
+                                  `compress` (the ALOHA 2 layout, data.jpeg_rows)
   /action                         (T, D_action) float  commanded targets
   attribute `sim` (bool); our converter adds `task`, `robot`, `vector_names` (JSON list),
-  `camera_names` (JSON list), `control_rate_hz`, `success`, `seed`, `source`. Those are
-  optional here: existing ALOHA datasets lack them.
+  `action_names` (JSON list), `camera_names` (JSON list), `control_rate_hz`, `success`,
+  `seed`, `source`. Those are optional here: existing ALOHA datasets lack them.
 
 Every check happens before training starts, and every error names the file and the field.
 """
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from act_training.data.jpeg_rows import COMPRESS_ATTRIBUTE, JpegRowError, decode_row, decode_rows
 
 EPISODE_PATTERN = re.compile(r'^episode_(\d+)\.hdf5$')
 QPOS = '/observations/qpos'
@@ -93,7 +97,7 @@ def _decode_attr(value: Any) -> Any:
 
 def _read_attrs(path: Path, attrs) -> dict[str, Any]:
     out = {key: _decode_attr(attrs[key]) for key in attrs}
-    for key in ('vector_names', 'camera_names'):
+    for key in ('vector_names', 'action_names', 'camera_names'):
         if key in out:
             value = out[key]
             if isinstance(value, str):
@@ -152,19 +156,58 @@ def inspect_episode(path: str | Path, camera_names: Sequence[str] | None = None)
             if camera not in available:
                 raise EpisodeDataError(f'{path}: {name}: missing camera {camera!r}; the file has cameras {available}')
             frames = h5[name]
-            if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-                raise EpisodeDataError(f'{path}: {name}: expected (T, H, W, 3) uint8 RGB frames, '
-                                       f'got shape {frames.shape} {frames.dtype}')
             if frames.shape[0] != length:
                 raise EpisodeDataError(f'{path}: {name}: has {frames.shape[0]} frames but {QPOS} has {length} steps')
-            cameras[camera] = (int(frames.shape[1]), int(frames.shape[2]))
+            cameras[camera] = _frame_size(path, h5, name)
         attrs = _read_attrs(path, h5.attrs)
     info = EpisodeInfo(path=path, length=int(length), state_dim=int(state_dim), action_dim=int(action_dim),
                        cameras=cameras, attrs=attrs)
     names = info.vector_names
     if names is not None and len(names) != state_dim:
         raise EpisodeDataError(f'{path}: attribute vector_names: {len(names)} names but {QPOS} has {state_dim} entries')
+    action_names = attrs.get('action_names')
+    if action_names is not None and len(action_names) != action_dim:
+        raise EpisodeDataError(f'{path}: attribute action_names: {len(action_names)} names but {ACTION} has '
+                               f'{action_dim} entries')
     return info
+
+
+def jpeg_rows(h5, name: str) -> bool:
+    """Whether dataset `name` holds ALOHA 2 JPEG rows (T, L) rather than (T, H, W, 3) pixels."""
+    return h5[name].ndim == 2
+
+
+def _frame_size(path: Path, h5, name: str) -> tuple[int, int]:
+    """(H, W) of a camera dataset, either layout; errors name the file and the dataset."""
+    frames = h5[name]
+    if frames.dtype != np.uint8:
+        raise EpisodeDataError(f'{path}: {name}: expected uint8 frames, got {frames.dtype}')
+    if frames.ndim == 4 and frames.shape[-1] == 3:
+        return int(frames.shape[1]), int(frames.shape[2])
+    if frames.ndim == 2:
+        if not h5.attrs.get(COMPRESS_ATTRIBUTE, False):
+            raise EpisodeDataError(f'{path}: {name}: (T, L) rows of bytes but the file has no true `{COMPRESS_ATTRIBUTE}` '
+                                   'attribute (the ALOHA 2 JPEG layout sets it)')
+        if frames.shape[0] == 0:
+            raise EpisodeDataError(f'{path}: {name}: no frames')
+        try:
+            first = decode_row(frames[0])
+        except JpegRowError as error:
+            raise EpisodeDataError(f'{path}: {name}: frame 0: {error}') from None
+        return int(first.shape[0]), int(first.shape[1])
+    raise EpisodeDataError(f'{path}: {name}: expected (T, H, W, 3) uint8 RGB frames or (T, L) uint8 JPEG rows '
+                           f'(ALOHA 2 `{COMPRESS_ATTRIBUTE}` layout), got shape {frames.shape}')
+
+
+def read_frames(h5, name: str, start: int, stop: int) -> np.ndarray:
+    """Frames start..stop-1 of camera dataset `name` as (n, H, W, 3) uint8, either layout."""
+    block = h5[name][start:stop]
+    if block.ndim == 4:
+        return block
+    try:
+        return decode_rows(block)
+    except JpegRowError as error:
+        raise EpisodeDataError(f'{h5.filename}: {name}: frames {start}..{stop - 1}: {error}') from None
 
 
 def default_vector_names(state_dim: int) -> tuple[str, ...]:

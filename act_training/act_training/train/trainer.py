@@ -225,11 +225,16 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data_dir: str | 
           progress: ProgressArg = 'bar', resume: bool = False) -> TrainResult:
     """Trains ACT on the episodes in data_dir; checkpoints go to output_dir/last (resumable,
     every train.checkpoint_every steps and at the end) and output_dir/best (lowest
-    validation L1).
+    validation L1). data_dir: episode_<index>.hdf5 files (ACT or ALOHA 2 layout) or a
+    LeRobotDataset v3.0 folder (conversion.lerobot_import).
 
     progress: 'bar' (a tqdm bar), None (silent), or a callable receiving a TrainProgress
     every train.log_every steps. resume: continue the run in output_dir/last exactly.
     Nothing is written before the whole data set has been checked."""
+    from act_training.conversion.lerobot_import import training_data_dir
+
+    # A LeRobotDataset folder is decoded once into HDF5 episodes under the run folder.
+    data_dir = training_data_dir(Path(data_dir), Path(output_dir))
     context = setup_distributed(train_config.device)
     try:
         return _train(model_config, train_config, Path(data_dir), Path(output_dir), progress, resume, context)
