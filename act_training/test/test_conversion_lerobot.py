@@ -211,3 +211,34 @@ def test_an_aloha2_jpeg_episode_without_names_exports_with_the_aloha_names(tmp_p
     with av.open(str(root / fmt.VIDEO_PATH.format(video_key='observation.images.top', chunk_index=0, file_index=0))) as video:
         decoded = np.stack([frame.to_ndarray(format='rgb24') for frame in video.decode(video=0)])
     assert np.abs(decoded[..., 1].astype(int).mean(axis=(1, 2)) - np.arange(6) * 40).max() < 6
+
+
+def test_export_leaves_the_callers_scheduling_policy_as_it_was(tmp_path):
+    """Run as root, SVT-AV1 turns the thread that opens the encoder into SCHED_FIFO 99, which
+    every process started afterwards from that thread inherited (ROS nodes included)."""
+    import os
+    import subprocess
+    import sys
+
+    before = os.sched_getscheduler(0), os.sched_getparam(0)
+    bag = write_bag(tmp_path / 'bags' / 'episode_0', index=0, duration_s=0.5, image_shape=(48, 64)).path
+    report = convert_episodes(ConversionConfig(bags=(bag,), output_dir=tmp_path / 'hdf5', robot=ROBOT))
+    export_lerobot_dataset([r.output for r in report.converted], tmp_path / 'lerobot', ROBOT)
+    assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
+    child = subprocess.run([sys.executable, '-c', 'import os; print(os.sched_getscheduler(0))'],
+                           capture_output=True, text=True, check=True)
+    assert int(child.stdout) == before[0]
+
+
+def test_the_scheduling_guard_restores_a_policy_changed_inside_it():
+    import os
+
+    from act_training.conversion.lerobot_export import _keep_scheduling_policy
+
+    before = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        with _keep_scheduling_policy():
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except PermissionError:
+        pytest.skip('changing the scheduling policy needs root or CAP_SYS_NICE')
+    assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before

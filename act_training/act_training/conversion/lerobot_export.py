@@ -13,6 +13,7 @@ The dataset is written under a temporary name and renamed into place when comple
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -91,6 +92,27 @@ def _jsonable(stats: dict[str, dict[str, np.ndarray]]) -> dict:
     return {key: {name: np.asarray(value).tolist() for name, value in values.items()} for key, values in stats.items()}
 
 
+@contextlib.contextmanager
+def _keep_scheduling_policy():
+    """Restores the calling thread's scheduling policy and priority on exit.
+
+    Why: run as root (containers, robot PCs), SVT-AV1 (the libsvtav1 encoder PyAV ships)
+    switches the thread that opens the encoder to SCHED_FIFO priority 99 (measured:
+    os.sched_getscheduler(0) goes 0 -> 1 at the first encode). Every thread and process
+    started from that thread afterwards inherits it: ROS nodes launched after an export ran
+    at real-time priority 99 and a spinning one starved the 2-core machine. Linux only;
+    elsewhere a no-op."""
+    if not hasattr(os, 'sched_getscheduler'):
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if os.sched_getscheduler(0) != policy or os.sched_getparam(0) != param:
+            os.sched_setscheduler(0, policy, param)
+
+
 class _VideoFile:
     """One mp4 of one camera holding consecutive episodes; frame k of the file has
     timestamp k / fps exactly (pts k in a 1/fps time base)."""
@@ -115,7 +137,8 @@ class _VideoFile:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')
             frame.pts, frame.time_base = self.frames, Fraction(1, self.fps)
             self.frames += 1
-            self._mux(self._stream.encode(frame))
+            with _keep_scheduling_policy():  # the first encode opens the encoder
+                self._mux(self._stream.encode(frame))
 
     def _mux(self, packets) -> None:
         for packet in packets:
@@ -123,8 +146,9 @@ class _VideoFile:
             self._container.mux(packet)
 
     def close(self) -> None:
-        self._mux(self._stream.encode())
-        self._container.close()
+        with _keep_scheduling_policy():
+            self._mux(self._stream.encode())
+            self._container.close()
 
 
 def _names(path: Path, attrs, key: str, width: int, field: str, fallback: list[str] | None,
