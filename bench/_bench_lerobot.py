@@ -1,4 +1,4 @@
-"""Benchmark worker for LeRobot's ACT (runs in .venv-lerobot, see setup_lerobot_venv.sh).
+"""Benchmark worker for LeRobot's ACT (runs in a .venv-lerobot* venv, see setup_lerobot_venv.sh).
 Same config and inputs as _bench_ours.py; prints RESULT lines."""
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LEROBOT_PYTHON = [ROOT / '.venv-lerobot' / 'bin' / 'python']
+DEFAULT_LEROBOT_PYTHON = [ROOT / '.venv-lerobot04' / 'bin' / 'python']
 
 
 def paper_checkpoint(workdir: Path, robot, cameras: tuple[str, ...]) -> Path:

@@ -8,8 +8,8 @@ computes bf16 natively) in bf16 autocast, the precision the trainer picks there.
     .venv/bin/python bench/bench_training_step.py --profile           # where a step's time goes
 
 Synthetic batches: data loading is excluded (in training it is a gather from memory).
-FLOPs are counted by torch.utils.flop_counter (matmuls and convolutions, forward and
-backward: the network's own arithmetic); the peak is act_common.cpu_features's theoretical
+FLOPs are counted by torch.utils.flop_counter plus our oneDNN linear operator (matmuls and
+convolutions, forward and backward: the network's own arithmetic); the peak is act_common.cpu_features's theoretical
 FMA peak for this CPU's flags and clock (bench/bench_roofline.py, where present, measures
 the achievable one). The CPU line is printed first: figures differ between CPU types.
 """
@@ -31,6 +31,7 @@ except ImportError:
 
 from act_common.cpu_features import cpu_features  # noqa: E402
 from act_training.config import apply_overrides, load_training_configs  # noqa: E402
+from act_training.model.onednn import flop_counter  # noqa: E402
 from act_training.model.runner import native_bf16  # noqa: E402
 from act_training.train.step_time import SyntheticStep, measure_step_seconds  # noqa: E402
 
@@ -46,10 +47,8 @@ VARIANTS = {
 
 def measure(model_config, train_config, steps: int, bf16: bool) -> tuple[float, float]:
     """(median seconds per step, FLOPs per step)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     step = SyntheticStep(model_config, train_config, bf16=bf16)
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     with counter:
         step()  # also the first warm-up step
     return measure_step_seconds(step, steps, warmup=1), float(counter.get_total_flops())

@@ -1,7 +1,7 @@
 """LeRobot's ACT inference latency for one model config; run by bench_policy_loop.py with
-the benchmark venv's Python (.venv-lerobot), never imported by the suite.
+a benchmark venv's Python (.venv-lerobot04 or 03), never imported by the suite.
 
-    .venv-lerobot/bin/python bench/lerobot_act_latency.py '{"image_height": 480, ...}'
+    .venv-lerobot04/bin/python bench/lerobot_act_latency.py '{"image_height": 480, ...}'
     then on stdin: a number N per line -> times N calls, prints one JSON line; EOF ends.
 
 Builds LeRobot's ACTPolicy with the given sizes (random weights: latency does not depend

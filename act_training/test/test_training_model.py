@@ -151,6 +151,23 @@ def test_onednn_linear_is_nn_linear_in_value_and_gradient(monkeypatch):
         assert fast(x).dtype == torch.bfloat16
 
 
+def test_the_flop_counter_counts_the_onednn_linear_like_nn_linear(monkeypatch):
+    """Forward 2*M*K*N, forward and backward 3x that, whichever path the layer took."""
+    if not onednn.onednn_available():
+        pytest.skip('this torch build has no oneDNN linear operator')
+    monkeypatch.setattr(onednn, 'ONEDNN_MIN_MACS', 0)
+    fast, reference = OneDnnLinear(48, 80), torch.nn.Linear(48, 80)
+    x = torch.randn(4, 30, 48, requires_grad=True)
+    for layer in (fast, reference):
+        with onednn.flop_counter() as forward:
+            out = layer(x)
+        assert forward.get_total_flops() == 2 * 4 * 30 * 48 * 80
+        with onednn.flop_counter() as both:
+            layer(x).sum().backward()
+        assert both.get_total_flops() == 3 * 2 * 4 * 30 * 48 * 80
+    assert out.shape == (4, 30, 80)
+
+
 def test_dropout_zeroes_p_and_scales_the_rest():
     torch.manual_seed(4)
     out = dropout(torch.ones(400, 1000), 0.1)

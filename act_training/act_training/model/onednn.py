@@ -94,3 +94,22 @@ def pack_linears(module: nn.Module, rows_hint: int | None = None) -> nn.Module:
         else:
             pack_linears(child, rows_hint)
     return module
+
+
+def _linear_pointwise_flops(x_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
+    """2 * rows * in * out: a matmul's multiply-adds, counted twice. The output's last
+    dimension is `out` for a plain and for a packed (blocked) weight alike."""
+    rows = 1
+    for size in x_shape[:-1]:
+        rows *= size
+    return 2 * rows * x_shape[-1] * out_shape[-1]
+
+
+def flop_counter():
+    """torch.utils.flop_counter.FlopCounterMode that also counts the oneDNN linear operator
+    above (torch's own formulas know aten matmuls and convolutions only: without this a
+    paper-config encoder's linear layers, which go through oneDNN, count as zero)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    mapping = {torch.ops.mkldnn._linear_pointwise: _linear_pointwise_flops} if onednn_available() else {}
+    return FlopCounterMode(display=False, custom_mapping=mapping)

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""How close ACT runs to what this CPU can do: the achievable FMA rate, measured, and each
+stage of the network against it.
+
+    .venv/bin/python bench/bench_roofline.py                 # this machine, all threads
+    .venv/bin/python bench/bench_roofline.py --quick         # a rehearsal: fewer repeats
+
+1. The achievable rate ("measured peak"): the best GFLOP/s of a dense fp32 matmul (square,
+   1024 and 2048) and of 3x3 convolutions of ResNet-18's own shapes (channels_last, batch
+   1 at 480x640 input and batch 8 at 120x160 input), in fp32 and, where the CPU computes
+   bf16 natively, in bf16. Next to it the theoretical FMA peak from the CPU's flags and
+   clock (act_common.cpu_features).
+2. Per stage (backbone, encoder, decoder, rest: projections and head), FLOPs
+   (torch.utils.flop_counter plus the oneDNN linear operator, per module), time and the fraction of the measured peak
+   of that stage's kind (convolution for the backbone, matmul for the rest), for:
+   - inference (the policy's ActInference, uint8 frames in), fp32, at the paper config
+     (480x640, chunk 100, dim 512, 1 and 4 cameras) and at the demo config (cpu_demo.yaml);
+   - a training step of the demo config (forward and backward per stage, fp32, and bf16
+     autocast where native; the optimizer step is the "optimizer" row).
+   Stage times come from forward hooks on each stage's modules (inference) and from
+   re-running each stage alone on its captured inputs, forward then forward+backward
+   (training); the decoder's inference time is the total less the others (its layers are
+   called through methods, not modules).
+
+The CPU model and flags are printed first: every figure depends on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch.utils._pytree import tree_map_only
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parents[1]
+try:
+    import act_training  # noqa: F401  (installed by colcon)
+except ImportError:
+    sys.path.insert(0, str(ROOT / 'act_training'))
+    sys.path.insert(0, str(ROOT / 'act_common'))
+
+from act_common.cpu_features import cpu_features  # noqa: E402
+from act_training.config import ModelConfig, load_training_configs  # noqa: E402
+from act_training.model import build_model  # noqa: E402
+from act_training.model.inference import ActInference  # noqa: E402
+from act_training.model.onednn import flop_counter  # noqa: E402
+from act_training.model.runner import native_bf16  # noqa: E402
+from act_training.train.step_time import SyntheticStep  # noqa: E402
+
+DEMO_CONFIG = ROOT / 'act_bringup' / 'config' / 'training' / 'cpu_demo.yaml'
+
+
+def median_seconds(call, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# --- 1. the achievable rate ----------------------------------------------------------------
+
+@dataclass
+class Peak:
+    """Measured GFLOP/s of the best kernel of each kind, per dtype."""
+
+    matmul: dict[str, float]
+    conv: dict[str, float]
+    theoretical: dict[str, float]
+
+    def of(self, kind: str, dtype: str) -> float:
+        return (self.conv if kind == 'conv' else self.matmul)[dtype]
+
+
+def measure_peak(dtypes: list[str], repeats: int) -> tuple[Peak, list[str]]:
+    lines = []
+    matmul, conv = {}, {}
+    torch_dtype = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+    for name in dtypes:
+        dtype = torch_dtype[name]
+        best = 0.0
+        for n in (1024, 2048):
+            a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+            seconds = median_seconds(lambda: torch.mm(a, b), repeats)
+            rate = 2 * n ** 3 / seconds / 1e9
+            lines.append(f'  matmul {n}x{n}x{n} {name}: {seconds * 1e3:7.2f} ms  {rate:6.1f} GFLOP/s')
+            best = max(best, rate)
+        matmul[name] = best
+        best = 0.0
+        # ResNet-18's 3x3 convolutions: layer1 and layer3 shapes at a 480x640 input (batch 1)
+        # and at the demo's 120x160 input (batch 8).
+        for batch, channels, height, width in ((1, 64, 120, 160), (1, 256, 30, 40), (8, 64, 30, 40), (8, 256, 8, 10)):
+            x = torch.randn(batch, channels, height, width, dtype=dtype).contiguous(memory_format=torch.channels_last)
+            layer = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).to(dtype)
+            layer = layer.to(memory_format=torch.channels_last)
+            with torch.no_grad():
+                seconds = median_seconds(lambda: layer(x), repeats)
+            rate = 2 * batch * channels * channels * 9 * height * width / seconds / 1e9
+            lines.append(f'  conv3x3 {batch}x{channels}x{height}x{width} {name}: {seconds * 1e3:7.2f} ms  '
+                         f'{rate:6.1f} GFLOP/s')
+            best = max(best, rate)
+        conv[name] = best
+    threads = torch.get_num_threads()
+    cpu = cpu_features()
+    return Peak(matmul, conv, {name: cpu.peak_gflops(name, threads) for name in dtypes}), lines
+
+
+# --- 2. stages ------------------------------------------------------------------------------
+
+STAGE_KIND = {'backbone': 'conv', 'encoder': 'matmul', 'decoder': 'matmul', 'cvae encoder': 'matmul',
+              'rest': 'matmul', 'optimizer': 'matmul'}
+# ActInference's attributes per stage; the decoder is what the total leaves (its layers run
+# through methods, so part of their arithmetic is counted at the top level).
+INFERENCE_STAGES = {'backbone': ('backbone',), 'encoder': ('encoder_layers', 'encoder_norm'),
+                    'rest': ('input_proj', 'state_proj', 'action_head', 'keypoints', 'keypoint_proj')}
+
+
+def inference_flops(counter: FlopCounterMode) -> dict[str, float]:
+    """FLOPs per stage of one ActInference call, from FlopCounterMode's per-module counts.
+    A module's count includes its children's: only the outermost counted module under each
+    attribute is summed."""
+    counts = {name: float(sum(ops.values())) for name, ops in counter.get_flop_counts().items()
+              if name.startswith('ActInference.')}
+    outermost = [name for name in counts
+                 if not any(name.startswith(other + '.') for other in counts if other != name)]
+    flops = {}
+    for stage, attributes in INFERENCE_STAGES.items():
+        flops[stage] = sum(counts[name] for name in outermost if name.split('.')[1] in attributes)
+    flops['decoder'] = float(counter.get_total_flops()) - sum(flops.values())
+    return flops
+
+
+class StageTimer:
+    """Forward pre/post hooks on modules that sum wall time per stage."""
+
+    def __init__(self, modules: dict[str, list[torch.nn.Module]]):
+        self.seconds = {stage: 0.0 for stage in modules}
+        self._handles = []
+        for stage, items in modules.items():
+            for module in items:
+                self._handles.append(module.register_forward_pre_hook(self._start))
+                self._handles.append(module.register_forward_hook(self._stop(stage)))
+        self._started = 0.0
+
+    def _start(self, module, args):
+        self._started = time.perf_counter()
+
+    def _stop(self, stage):
+        def hook(module, args, output):
+            self.seconds[stage] += time.perf_counter() - self._started
+        return hook
+
+    def reset(self):
+        self.seconds = dict.fromkeys(self.seconds, 0.0)
+
+    def close(self):
+        for handle in self._handles:
+            handle.remove()
+
+
+def inference_stages(config: ModelConfig, repeats: int) -> tuple[dict[str, float], dict[str, float], float]:
+    """(seconds per stage, FLOPs per stage, total seconds) of one fp32 chunk prediction."""
+    model = build_model(replace(config, backbone_weights='none', state_dim=14, action_dim=14))
+    policy = ActInference(model).eval()
+    frames = torch.randint(0, 256, (1, len(config.camera_names), config.image_height, config.image_width, 3),
+                           dtype=torch.uint8)
+    qpos = torch.randn(1, 14)
+    with torch.inference_mode():
+        counter = flop_counter()
+        with counter:
+            policy(frames, qpos)
+        flops = inference_flops(counter)
+        total = median_seconds(lambda: policy(frames, qpos), repeats, warmup=2)
+        timer = StageTimer({'backbone': [policy.backbone], 'encoder': list(policy.encoder_layers),
+                            'rest': [policy.input_proj, policy.state_proj, policy.action_head]})
+        per_run = []
+        for _ in range(repeats):
+            timer.reset()
+            policy(frames, qpos)
+            per_run.append(dict(timer.seconds))
+        timer.close()
+    seconds = {stage: statistics.median(run[stage] for run in per_run) for stage in ('backbone', 'encoder', 'rest')}
+    seconds['decoder'] = max(0.0, total - sum(seconds.values()))
+    return seconds, flops, total
+
+
+def training_stages(config: ModelConfig, train, bf16: bool, repeats: int):
+    """Per stage: (forward s, backward s, forward FLOPs, backward FLOPs); plus the optimizer
+    step's seconds and the whole step's median seconds."""
+    step = SyntheticStep(config, train, bf16=bf16)
+    model = step.model
+    stages = {'backbone': model.backbone, 'encoder': model.encoder, 'decoder': model.decoder}
+    if model.config.use_vae:
+        stages['cvae encoder'] = model.vae_encoder
+    captured: dict[str, tuple] = {}
+    handles = [module.register_forward_pre_hook(
+        lambda module, args, kwargs, stage=stage: captured.setdefault(stage, (args, kwargs)), with_kwargs=True)
+        for stage, module in stages.items()]
+    step()  # warm-up, and each stage's inputs captured
+    for handle in handles:
+        handle.remove()
+
+    total = median_seconds(step, repeats, warmup=1)
+    # The optimizer step alone, on the gradients the last step left.
+    optimizer_s = median_seconds(step.optimizer.step, repeats, warmup=0)
+
+    results = {}
+    for stage, module in stages.items():
+        # Leaves cut from the step's graph (positions come as lists of tensors). The backbone's
+        # input (images) needs no gradient in training; every other stage's inputs do.
+        def leaf(a, grad=stage != 'backbone'):
+            return a.detach().requires_grad_(grad and a.is_floating_point())
+        inputs, kwargs = tree_map_only(torch.Tensor, leaf, captured[stage])
+
+        def forward():
+            with step.autocast():
+                return module(*inputs, **kwargs)
+
+        def forward_backward():
+            out = forward()
+            out.float().sum().backward()
+
+        fwd_counter, all_counter = flop_counter(), flop_counter()
+        with fwd_counter:
+            forward()
+        with all_counter:
+            forward_backward()
+        fwd_s = median_seconds(forward, repeats)
+        all_s = median_seconds(forward_backward, repeats)
+        model.zero_grad(set_to_none=True)
+        fwd_flops = float(fwd_counter.get_total_flops())
+        results[stage] = (fwd_s, max(0.0, all_s - fwd_s), fwd_flops, float(all_counter.get_total_flops()) - fwd_flops)
+    # What the step does besides these stages (projections, head, loss, optimizer).
+    whole = flop_counter()
+    with whole:
+        step()
+    staged_flops = sum(fwd + bwd for _, _, fwd, bwd in results.values())
+    staged_s = sum(fwd + bwd for fwd, bwd, _, _ in results.values())
+    results['rest'] = (max(0.0, total - staged_s - optimizer_s), 0.0,
+                       max(0.0, float(whole.get_total_flops()) - staged_flops), 0.0)
+    return results, optimizer_s, total
+
+
+def fraction(flops: float, seconds: float, peak_gflops: float) -> str:
+    if seconds <= 0 or flops <= 0:
+        return '     -'
+    return f'{flops / seconds / 1e9 / peak_gflops * 100:5.0f}%'
+
+
+def print_inference(title: str, config: ModelConfig, peak: Peak, repeats: int) -> None:
+    seconds, flops, total = inference_stages(config, repeats)
+    print(f'\n{title}: {len(config.camera_names)} camera(s) {config.image_height}x{config.image_width}, '
+          f'chunk {config.chunk_size}, dim {config.dim_model}, {config.n_encoder_layers}+{config.n_decoder_layers} '
+          f'layers; fp32; one chunk {total * 1e3:.1f} ms ({repeats} repeats, median)')
+    print(f'  {"stage":<14}{"GFLOP":>9}{"ms":>10}{"GFLOP/s":>10}{"of measured peak":>18}')
+    for stage in ('backbone', 'encoder', 'decoder', 'rest'):
+        gflop, ms = flops.get(stage, 0.0) / 1e9, seconds[stage] * 1e3
+        rate = gflop / (ms / 1e3) if ms > 0 else 0.0
+        print(f'  {stage:<14}{gflop:9.2f}{ms:10.1f}{rate:10.1f}'
+              f'{fraction(flops.get(stage, 0.0), seconds[stage], peak.of(STAGE_KIND[stage], "fp32")):>18}')
+    all_flops = sum(flops.values())
+    print(f'  {"total":<14}{all_flops / 1e9:9.2f}{total * 1e3:10.1f}{all_flops / total / 1e9:10.1f}'
+          f'{fraction(all_flops, total, peak.conv["fp32"]):>18} (of the conv peak)')
+
+
+def print_training(config: ModelConfig, train, peak: Peak, bf16: bool, repeats: int) -> None:
+    name = 'bf16' if bf16 else 'fp32'
+    results, optimizer_s, total = training_stages(config, train, bf16, repeats)
+    print(f'\ntraining step, demo config, batch {train.batch_size}, {name}: {total:.3f} s/step '
+          f'({repeats} repeats, median)')
+    print(f'  {"stage":<14}{"fwd GFLOP":>10}{"fwd ms":>9}{"fwd %":>7}{"bwd GFLOP":>11}{"bwd ms":>9}{"bwd %":>7}')
+    for stage, (fwd_s, bwd_s, fwd_f, bwd_f) in results.items():
+        peak_rate = peak.of(STAGE_KIND[stage], name)
+        print(f'  {stage:<14}{fwd_f / 1e9:10.2f}{fwd_s * 1e3:9.1f}{fraction(fwd_f, fwd_s, peak_rate):>7}'
+              f'{bwd_f / 1e9:11.2f}{bwd_s * 1e3:9.1f}{fraction(bwd_f, bwd_s, peak_rate):>7}')
+    print(f'  {"optimizer":<14}{"":>10}{optimizer_s * 1e3:9.1f}')
+    all_flops = sum(fwd + bwd for _, _, fwd, bwd in results.values())
+    print(f'  whole step: {all_flops / 1e9:.2f} GFLOP in {total * 1e3:.0f} ms = {all_flops / total / 1e9:.1f} GFLOP/s, '
+          f'{fraction(all_flops, total, peak.conv[name]).strip()} of the measured conv peak, '
+          f'{fraction(all_flops, total, peak.theoretical[name]).strip()} of the FMA peak at the reported clock')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s)')
+    parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--quick', action='store_true', help='3 repeats, paper config with 1 camera only')
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    repeats = 3 if args.quick else args.repeats
+    cpu = cpu_features()
+    print(cpu.describe())
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
+
+    dtypes = ['fp32'] + (['bf16'] if native_bf16(torch.device('cpu')) else [])
+    peak, lines = measure_peak(dtypes, repeats)
+    print('\nachievable rate (median of each kernel):')
+    print('\n'.join(lines))
+    for name in dtypes:
+        print(f'  {name}: measured peak matmul {peak.matmul[name]:.1f}, conv {peak.conv[name]:.1f} GFLOP/s; '
+              f'FMA peak at the reported clock {peak.theoretical[name]:.1f} GFLOP/s '
+              f'(measured = {max(peak.matmul[name], peak.conv[name]) / peak.theoretical[name] * 100:.0f}% of it: the cores run above that clock)')
+
+    paper = ModelConfig(camera_names=('top',))
+    print_inference('inference, paper config', paper, peak, repeats)
+    if not args.quick:
+        print_inference('inference, paper config', replace(paper, camera_names=('top', 'left', 'right', 'low')),
+                        peak, repeats)
+    demo_model, demo_train = load_training_configs(DEMO_CONFIG)
+    print_inference('inference, demo config', demo_model, peak, repeats)
+    for bf16 in [False] + ([True] if 'bf16' in dtypes else []):
+        print_training(demo_model, demo_train, peak, bf16, repeats)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
