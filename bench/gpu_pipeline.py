@@ -8,7 +8,7 @@ cannot run on them. This script runs the same pieces of the suite, in-process:
 
 1. scripted demonstrations (act_sim.scripted.generate_demo), replayed in the joint-space
    scene (act_sim.sim.AlohaSim) while rendering the `top` camera at 480x640, written as
-   training episodes in the layout `act convert` writes (act_training.conversion.hdf5_layout);
+   training episodes in the layout `act convert` writes (act_training.hdf5_format);
    seeds 0 .. episodes-1, only successful replays kept;
 2. training with act_training.train (config from --config, default the paper's);
 3. closed-loop evaluation on seeds from 100000 on (never used for data): every control
@@ -53,7 +53,8 @@ def generate_episode(args: tuple[int, str, int, int]) -> dict:
     from act_sim.rendering import CameraRenderer, CameraSpec
     from act_sim.scripted import generate_demo
     from act_sim.sim import AlohaSim
-    from act_training.conversion.hdf5_layout import EpisodeFileWriter, episode_file_name
+    from act_common.episode_format import episode_file_name
+    from act_training.conversion.hdf5_writer import EpisodeFileWriter
 
     demo = generate_demo(TASK, seed)
     if not demo.usable:

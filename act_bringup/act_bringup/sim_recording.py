@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from act_teleop.episode_recording import EpisodeRecord
+from act_common.episode_format import EpisodeRecord
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,12 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from act_common import diagnostics
 from act_common.parameters import ParameterSpec, ParameterTable
+from act_common.episode_format import EpisodeRecord, episode_dir_name, existing_episode_indices, next_episode_index
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_teleop.bag_writer import STORAGE_IDS, BagWriteError, TopicSpec
 from act_teleop.camera_compression import (CAMERA_COMPRESSIONS, COMPRESSED_TYPE, IMAGE_TYPE, ImageCompressor,
                                            compressed_topic)
-from act_teleop.episode_recording import (EpisodeRecord, EpisodeWriter, episode_dir_name, existing_episode_indices,
-                                          next_episode_index)
+from act_teleop.episode_recording import EpisodeWriter
 from act_teleop.message_types import message_class, split_type
 
 REWARD_TOPIC = '/sim/task_reward'

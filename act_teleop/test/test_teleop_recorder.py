@@ -15,7 +15,7 @@ from act_msgs.srv import StartEpisode, StopEpisode
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 
-from act_teleop.episode_recording import read_episode_record
+from act_common.episode_format import read_episode_record
 from act_teleop.recorder_node import RecorderNode
 
 ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml'

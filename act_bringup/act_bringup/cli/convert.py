@@ -3,14 +3,13 @@
     act convert data/transfer_cube --output data/transfer_cube_hdf5 [--lerobot data/transfer_cube_lerobot]
 
 Inputs are bag folders or folders of them (episode_<index>/). Each becomes
-`episode_<index>.hdf5` (act_training.conversion.hdf5_layout); a bag that cannot be
+`episode_<index>.hdf5` (act_training.hdf5_format); a bag that cannot be
 converted is reported with the reason and the others still convert. Existing outputs are
 kept unless --overwrite. Exit status 1 when any episode failed or was rejected.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -18,10 +17,11 @@ def _robot_for(bags: list[Path], requested: str | None) -> str:
     """--robot, else the robot named in the first episode.json, else aloha_sim."""
     if requested:
         return requested
+    from act_common.episode_format import read_episode_json
+
     for bag in bags:
-        record = bag / 'episode.json'
-        if record.is_file():
-            data = json.loads(record.read_text())
+        data = read_episode_json(bag)
+        if data is not None:
             if data.get('robot_config') and Path(data['robot_config']).is_file():
                 return data['robot_config']
             if data.get('robot'):

@@ -15,6 +15,7 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from act_common.episode_format import is_bag_folder
 from act_common.image_encoding import ImageEncodingError, compressed_to_rgb, image_array, to_rgb
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
@@ -97,7 +98,7 @@ def _typestore():
 def _open_reader(path: Path):
     from rosbags.highlevel import AnyReader
 
-    if not (path / 'metadata.yaml').is_file() and not any(path.glob('*.mcap')) and not any(path.glob('*.db3')):
+    if not is_bag_folder(path):
         raise ConversionError(f'{path}: not a rosbag2 folder (no metadata.yaml, .mcap or .db3)')
     try:
         reader = AnyReader([path], default_typestore=_typestore())

@@ -1,22 +1,6 @@
-"""The training episode file: the original ACT HDF5 layout, plus attributes that say what
-the numbers are. This layout is the contract between conversion and training.
-
-    /observations/qpos            (T, D) float64  follower state on the control grid
-    /observations/qvel            (T, D) float64  its velocity (rad/s; gripper: opening/s)
-    /observations/images/<camera> (T, H, W, 3) uint8 RGB; image_storage 'gzip' / 'lzf'
-                                  adds that HDF5 filter (readers see the same array);
-                                  'jpeg' writes the ALOHA 2 layout instead: (T, L) uint8
-                                  JPEG rows, /compress_len and attribute compress (data.jpeg_rows)
-    /action                       (T, Da) float64 commanded targets at each tick
-    attributes: sim (bool), task, robot, vector_names (JSON list, names of qpos/qvel),
-    action_names (JSON list, names of action), camera_names (JSON list), control_rate_hz,
-    success, seed, source (the bag path), episode_index, action_source, time_source, and
-    for simulated episodes render_settings (JSON object, act_sim.rendering.RenderSettings;
-    the camera sizes are the image datasets' H, W, or the decoded JPEG rows' size)
-
-D = len(vector_names): per arm 6 joints (rad) then the gripper opening normalized
-0 = closed .. 1 = open (qpos: the follower fingers; action: the leader gripper).
-"""
+"""Writes one training episode file in the layout of act_training.hdf5_format: qpos, qvel,
+action, camera frames (raw, through an HDF5 filter, or as ALOHA 2 JPEG rows) and the root
+attributes, through a temporary name renamed into place on success."""
 
 from __future__ import annotations
 
@@ -27,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from act_training.data.jpeg_rows import COMPRESS_ATTRIBUTE, COMPRESS_LEN, DEFAULT_JPEG_QUALITY, encode_frame, pad_rows
+from act_training.data.jpeg_rows import DEFAULT_JPEG_QUALITY, encode_frame, pad_rows
+from act_training.hdf5_format import ACTION, COMPRESS_ATTRIBUTE, COMPRESS_LEN, IMAGES, QPOS, QVEL
 
 # How camera frames are stored: raw pixels, pixels through a lossless HDF5 filter, or JPEG rows.
 IMAGE_STORAGE = ('raw', 'gzip', 'lzf', 'jpeg')
@@ -45,10 +30,6 @@ class TrainingEpisode:
     attributes: dict
 
 
-def episode_file_name(index: int) -> str:
-    return f'episode_{index}.hdf5'
-
-
 class EpisodeFileWriter:
     """Writes one episode file through a temporary name, renamed into place on success,
     so an interrupted or failed conversion never leaves a half-written episode."""
@@ -64,11 +45,10 @@ class EpisodeFileWriter:
         self.image_storage, self.jpeg_quality = image_storage, jpeg_quality
         self._tmp = self.path.with_name(f'.{self.path.name}.partial')
         self._file = h5py.File(self._tmp, 'w')
-        observations = self._file.create_group('observations')
-        self.qpos = observations.create_dataset('qpos', (length, vector_size), dtype='float64')
-        self.qvel = observations.create_dataset('qvel', (length, vector_size), dtype='float64')
-        self.action = self._file.create_dataset('action', (length, action_size or vector_size), dtype='float64')
-        self._images = observations.create_group('images')
+        self.qpos = self._file.create_dataset(QPOS, (length, vector_size), dtype='float64')
+        self.qvel = self._file.create_dataset(QVEL, (length, vector_size), dtype='float64')
+        self.action = self._file.create_dataset(ACTION, (length, action_size or vector_size), dtype='float64')
+        self._images = self._file.create_group(IMAGES)
         self.images: dict = {}
 
     def camera(self, name: str, height: int, width: int):
@@ -88,6 +68,7 @@ class EpisodeFileWriter:
         return dataset
 
     def set_attributes(self, attributes: dict) -> None:
+        """Root attributes; lists, tuples and dicts are stored as JSON text (hdf5_format)."""
         for key, value in attributes.items():
             self._file.attrs[key] = json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
 
@@ -98,7 +79,7 @@ class EpisodeFileWriter:
             for name, (rows, _) in padded.items():
                 self._images.create_dataset(name, data=rows, chunks=(1, rows.shape[1]))
             # One row per camera in camera_names order, as the ALOHA recorders write it.
-            self._file.create_dataset(COMPRESS_LEN.lstrip('/'), data=np.stack([n for _, n in padded.values()]).astype(np.float32))
+            self._file.create_dataset(COMPRESS_LEN, data=np.stack([n for _, n in padded.values()]).astype(np.float32))
             self._file.attrs[COMPRESS_ATTRIBUTE] = True
         self._file.close()
         os.replace(self._tmp, self.path)
