@@ -90,7 +90,7 @@ class StatusListener:
         from rclpy.executors import SingleThreadedExecutor
 
         from act_common.qos import STATUS_QOS
-        from act_policy_node.policy_node import STATUS_TOPIC
+        from act_common.interfaces import POLICY_STATUS_TOPIC as STATUS_TOPIC
 
         self.context = Context()
         rclpy.init(context=self.context)
@@ -176,6 +176,8 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
 
+    from act_common.interfaces import RECORDER_START_SERVICE, RECORDER_STOP_SERVICE
+
     from act_bringup.paths import robot_config_path
 
     robot = str(robot_config_path('aloha_sim'))
@@ -193,8 +195,8 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
     node = rclpy.create_node('soak_recording', context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    start_client = node.create_client(StartEpisode, '/recorder/start_episode')
-    stop_client = node.create_client(StopEpisode, '/recorder/stop_episode')
+    start_client = node.create_client(StartEpisode, RECORDER_START_SERVICE)
+    stop_client = node.create_client(StopEpisode, RECORDER_STOP_SERVICE)
 
     def call(client, request, timeout_s=60.0):
         future = client.call_async(request)

@@ -5,6 +5,7 @@ import yaml
 import pytest
 
 from act_bringup.sim_recording import SimRecordingConfig, record_sim_episodes
+from act_common.interfaces import TASK_REWARD_TOPIC
 
 STEPS = 400  # transfer_cube episode length
 
@@ -28,12 +29,12 @@ def test_one_scripted_episode_is_recorded_through_teleop(tmp_path):
     with AnyReader([bag]) as reader:
         for connection, _, raw in reader.messages():
             counts[connection.topic] = counts.get(connection.topic, 0) + 1
-            if connection.topic == '/sim/task_reward':
+            if connection.topic == TASK_REWARD_TOPIC:
                 last_reward = reader.deserialize(raw, connection.msgtype)
     # One message per sim step on every stream; the action misses at most the first tick,
     # when teleop is still reading the follower pose it starts from.
     per_step = ['/cameras/top/image_raw', '/follower_left/joint_states', '/follower_right/joint_states',
-                '/leader_left/joint_states', '/leader_right/joint_states', '/clock', '/sim/task_reward']
+                '/leader_left/joint_states', '/leader_right/joint_states', '/clock', TASK_REWARD_TOPIC]
     assert {topic: counts[topic] for topic in per_step} == {topic: STEPS for topic in per_step}
     assert STEPS - 2 <= counts['/act/commanded_action'] <= STEPS
     assert last_reward.success and last_reward.seed == record.seed

@@ -31,6 +31,27 @@ STATUS_QOS = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 
+# TaskReward: STATUS_QOS (reliable, transient local) but keeping the last 2 s of steps, so
+# that a subscriber that falls behind for a moment still gets every step (with depth 1 a
+# paced sim overwrote step 0 of an episode before a busy runner had read it). STATUS_QOS
+# subscribers (depth 1) still get just the newest; EPISODE_FOLLOW_QOS ones get every step
+# from their start on and no history.
+REWARD_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=100,
+    reliability=STATUS_QOS.reliability,
+    durability=STATUS_QOS.durability,
+)
+
+# A client following the sim's episodes step by step (act_sim.episode_runner): every
+# TaskReward from its start on, none from before it.
+EPISODE_FOLLOW_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=100,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
 # /clock as rosgraph publishes it.
 CLOCK_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,

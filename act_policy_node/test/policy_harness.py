@@ -24,7 +24,9 @@ from act_bringup.paths import robot_config_path
 from act_common.image_encoding import rgb_to_image_fields
 from act_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import load_robot_config
-from act_policy_node.policy_node import CHUNK_TOPIC, STATUS_TOPIC, TRAJECTORY_TOPIC
+from act_common.interfaces import POLICY_CHUNK_TOPIC as CHUNK_TOPIC
+from act_common.interfaces import POLICY_STATUS_TOPIC as STATUS_TOPIC
+from act_common.interfaces import POLICY_TRAJECTORY_TOPIC as TRAJECTORY_TOPIC
 
 ROBOT_CONFIG = str(robot_config_path('aloha_sim'))
 FOLLOWER_JOINTS = ['waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'wrist_rotate', 'left_finger', 'right_finger']

@@ -18,7 +18,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 from act_common.qos import STATUS_QOS
 from act_common.robot_config import load_robot_config
-from act_policy_node.policy_node import STATUS_TOPIC
+from act_common.interfaces import POLICY_STATUS_TOPIC as STATUS_TOPIC
 from policy_checkpoints import train_checkpoint
 from policy_harness import ROBOT_CONFIG
 

@@ -38,6 +38,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from act_common import diagnostics
 from act_common.parameters import ParameterSpec, ParameterTable
 from act_common.episode_format import EpisodeRecord, episode_dir_name, existing_episode_indices, next_episode_index
+from act_common.interfaces import RECORDER_NODE, RECORDER_START, RECORDER_STOP, TASK_REWARD_TOPIC
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_teleop.bag_writer import STORAGE_IDS, BagWriteError, TopicSpec
 from act_teleop.camera_compression import (CAMERA_COMPRESSIONS, COMPRESSED_TYPE, IMAGE_TYPE, ImageCompressor,
@@ -45,7 +46,6 @@ from act_teleop.camera_compression import (CAMERA_COMPRESSIONS, COMPRESSED_TYPE,
 from act_teleop.episode_recording import EpisodeWriter
 from act_teleop.message_types import message_class, split_type
 
-REWARD_TOPIC = '/sim/task_reward'
 
 # Deeper queues than the live profiles: the recorder must not lose a burst while the
 # executor is busy. Same reliability as the publishers (a reliable reader never matches a
@@ -133,7 +133,7 @@ def recorded_topics(robot: RobotConfig, cameras: list[str], record_leader: bool,
     topics.append(RecordedTopic(TopicSpec(robot.action_topic, 'sensor_msgs/msg/JointState'), RELIABLE_RECORD_QOS))
     if robot.simulated:
         topics.append(RecordedTopic(TopicSpec(robot.clock_topic, 'rosgraph_msgs/msg/Clock'), SENSOR_RECORD_QOS))
-        topics.append(RecordedTopic(TopicSpec(REWARD_TOPIC, 'act_msgs/msg/TaskReward'), RELIABLE_RECORD_QOS))
+        topics.append(RecordedTopic(TopicSpec(TASK_REWARD_TOPIC, 'act_msgs/msg/TaskReward'), RELIABLE_RECORD_QOS))
     topics.extend(RecordedTopic(spec, RELIABLE_RECORD_QOS) for spec in extra)
     names = [topic.spec.name for topic in topics]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -152,7 +152,7 @@ class EpisodeError(RuntimeError):
 
 class RecorderNode(Node):
     def __init__(self, **node_kwargs):
-        super().__init__('recorder', **node_kwargs)
+        super().__init__(RECORDER_NODE, **node_kwargs)
         self._values = PARAMETERS.declare(self, self._on_set_parameters)
         path = self._values['robot_config']
         if not path:
@@ -184,8 +184,8 @@ class RecorderNode(Node):
                                      lambda data, name=topic.spec.name: self._on_message(name, data),
                                      topic.qos, callback_group=group, raw=True)
         services = MutuallyExclusiveCallbackGroup()
-        self.create_service(StartEpisode, '~/start_episode', self._on_start, callback_group=services)
-        self.create_service(StopEpisode, '~/stop_episode', self._on_stop, callback_group=services)
+        self.create_service(StartEpisode, RECORDER_START, self._on_start, callback_group=services)
+        self.create_service(StopEpisode, RECORDER_STOP, self._on_stop, callback_group=services)
         self.get_logger().info(f'recording {len(self.topics)} topics of {self.robot.name!r} into {self._output_dir} '
                                f'({self._storage_id}) on request: {[t.spec.name for t in self.topics]}')
 

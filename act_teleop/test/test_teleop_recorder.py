@@ -16,6 +16,7 @@ from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 
 from act_common.episode_format import read_episode_record
+from act_common.interfaces import RECORDER_START_SERVICE, RECORDER_STOP_SERVICE
 from act_teleop.recorder_node import RecorderNode
 
 ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml'
@@ -32,8 +33,8 @@ class Recorder:
             args += ['-p', f'{name}:={value}']
         self.node = RecorderNode(context=self.context, cli_args=args)
         self.client_node = rclpy.create_node('recorder_client', context=self.context)
-        self.start_client = self.client_node.create_client(StartEpisode, '/recorder/start_episode')
-        self.stop_client = self.client_node.create_client(StopEpisode, '/recorder/stop_episode')
+        self.start_client = self.client_node.create_client(StartEpisode, RECORDER_START_SERVICE)
+        self.stop_client = self.client_node.create_client(StopEpisode, RECORDER_STOP_SERVICE)
         self.executor = MultiThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.client_node)

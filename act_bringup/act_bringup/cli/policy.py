@@ -24,6 +24,7 @@ def handle(args) -> int:
 
     from act_bringup.node_set import NodeSet, NodeSpec
     from act_bringup.paths import node_params_path, robot_config_path, use_large_data_dds_profile
+    from act_common.interfaces import POLICY_STATUS_TOPIC
     from act_common.robot_config import load_robot_config
     from act_policy_node.policy_node import PolicyNode
 
@@ -49,7 +50,7 @@ def handle(args) -> int:
             print(f'act policy: activation failed: {node.status_detail}', file=sys.stderr)
             return 1
         print(f'act policy: {node.policy.model_id} {"configured" if args.inactive else "active"} on robot '
-              f'{node.robot.name!r}; status on /act/policy/status; Ctrl-C stops', flush=True)
+              f'{node.robot.name!r}; status on {POLICY_STATUS_TOPIC}; Ctrl-C stops', flush=True)
         nodes.spin()
     return 0
 

@@ -84,6 +84,7 @@ def _prompt_loop(recorder, task: str) -> None:
 
 
 def _record_hardware(args) -> int:
+    from act_common.interfaces import RECORDER_START_SERVICE, RECORDER_STOP_SERVICE
     from act_teleop.recorder_node import RecorderNode
     from act_teleop.teleop_node import TeleopNode
 
@@ -107,7 +108,7 @@ def _record_hardware(args) -> int:
         return 1
     with nodes:
         if args.no_prompt or not sys.stdin.isatty():
-            print('recorder running; control episodes with /recorder/start_episode and /recorder/stop_episode', flush=True)
+            print(f'recorder running; control episodes with {RECORDER_START_SERVICE} and {RECORDER_STOP_SERVICE}', flush=True)
             nodes.spin()
             return 0
         nodes.spin_in_background()
