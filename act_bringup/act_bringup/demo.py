@@ -23,10 +23,14 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from act_common.errors import ActError, ConfigurationError
+from act_common.success_rate import EVAL_MODES
+from act_teleop.camera_compression import CAMERA_COMPRESSIONS
+
 STAGES = ('record', 'convert', 'train', 'eval', 'report')
 
 
-class DemoError(RuntimeError):
+class DemoError(ActError, RuntimeError):
     """A stage could not produce what the next one needs; the message says which and why."""
 
 
@@ -62,17 +66,18 @@ class DemoConfig:
     def __post_init__(self):
         object.__setattr__(self, 'output_dir', Path(self.output_dir))
         if self.episodes < 2:
-            raise ValueError(f'episodes must be >= 2 (one is held out for validation), got {self.episodes}')
-        if self.camera_compression not in ('none', 'png', 'jpeg'):
-            raise ValueError(f"camera_compression must be none, png or jpeg, got {self.camera_compression!r}")
+            raise ConfigurationError(f'episodes must be >= 2 (one is held out for validation), got {self.episodes}')
+        if self.camera_compression not in CAMERA_COMPRESSIONS:
+            raise ConfigurationError(f'camera_compression must be one of {", ".join(CAMERA_COMPRESSIONS)}, '
+                                     f'got {self.camera_compression!r}')
         if self.eval_episodes < 1:
-            raise ValueError(f'eval_episodes must be >= 1, got {self.eval_episodes}')
+            raise ConfigurationError(f'eval_episodes must be >= 1, got {self.eval_episodes}')
         if not self.train_minutes >= 0:
-            raise ValueError(f'train_minutes must be >= 0 (0: the config\'s steps), got {self.train_minutes}')
-        if self.eval_mode not in ('realtime', 'lockstep'):
-            raise ValueError(f'eval_mode must be realtime or lockstep, got {self.eval_mode!r}')
+            raise ConfigurationError(f'train_minutes must be >= 0 (0: the config\'s steps), got {self.train_minutes}')
+        if self.eval_mode not in EVAL_MODES:
+            raise ConfigurationError(f'eval_mode must be one of {", ".join(EVAL_MODES)}, got {self.eval_mode!r}')
         if self.device not in ('cpu', 'cuda') and not self.device.startswith('cuda:'):
-            raise ValueError(f'device must be cpu, cuda or cuda:N, got {self.device!r}')
+            raise ConfigurationError(f'device must be cpu, cuda or cuda:N, got {self.device!r}')
 
     @property
     def bags_dir(self) -> Path:

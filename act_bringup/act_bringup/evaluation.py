@@ -56,6 +56,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from act_common.errors import ActError, ConfigurationError
 from act_common.image_encoding import image_msg_to_rgb
 from act_common.qos import SENSOR_QOS
 from act_common.ros_time import stamp_to_ns
@@ -69,7 +70,7 @@ LOCKSTEP_TIMEOUT_S = 30.0
 VIDEO_DOWNSCALE = 2
 
 
-class EvalError(RuntimeError):
+class EvalError(ActError, RuntimeError):
     """The evaluation could not run (sim did not start, checkpoint refused, timeout)."""
 
 
@@ -113,24 +114,24 @@ class EvalConfig:
         from act_sim.tasks import TASK_NAMES
 
         if self.task not in TASK_NAMES:
-            raise ValueError(f'unknown task {self.task!r}; known tasks: {list(TASK_NAMES)}')
+            raise ConfigurationError(f'unknown task {self.task!r}; known tasks: {list(TASK_NAMES)}')
         if self.episodes < 1:
-            raise ValueError(f'episodes must be >= 1, got {self.episodes}')
+            raise ConfigurationError(f'episodes must be >= 1, got {self.episodes}')
         if self.seed_start < 0:
-            raise ValueError(f'seed_start must be >= 0, got {self.seed_start}')
+            raise ConfigurationError(f'seed_start must be >= 0, got {self.seed_start}')
         if self.video_episodes is not None and self.video_episodes < 0:
-            raise ValueError(f'video_episodes must be >= 0, got {self.video_episodes}')
+            raise ConfigurationError(f'video_episodes must be >= 0, got {self.video_episodes}')
         if self.trace_episodes < 0:
-            raise ValueError(f'trace_episodes must be >= 0, got {self.trace_episodes}')
+            raise ConfigurationError(f'trace_episodes must be >= 0, got {self.trace_episodes}')
         if self.episode_steps is not None and self.episode_steps < 1:
-            raise ValueError(f'episode_steps must be >= 1, got {self.episode_steps}')
+            raise ConfigurationError(f'episode_steps must be >= 1, got {self.episode_steps}')
         if self.mode not in EVAL_MODES:
-            raise ValueError(f'mode must be one of {list(EVAL_MODES)}, got {self.mode!r}')
+            raise ConfigurationError(f'mode must be one of {list(EVAL_MODES)}, got {self.mode!r}')
         if not (math.isfinite(self.real_time_factor) and 0 < self.real_time_factor <= 100):
-            raise ValueError(f'real_time_factor must be in (0, 100], got {self.real_time_factor} '
+            raise ConfigurationError(f'real_time_factor must be in (0, 100], got {self.real_time_factor} '
                              '(for the sim waiting on the policy use mode lockstep)')
         if not self.checkpoint.is_dir():
-            raise ValueError(f'checkpoint {self.checkpoint} is not a folder')
+            raise ConfigurationError(f'checkpoint {self.checkpoint} is not a folder')
 
     @property
     def seeds(self) -> range:

@@ -20,12 +20,9 @@ CONFIG_FILES = {'policy_node': 'policy.yaml', 'sim_node': 'sim.yaml', 'teleop': 
 
 def tables() -> list:
     """The nodes' ParameterTables, in README order (imports the node modules)."""
-    from act_policy_node.parameters import PARAMETERS as policy
-    from act_sim.sim_node import PARAMETERS as sim
-    from act_teleop.recorder_node import PARAMETERS as recorder
-    from act_teleop.teleop_node import PARAMETERS as teleop
+    from act_bringup.cli.node_parameters import node_table
 
-    return [policy, sim, teleop, recorder]
+    return [node_table(node) for node in CONFIG_FILES]
 
 
 def render() -> str:

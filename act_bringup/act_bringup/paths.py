@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from act_common.errors import ConfigNotFoundError
+
 
 def bringup_share() -> Path:
     from ament_index_python.packages import get_package_share_directory
@@ -16,12 +18,12 @@ def _named_config(kind: str, folder: Path, name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in ('.yaml', '.yml'):
         if not candidate.is_file():
-            raise FileNotFoundError(f'{kind} {candidate} does not exist')
+            raise ConfigNotFoundError(f'{kind} {candidate} does not exist')
         return candidate
     path = folder / f'{name_or_path}.yaml'
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob('*.yaml'))
-        raise FileNotFoundError(f'unknown {kind} {name_or_path!r}; installed: {known}')
+        raise ConfigNotFoundError(f'unknown {kind} {name_or_path!r}; installed: {known}')
     return path
 
 

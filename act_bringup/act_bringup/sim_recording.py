@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from act_common.episode_format import EpisodeRecord
+from act_common.errors import ConfigurationError
+from act_teleop.camera_compression import CAMERA_COMPRESSIONS
 
 
 @dataclass(frozen=True)
@@ -44,15 +46,16 @@ class SimRecordingConfig:
 
     def __post_init__(self):
         if self.episodes < 1:
-            raise ValueError(f'episodes must be >= 1, got {self.episodes}')
+            raise ConfigurationError(f'episodes must be >= 1, got {self.episodes}')
         if not self.cameras:
-            raise ValueError('cameras must name at least one camera')
+            raise ConfigurationError('cameras must name at least one camera')
         if self.max_attempts is not None and self.max_attempts < self.episodes:
-            raise ValueError(f'max_attempts ({self.max_attempts}) must be >= episodes ({self.episodes})')
-        if self.camera_compression not in ('none', 'png', 'jpeg'):
-            raise ValueError(f"camera_compression must be none, png or jpeg, got {self.camera_compression!r}")
+            raise ConfigurationError(f'max_attempts ({self.max_attempts}) must be >= episodes ({self.episodes})')
+        if self.camera_compression not in CAMERA_COMPRESSIONS:
+            raise ConfigurationError(f'camera_compression must be one of {", ".join(CAMERA_COMPRESSIONS)}, '
+                                     f'got {self.camera_compression!r}')
         if self.real_time_factor < 0:
-            raise ValueError(f'real_time_factor must be >= 0, got {self.real_time_factor}')
+            raise ConfigurationError(f'real_time_factor must be >= 0, got {self.real_time_factor}')
 
     @property
     def attempts(self) -> int:

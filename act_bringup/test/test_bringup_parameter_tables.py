@@ -43,12 +43,14 @@ def test_act_policy_flags_come_from_the_table():
     import argparse
 
     from act_bringup.cli import policy as cli
+    from act_common.parameters import node_parameter_overrides
     from act_policy_node.parameters import PARAMETERS
 
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     args = parser.parse_args(['policy', '--checkpoint', 'x', '--precision', 'bf16', '--ensemble-m', '0.2'])
-    assert args.precision == 'bf16' and args.ensemble_m == 0.2 and args.device is None
+    overrides = node_parameter_overrides(args.param, {'policy_node': PARAMETERS})['policy_node']
+    assert overrides == {'precision': 'bf16', 'ensemble_m': 0.2}  # device not given: policy.yaml's holds
     with pytest.raises(SystemExit):
         parser.parse_args(['policy', '--checkpoint', 'x', '--precision', 'fp16'])
     assert set(cli.CLI_PARAMETERS) <= set(PARAMETERS.specs)

@@ -7,13 +7,17 @@ import pytest
 import yaml
 
 from act_bringup.cli.main import build_parser
+from act_bringup.cli.node_parameters import overrides_for
 from act_bringup.paths import node_params_path
 
 
 def test_sim_arguments():
     args = build_parser().parse_args(['sim', '--task', 'insertion', '--scripted-episodes', '3',
                                       '--real-time-factor', '0', '--cameras', 'top', 'angle'])
-    assert (args.task, args.scripted_episodes, args.real_time_factor, args.cameras) == ('insertion', 3, 0.0, ['top', 'angle'])
+    # The sim_node flags are aliases of --param sim_node.NAME=VALUE, checked against its table.
+    assert overrides_for(args, ('sim_node',)) == {'sim_node': {'task': 'insertion', 'real_time_factor': 0.0,
+                                                               'cameras': ['top', 'angle']}}
+    assert args.scripted_episodes == 3
     assert args.command_path == 'direct' and args.robot == 'aloha_sim'
 
 

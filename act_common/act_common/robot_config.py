@@ -18,11 +18,13 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from act_common.errors import ConfigurationError
+
 COMMAND_INTERFACES = ('float64_multi_array', 'joint_trajectory', 'interbotix_joint_group')
 IMAGE_ENCODINGS = ('rgb8', 'bgr8', 'mono8')
 
 
-class RobotConfigError(ValueError):
+class RobotConfigError(ConfigurationError):
     """A robot config is malformed; the message names the file and the field."""
 
 

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 
+from act_common.errors import ActError
 from act_msgs.msg import TaskReward
 from act_msgs.srv import ResetSim
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -38,7 +39,7 @@ from act_sim.tasks import task_spec
 
 
 
-class EpisodeError(RuntimeError):
+class EpisodeError(ActError, RuntimeError):
     """The sim did not answer as expected (no reset service, no reward, timeout)."""
 
 

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from act_common.errors import ActError
 from act_msgs.srv import StartEpisode, StopEpisode
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
@@ -142,7 +143,7 @@ def recorded_topics(robot: RobotConfig, cameras: list[str], record_leader: bool,
     return topics
 
 
-class EpisodeError(RuntimeError):
+class EpisodeError(ActError, RuntimeError):
     """An episode cannot be started or stopped; `result` is the service result code."""
 
     def __init__(self, result: int, message: str):

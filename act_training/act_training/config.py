@@ -14,15 +14,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from act_common.errors import ConfigurationError
+
 BACKBONE_WEIGHTS_KEYWORDS = ('none', 'imagenet')
 LR_SCHEDULES = ('constant', 'cosine')
 # Normalization layers of the image backbone (act_training.model.backbone says why two).
 BACKBONE_NORMS = ('frozen_batchnorm', 'group_norm')
 DEVICES = ('cpu', 'cuda', 'auto')
+# Inference precisions (act_training.model.runner says what each runs as).
+PRECISIONS = ('auto', 'fp32', 'bf16')
 
 
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the field and the value."""
+class ConfigError(ConfigurationError):
+    """A config value is invalid; the message names the field and the value (exit 2 in `act`)."""
 
 
 def _check(condition: bool, message: str) -> None:

@@ -38,6 +38,14 @@ ACTION = '/action'
 COMPRESS_LEN = '/compress_len'
 COMPRESS_ATTRIBUTE = 'compress'
 
+# How camera frames are stored (conversion.hdf5_writer): raw pixels, pixels through a
+# lossless HDF5 filter, or ALOHA 2 JPEG rows.
+IMAGE_STORAGE = ('raw', 'gzip', 'lzf', 'jpeg')
+# Values of the action_source attribute: the commanded targets, or the leader joint states
+# mapped as teleop maps them; of time_source: header stamps or the bag's reception times.
+ACTION_SOURCES = ('commanded', 'leader')
+TIME_SOURCES = ('header', 'receive')
+
 # Root attributes stored as JSON text (lists of names, and the render settings object).
 JSON_LIST_ATTRIBUTES = ('vector_names', 'action_names', 'camera_names')
 JSON_ATTRIBUTES = JSON_LIST_ATTRIBUTES + ('render_settings',)

@@ -59,7 +59,7 @@ def test_errors_are_one_clear_line_and_exit_1(tmp_path, capsys):
     assert code == 1 and 'episode_0.hdf5: /action: has 5 steps but /observations/qpos has 6' in err
     assert not (tmp_path / 'run').exists()
     assert main(['train', '--data', str(tmp_path), '--output', str(tmp_path / 'r'), '--config', str(config),
-                 '--set', 'model.dim_model=banana']) == 1
+                 '--set', 'model.dim_model=banana']) == 2  # a bad config: exit 2 (act_common.errors)
     assert 'model.dim_model' in capsys.readouterr().err
-    assert main(['train', '--data', str(tmp_path), '--output', str(tmp_path / 'r'), '--config', 'no_such_config']) == 1
+    assert main(['train', '--data', str(tmp_path), '--output', str(tmp_path / 'r'), '--config', 'no_such_config']) == 2
     assert "unknown training config 'no_such_config'" in capsys.readouterr().err

@@ -60,21 +60,23 @@ def handle(args) -> int:
 
 
 def register(subparsers) -> None:
+    from act_training.hdf5_format import ACTION_SOURCES, IMAGE_STORAGE, TIME_SOURCES
+
     parser = subparsers.add_parser('convert', help='convert episode bags into ACT HDF5 episodes (and a LeRobot dataset)',
                                    description=__doc__.split('\n\n')[0])
     parser.add_argument('inputs', nargs='+', metavar='BAG_OR_DIR', help='episode bag folders or folders of them')
     parser.add_argument('--output', required=True, metavar='DIR', help='folder receiving episode_<index>.hdf5')
     parser.add_argument('--robot', help='robot config name or YAML path (default: from episode.json, else aloha_sim)')
     parser.add_argument('--cameras', nargs='+', metavar='CAMERA', help='cameras to export (default: those recorded)')
-    parser.add_argument('--action-source', choices=('commanded', 'leader'), default='commanded',
+    parser.add_argument('--action-source', choices=ACTION_SOURCES, default='commanded',
                         help='action = the commanded targets (default) or the leader joint states mapped')
-    parser.add_argument('--time-source', choices=('header', 'receive'), default='header',
+    parser.add_argument('--time-source', choices=TIME_SOURCES, default='header',
                         help='message header stamps (default) or the bag reception times')
     parser.add_argument('--max-gap-s', type=float, default=0.2,
                         help='reject an episode with a longer pause in any stream (default 0.2 s)')
     parser.add_argument('--task', default='unknown', help='task name for bags without episode metadata')
     parser.add_argument('--lerobot', metavar='DIR', help='also write a LeRobotDataset v3.0 (parquet + mp4 + meta; LeRobot >= 0.4 opens it) here')
-    parser.add_argument('--image-storage', choices=('raw', 'gzip', 'lzf', 'jpeg'), default='raw',
+    parser.add_argument('--image-storage', choices=IMAGE_STORAGE, default='raw',
                         help='camera frames in the HDF5: raw (default), gzip or lzf (lossless HDF5 filters), or jpeg '
                         '(the ALOHA 2 JPEG-row layout, lossy); bytes and speed of each: README')
     parser.add_argument('--jpeg-quality', type=int, default=90, help='JPEG quality 1..100 for --image-storage jpeg (default 90)')

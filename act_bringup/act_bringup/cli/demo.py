@@ -20,36 +20,30 @@ DEFAULT_TRAIN_MINUTES = 12.0
 
 
 def handle(args) -> int:
-    from act_bringup.demo import DemoConfig, DemoError, run_demo
-    from act_bringup.evaluation import EvalError
-    from act_training.config import ConfigError
-    from act_training.model.backbone import BackboneWeightsError
-    from act_training.train import TrainingError
+    from act_bringup.demo import DemoConfig, run_demo
+    from act_common.errors import EXIT_FAILURE, ActError, ConfigurationError
 
     gpu = args.gpu
     output = Path(args.output) if args.output else Path('demo_output') / time.strftime('%Y%m%d-%H%M%S')
-    try:
-        config = DemoConfig(
-            output_dir=output, task=args.task,
-            episodes=args.episodes if args.episodes is not None else (50 if gpu else 20),
-            eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else 20),
-            training_config=args.config or ('paper' if gpu else 'cpu_demo'), training_overrides=tuple(args.set),
-            device='cuda' if gpu else 'cpu', train_minutes=args.train_minutes, eval_real_time_factor=args.real_time_factor, eval_mode=args.eval_mode,
-            overwrite=args.overwrite, camera_compression=args.camera_compression)
-    except ValueError as error:
-        print(f'act demo: {error}', file=sys.stderr)
-        return 2
+    config = DemoConfig(
+        output_dir=output, task=args.task,
+        episodes=args.episodes if args.episodes is not None else (50 if gpu else 20),
+        eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else 20),
+        training_config=args.config or ('paper' if gpu else 'cpu_demo'), training_overrides=tuple(args.set),
+        device='cuda' if gpu else 'cpu', train_minutes=args.train_minutes, eval_real_time_factor=args.real_time_factor,
+        eval_mode=args.eval_mode, overwrite=args.overwrite, camera_compression=args.camera_compression)
     if gpu:
         import torch
 
         if not torch.cuda.is_available():
-            print('act demo: --gpu needs CUDA, and torch sees no GPU here (act doctor tells more)', file=sys.stderr)
-            return 2
+            raise ConfigurationError('--gpu needs CUDA, and torch sees no GPU here (act doctor tells more)')
     try:
         result = run_demo(config, say=lambda line: print(line, flush=True))
-    except (DemoError, EvalError, ConfigError, TrainingError, BackboneWeightsError, FileNotFoundError) as error:
+    except FileNotFoundError as error:  # ActErrors go to cli.main
+        if isinstance(error, ActError):
+            raise
         print(f'act demo: {error}', file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     evaluation = result.evaluation
     loop = evaluation['control_loop']
     print('\n== act demo: results ==')
@@ -65,10 +59,14 @@ def handle(args) -> int:
 
 
 def register(subparsers) -> None:
+    from act_common.success_rate import EVAL_MODES
+    from act_sim.tasks import TASK_NAMES
+    from act_teleop.camera_compression import CAMERA_COMPRESSIONS
+
     parser = subparsers.add_parser('demo', help='the whole pipeline on the sim: record, convert, train, evaluate, report',
                                    description=__doc__.split('\n\n')[0])
     parser.add_argument('--output', help='folder for every stage\'s output (default: demo_output/<date-time>)')
-    parser.add_argument('--task', default='transfer_cube', choices=('transfer_cube', 'insertion'),
+    parser.add_argument('--task', default='transfer_cube', choices=TASK_NAMES,
                         help='simulated task (default: transfer_cube)')
     parser.add_argument('--episodes', type=int, help='scripted demonstrations to record (default: 20; 50 with --gpu)')
     parser.add_argument('--eval-episodes', type=int,
@@ -82,13 +80,13 @@ def register(subparsers) -> None:
     parser.add_argument('--config', help='training config name or YAML path (default: cpu_demo; paper with --gpu)')
     parser.add_argument('--set', action='append', default=[], metavar='SECTION.FIELD=VALUE',
                         help='training config override, e.g. --set train.steps=500 (repeatable)')
-    parser.add_argument('--eval-mode', choices=('realtime', 'lockstep'), default='realtime',
+    parser.add_argument('--eval-mode', choices=EVAL_MODES, default='realtime',
                         help='evaluation: realtime (the sim on the wall clock, inference latency costs sim time, as '
                         'on a robot) or lockstep (the sim waits for the policy, the paper\'s protocol) '
                         '(default: realtime)')
     parser.add_argument('--real-time-factor', type=float, default=1.0,
                         help='realtime evaluation: sim seconds per wall second (default 1.0, as on a robot)')
-    parser.add_argument('--camera-compression', choices=('none', 'png', 'jpeg'), default='none',
+    parser.add_argument('--camera-compression', choices=CAMERA_COMPRESSIONS, default='none',
                         help='how the recorded bags store the camera: none (raw, default), png (lossless) or jpeg')
     parser.add_argument('--overwrite', action='store_true', help='replace the output folder of an earlier run')
     parser.set_defaults(handler=handle)

@@ -16,54 +16,60 @@ training demonstrations are recorded with (0 upward); see act_bringup.evaluation
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
+# The nodes `act eval` starts, whose parameters --param sets.
+NODES = ('policy_node', 'sim_node')
 
-def _parameter(text: str):
-    """NAME=VALUE with VALUE read as YAML (numbers, booleans, lists)."""
-    import yaml
 
-    name, sep, value = text.partition('=')
-    if not sep or not name:
-        raise SystemExit(f'act eval: {text!r} must read NAME=VALUE')
-    return name, yaml.safe_load(value)
+class _NodeParameterAlias(argparse.Action):
+    """--policy-param / --sim-param NAME=VALUE: the same override as --param NODE.NAME=VALUE."""
+
+    def __init__(self, *args, node: str, **kwargs):
+        self.node = node
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from act_common.parameters import PARAM_DEST, parse_override_argument
+
+        try:
+            override = parse_override_argument(f'{self.node}.{values}')
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentError(self, str(error)) from None
+        overrides = list(getattr(namespace, PARAM_DEST, None) or [])
+        overrides.append(override)
+        setattr(namespace, PARAM_DEST, overrides)
 
 
 def handle(args) -> int:
-    from act_bringup.evaluation import EvalConfig, EvalError, evaluate
+    from act_bringup.cli.node_parameters import overrides_for
+    from act_bringup.evaluation import EvalConfig, evaluate
 
-    policy_parameters = dict(_parameter(text) for text in args.policy_param or [])
-    sim_parameters = dict(_parameter(text) for text in args.sim_param or [])
+    overrides = overrides_for(args, NODES)
     seed_start = {} if args.seed_start is None else {'seed_start': args.seed_start}
-    try:
-        config = EvalConfig(
-            checkpoint=Path(args.checkpoint), task=args.task, episodes=args.episodes, **seed_start,
-            episode_steps=args.episode_steps, robot=args.robot, device=args.device, mode=args.mode,
-            real_time_factor=args.real_time_factor, sim_parameters=sim_parameters,
-            output_dir=Path(args.output) if args.output else Path('eval') / Path(args.checkpoint).resolve().name,
-            video_dir=Path(args.video) if args.video else None, video_camera=args.video_camera,
-            policy_parameters=policy_parameters)
-    except ValueError as error:
-        print(f'act eval: {error}', file=sys.stderr)
-        return 2
-    try:
-        report = evaluate(config, progress=lambda line: print(line, flush=True))
-    except EvalError as error:
-        print(f'act eval: {error}', file=sys.stderr)
-        return 1
+    config = EvalConfig(
+        checkpoint=Path(args.checkpoint), task=args.task, episodes=args.episodes, **seed_start,
+        episode_steps=args.episode_steps, robot=args.robot, device=args.device, mode=args.mode,
+        real_time_factor=args.real_time_factor, sim_parameters=overrides['sim_node'],
+        output_dir=Path(args.output) if args.output else Path('eval') / Path(args.checkpoint).resolve().name,
+        video_dir=Path(args.video) if args.video else None, video_camera=args.video_camera,
+        policy_parameters=overrides['policy_node'])
+    report = evaluate(config, progress=lambda line: print(line, flush=True))
     print(report.table())
     print(f'results: {config.output_dir / f"{config.task}_results.json"}')
     return 0
 
 
 def register(subparsers) -> None:
+    from act_common.parameters import PARAM_DEST, add_param_argument
     from act_common.success_rate import EVAL_MODES
+    from act_sim.tasks import TASK_NAMES
 
     parser = subparsers.add_parser('eval', help='evaluate a checkpoint in closed loop on the simulated ALOHA',
                                    description=__doc__.split('\n\n')[0])
     parser.add_argument('--checkpoint', required=True, help='checkpoint folder written by act train')
-    parser.add_argument('--task', default='transfer_cube', choices=('transfer_cube', 'insertion'),
+    parser.add_argument('--task', default='transfer_cube', choices=TASK_NAMES,
                         help='simulated task (default: transfer_cube)')
     parser.add_argument('--episodes', type=int, default=50, help='episodes to run (default: 50)')
     parser.add_argument('--seed-start', type=int,
@@ -82,11 +88,12 @@ def register(subparsers) -> None:
     parser.add_argument('--output', help='folder for the JSON report and the sim log (default: eval/<checkpoint name>)')
     parser.add_argument('--video', metavar='DIR', help='write one mp4 per episode into DIR')
     parser.add_argument('--video-camera', help="camera filmed for --video (default: the checkpoint's first camera)")
-    parser.add_argument('--policy-param', action='append', metavar='NAME=VALUE',
-                        help='policy node parameter on top of config/policy.yaml, e.g. ensemble_weighting=chunked '
-                        '(repeatable)')
-    parser.add_argument('--sim-param', action='append', metavar='NAME=VALUE',
-                        help='sim node parameter on top of config/sim.yaml, e.g. shadow_map_size=1024; render '
-                        'settings default to the checkpoint\'s (its training episodes\'), with a warning when they '
-                        'differ (repeatable)')
+    add_param_argument(parser, NODES)
+    parser.add_argument('--policy-param', action=_NodeParameterAlias, node='policy_node', dest=PARAM_DEST,
+                        metavar='NAME=VALUE', help='the same as --param policy_node.NAME=VALUE (on top of '
+                        'config/policy.yaml), e.g. ensemble_weighting=chunked (repeatable)')
+    parser.add_argument('--sim-param', action=_NodeParameterAlias, node='sim_node', dest=PARAM_DEST,
+                        metavar='NAME=VALUE', help='the same as --param sim_node.NAME=VALUE (on top of '
+                        'config/sim.yaml), e.g. shadow_map_size=1024; render settings default to the checkpoint\'s '
+                        '(its training episodes\'), with a warning when they differ (repeatable)')
     parser.set_defaults(handler=handle)

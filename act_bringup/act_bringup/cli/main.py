@@ -1,4 +1,9 @@
-"""Entry point of the `act` program."""
+"""Entry point of the `act` program.
+
+Every subcommand reports an error a user can cause (act_common.errors.ActError) through
+here, in one line, with the suite's exit codes: 0 success, 1 the command ran and failed,
+2 bad usage or configuration (act_common.errors).
+"""
 
 from __future__ import annotations
 
@@ -23,12 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from act_common.errors import EXIT_BAD_CONFIG, ActError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    return int(args.handler(args) or 0)
+        return EXIT_BAD_CONFIG
+    try:
+        return int(args.handler(args) or 0)
+    except ActError as error:
+        print(f'act {args.command}: {error}', file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == '__main__':

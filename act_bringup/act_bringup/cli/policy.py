@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-# Node parameters `act policy` offers as flags (--device, ...); camera_remap too, below.
+# Node parameters `act policy` offers as flags of their own (--device, ...; camera_remap
+# too, below): aliases of --param policy_node.<name>=VALUE.
 CLI_PARAMETERS = ('device', 'precision', 'ensemble_weighting', 'ensemble_m', 'query_period_ticks', 'torch_threads',
                   'observation_timeout_s')
 
@@ -22,6 +23,7 @@ CLI_PARAMETERS = ('device', 'precision', 'ensemble_weighting', 'ensemble_m', 'qu
 def handle(args) -> int:
     from rclpy.lifecycle import TransitionCallbackReturn
 
+    from act_bringup.cli.node_parameters import overrides_for
     from act_bringup.node_set import NodeSet, NodeSpec
     from act_bringup.paths import node_params_path, robot_config_path, use_large_data_dds_profile
     from act_common.interfaces import POLICY_STATUS_TOPIC
@@ -31,13 +33,8 @@ def handle(args) -> int:
     use_large_data_dds_profile()  # full-size camera images from the drivers' processes
     robot_path = robot_config_path(args.robot)
     use_sim_time = load_robot_config(robot_path).simulated if args.use_sim_time is None else args.use_sim_time
-    overrides = {'robot_config': str(robot_path), 'checkpoint': args.checkpoint, 'use_sim_time': use_sim_time}
-    for name in CLI_PARAMETERS:
-        value = getattr(args, name)
-        if value is not None:  # unset: the parameters file holds
-            overrides[name] = value
-    if args.camera_remap:
-        overrides['camera_remap'] = args.camera_remap
+    overrides = {'robot_config': str(robot_path), 'checkpoint': args.checkpoint, 'use_sim_time': use_sim_time,
+                 **overrides_for(args, ('policy_node',))['policy_node']}  # those not given: the file holds
     spec = NodeSpec(PolicyNode, params_file=args.params_file or node_params_path('policy'), overrides=overrides)
     # Store-only callbacks and a short control tick: one executor thread serves them with
     # the least latency (see act_policy_node.policy_node.main).
@@ -61,8 +58,10 @@ def register(subparsers) -> None:
     parser.add_argument('--checkpoint', required=True, help='checkpoint folder written by act train')
     parser.add_argument('--robot', default='aloha_sim', help='robot config name or YAML path (default: aloha_sim)')
     parser.add_argument('--params-file', help='node parameter YAML (default: the installed config/policy.yaml)')
+    from act_common.parameters import add_param_argument
     from act_policy_node.parameters import PARAMETERS  # the node's table: flags, types, choices and help
 
+    add_param_argument(parser, ('policy_node',))
     for name in CLI_PARAMETERS:
         PARAMETERS.add_cli_flag(parser, name, 'policy.yaml')
     PARAMETERS.add_cli_flag(parser, 'camera_remap', 'policy.yaml', metavar='POLICY=ROBOT')

@@ -22,17 +22,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# The nodes whose parameters --param sets: in simulation, and on hardware.
+SIM_NODES = ('sim_node', 'teleop', 'recorder')
+HARDWARE_NODES = ('recorder', 'teleop')
+
 
 def _record_sim(args) -> int:
     from tqdm import tqdm
 
+    from act_bringup.cli.node_parameters import overrides_for
     from act_bringup.sim_recording import SimRecordingConfig, record_sim_episodes
 
+    overrides = {node: values for node, values in overrides_for(args, SIM_NODES).items() if values}
     config = SimRecordingConfig(
         task=args.task, episodes=args.episodes, output_dir=Path(args.output), cameras=tuple(args.cameras or ('top',)),
         seed_start=args.seed_start, keep_failed=args.keep_failed, storage_id=args.storage, robot=args.robot or 'aloha_sim',
         max_attempts=args.max_attempts, real_time_factor=args.real_time_factor,
-        camera_compression=args.camera_compression)
+        camera_compression=args.camera_compression, overrides=overrides)
     progress = tqdm(total=config.episodes, unit='episode', desc=f'recording {config.task}')
     tried = []
 
@@ -88,9 +94,12 @@ def _record_hardware(args) -> int:
     from act_teleop.recorder_node import RecorderNode
     from act_teleop.teleop_node import TeleopNode
 
+    from act_bringup.cli.node_parameters import overrides_for
     from act_bringup.node_set import NodeSet, NodeSpec
     from act_bringup.paths import node_params_path, robot_config_path, use_large_data_dds_profile
+    from act_common.errors import ActError
 
+    overrides = overrides_for(args, HARDWARE_NODES)
     profile = use_large_data_dds_profile()  # before any participant exists
     print(f'Fast DDS profile: {profile} (run camera drivers with FASTDDS_DEFAULT_PROFILES_FILE={profile} too)')
     robot = str(robot_config_path(args.robot or 'aloha'))
@@ -98,11 +107,14 @@ def _record_hardware(args) -> int:
                           'camera_compression': args.camera_compression}
     if args.cameras:
         recorder_overrides['cameras'] = list(args.cameras)
+    recorder_overrides.update(overrides['recorder'])
     specs = [NodeSpec(RecorderNode, node_params_path('recorder'), recorder_overrides)]
     if not args.no_teleop:
-        specs.append(NodeSpec(TeleopNode, node_params_path('teleop'), {'robot_config': robot}))
+        specs.append(NodeSpec(TeleopNode, node_params_path('teleop'), {'robot_config': robot, **overrides['teleop']}))
     try:
         nodes = NodeSet(specs)
+    except ActError:
+        raise  # cli.main reports it (a bad parameter value: exit 2)
     except (RuntimeError, ValueError, FileNotFoundError) as error:
         print(f'act record: {error}', file=sys.stderr)
         return 1
@@ -122,20 +134,27 @@ def _record_hardware(args) -> int:
 
 
 def handle(args) -> int:
+    from act_common.errors import ConfigurationError
+
     if args.sim:
         if args.episodes is None:
-            raise SystemExit('act record --sim: --episodes N is required')
+            raise ConfigurationError('--sim needs --episodes N')
         return _record_sim(args)
     return _record_hardware(args)
 
 
 def register(subparsers) -> None:
+    from act_common.parameters import add_param_argument
+    from act_sim.tasks import TASK_NAMES
+    from act_teleop.bag_writer import STORAGE_IDS
+    from act_teleop.camera_compression import CAMERA_COMPRESSIONS
+
     parser = subparsers.add_parser(
         'record', help='record demonstration episodes as rosbag2 (scripted in sim, or teleoperated on hardware)',
         description=__doc__.split('\n\n')[0])
     parser.add_argument('--sim', action='store_true', help='record scripted episodes in the MuJoCo simulation')
     parser.add_argument('--task', default='transfer_cube',
-                        help='task name (sim: transfer_cube or insertion; hardware: stored with each episode)')
+                        help=f'task name (sim: {" or ".join(TASK_NAMES)}; hardware: stored with each episode)')
     parser.add_argument('--episodes', type=int, metavar='N', help='sim: episodes to keep')
     parser.add_argument('--output', required=True, metavar='DIR', help='folder receiving episode_<index>/ bags')
     parser.add_argument('--robot', help='robot config name or YAML path (default: aloha_sim with --sim, else aloha)')
@@ -145,10 +164,11 @@ def register(subparsers) -> None:
     parser.add_argument('--max-attempts', type=int, help='sim: seeds to try at most (default 2 N + 3)')
     parser.add_argument('--real-time-factor', type=float, default=0.0,
                         help='sim: 0 = lockstep, as fast as possible (default); 1 = real time')
-    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap', help='rosbag2 storage (default mcap)')
-    parser.add_argument('--camera-compression', choices=('none', 'png', 'jpeg'), default='none',
+    parser.add_argument('--storage', choices=STORAGE_IDS, default='mcap', help='rosbag2 storage (default mcap)')
+    parser.add_argument('--camera-compression', choices=CAMERA_COMPRESSIONS, default='none',
                         help='store raw cameras as sensor_msgs/CompressedImage on <topic>/compressed: png (lossless, '
                         'about 50x smaller on sim frames) or jpeg; default none (raw); bytes and speed: README')
     parser.add_argument('--no-teleop', action='store_true', help='hardware: record only, teleop runs elsewhere')
+    add_param_argument(parser, ('recorder', 'teleop', 'sim_node (--sim)'))
     parser.add_argument('--no-prompt', action='store_true', help='hardware: no keyboard control, use the services')
     parser.set_defaults(handler=handle)

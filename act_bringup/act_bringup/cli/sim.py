@@ -36,6 +36,7 @@ def _teleop_node_class():
 
 
 def handle(args) -> int:
+    from act_bringup.cli.node_parameters import overrides_for
     from act_bringup.node_set import NodeSet, NodeSpec
     from act_bringup.paths import node_params_path, robot_config_path
     from act_common.success_rate import SuccessRate
@@ -45,11 +46,8 @@ def handle(args) -> int:
 
     robot = str(robot_config_path(args.robot))
     params = args.params_file or node_params_path('sim')
-    overrides = {'robot_config': robot}
-    for name, value in (('task', args.task), ('seed', args.seed), ('real_time_factor', args.real_time_factor),
-                        ('cameras', args.cameras), ('shadow_map_size', args.shadow_map_size)):
-        if value is not None:
-            overrides[name] = value
+    # --param sim_node.* and its alias flags (--task, --seed, ...) on top of the parameters file.
+    overrides = {'robot_config': robot, **overrides_for(args, ('sim_node',))['sim_node']}
     specs = [NodeSpec(SimNode, params_file=params, overrides=overrides)]
     if args.scripted_episodes:
         player_class = DirectPlayerNode if args.command_path == 'direct' else ScriptedLeaderNode
@@ -92,17 +90,24 @@ def handle(args) -> int:
 
 
 def register(subparsers) -> None:
+    from act_common.parameters import add_override_flag, add_param_argument
+    from act_sim.tasks import TASK_NAMES
+
     parser = subparsers.add_parser(
         'sim', help='run the simulated ALOHA (MuJoCo), optionally with scripted demonstrations',
         description=__doc__.split('\n\n')[0])
-    parser.add_argument('--task', choices=('transfer_cube', 'insertion'), help='task to load (default: from sim.yaml)')
     parser.add_argument('--robot', default='aloha_sim', help='robot config name or YAML path (default: aloha_sim)')
     parser.add_argument('--params-file', help='node parameter YAML (default: the installed config/sim.yaml)')
-    parser.add_argument('--seed', type=int, help='seed of the first episode (default: from sim.yaml)')
-    parser.add_argument('--real-time-factor', type=float,
-                        help='sim seconds per wall second; 0 = as fast as possible, in lockstep (default: from sim.yaml)')
-    parser.add_argument('--cameras', nargs='+', metavar='CAMERA', help='cameras to publish (default: from sim.yaml)')
-    parser.add_argument('--shadow-map-size', type=int, help='shadow map size in pixels, 0 = no shadows')
+    add_param_argument(parser, ('sim_node',))
+    # Aliases of --param sim_node.<name>=VALUE (act_sim.sim_node.PARAMETERS checks the values).
+    add_override_flag(parser, 'sim_node', 'task', choices=TASK_NAMES, help='task to load (default: from sim.yaml)')
+    add_override_flag(parser, 'sim_node', 'seed', type=int, help='seed of the first episode (default: from sim.yaml)')
+    add_override_flag(parser, 'sim_node', 'real_time_factor', type=float,
+                      help='sim seconds per wall second; 0 = as fast as possible, in lockstep (default: from sim.yaml)')
+    add_override_flag(parser, 'sim_node', 'cameras', nargs='+', metavar='CAMERA',
+                      help='cameras to publish (default: from sim.yaml)')
+    add_override_flag(parser, 'sim_node', 'shadow_map_size', type=int,
+                      help='shadow map size in pixels, 0 = no shadows (default: from sim.yaml)')
     parser.add_argument('--scripted-episodes', type=int, default=0, metavar='N',
                         help='play N scripted demonstrations (seeds --seed ..) and report them')
     parser.add_argument('--command-path', choices=COMMAND_PATHS, default='direct',

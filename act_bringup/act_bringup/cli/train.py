@@ -15,11 +15,11 @@ def handle(args) -> int:
     import logging
     import os
 
+    from act_common.errors import EXIT_FAILURE, ActError
+
     from act_bringup.paths import training_config_path
-    from act_training.config import ConfigError, apply_overrides, load_training_configs
-    from act_training.data.episodes import EpisodeDataError
-    from act_training.model.backbone import BackboneWeightsError
-    from act_training.train import CheckpointError, TrainingError, train
+    from act_training.config import apply_overrides, load_training_configs
+    from act_training.train import train
     from act_training.train.checkpoint import load_checkpoint_configs
 
     rank = int(os.environ.get('RANK', '0'))
@@ -34,9 +34,11 @@ def handle(args) -> int:
             model_config, train_config = load_training_configs(path, overrides)
         result = train(model_config, train_config, args.data, args.output,
                        progress='bar' if rank == 0 else None, resume=args.resume)
-    except (ConfigError, EpisodeDataError, TrainingError, BackboneWeightsError, CheckpointError, FileNotFoundError) as error:
+    except FileNotFoundError as error:  # a missing data folder or run; ActErrors go to cli.main
+        if isinstance(error, ActError):
+            raise
         print(f'act train: {error}', file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     if rank == 0:
         best = f'{result.best_val_l1:.4f} at step {result.best_step}' if result.best_val_l1 is not None else 'n/a (no validation episodes)'
         print(f'act train: {result.steps} steps in {result.seconds:.0f} s ({result.samples_per_s:.1f} samples/s); '
@@ -62,6 +64,8 @@ def register(subparsers) -> None:
     parser.add_argument('--set', action='append', default=[], metavar='SECTION.FIELD=VALUE',
                         help='override a config field, e.g. --set train.steps=2000 --set model.chunk_size=50 (repeatable)')
     parser.add_argument('--resume', action='store_true', help='continue the run in OUTPUT/last exactly where it stopped')
-    parser.add_argument('--device', choices=('cpu', 'cuda', 'auto'), default=None,
+    from act_training.config import DEVICES
+
+    parser.add_argument('--device', choices=DEVICES, default=None,
                         help='where to train (default: the config\'s train.device, auto = cuda when available)')
     parser.set_defaults(handler=handle)

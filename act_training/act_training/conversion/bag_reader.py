@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from act_common.episode_format import is_bag_folder
+from act_common.errors import ActError
 from act_common.image_encoding import ImageEncodingError, compressed_to_rgb, image_array, to_rgb
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
@@ -23,7 +24,7 @@ IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 HEADER_FIRST_TYPES = IMAGE_TYPES + ('sensor_msgs/msg/JointState', 'act_msgs/msg/TaskReward')
 
 
-class ConversionError(RuntimeError):
+class ConversionError(ActError, RuntimeError):
     """An episode cannot be converted; the message names the bag and the problem."""
 
 

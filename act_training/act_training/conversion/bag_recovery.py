@@ -44,6 +44,7 @@ from mcap.stream_reader import get_chunk_data_stream
 
 from act_common.episode_format import (EPISODE_JSON, RECOVERY_KEY, TRUNCATED_KEY, EpisodeFormatError,
                                       custom_data_of, read_episode_json)
+from act_common.errors import ActError
 
 MCAP_MAGIC = b'\x89MCAP0\r\n'
 _RECORD_HEADER = struct.Struct('<BQ')  # opcode, body length
@@ -56,7 +57,7 @@ _CHUNK_FIXED = struct.Struct('<QQQI')
 MIN_RECOVERED_S = 1.0
 
 
-class RecoveryError(RuntimeError):
+class RecoveryError(ActError, RuntimeError):
     """Nothing can be recovered (not an mcap file, no complete chunk); names the file."""
 
 

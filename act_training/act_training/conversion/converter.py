@@ -24,12 +24,11 @@ from act_common.joint_vectors import JointStateError, follower_vector, leader_ve
 from act_common.robot_config import ArmConfig, RobotConfig
 from act_training.conversion.bag_reader import (ConversionError, EpisodeBag, ImageFetcher, WindowDrops,
                                                 keep_episode_window, read_episode_bag)
-from act_training.conversion.hdf5_writer import IMAGE_STORAGE, EpisodeFileWriter
+from act_training.conversion.hdf5_writer import EpisodeFileWriter
 from act_training.conversion.resampling import (StreamTiming, control_grid, frame_ages_s, interpolate,
                                                 nearest_within, newest_not_after, stream_timing)
+from act_training.hdf5_format import ACTION_SOURCES, IMAGE_STORAGE, TIME_SOURCES
 
-ACTION_SOURCES = ('commanded', 'leader')
-TIME_SOURCES = ('header', 'receive')
 
 
 @dataclass(frozen=True)

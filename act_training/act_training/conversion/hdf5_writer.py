@@ -12,10 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from act_training.data.jpeg_rows import DEFAULT_JPEG_QUALITY, encode_frame, pad_rows
-from act_training.hdf5_format import ACTION, COMPRESS_ATTRIBUTE, COMPRESS_LEN, IMAGES, QPOS, QVEL
+from act_training.hdf5_format import ACTION, COMPRESS_ATTRIBUTE, COMPRESS_LEN, IMAGE_STORAGE, IMAGES, QPOS, QVEL
 
-# How camera frames are stored: raw pixels, pixels through a lossless HDF5 filter, or JPEG rows.
-IMAGE_STORAGE = ('raw', 'gzip', 'lzf', 'jpeg')
 # gzip level 4: what the ALOHA recorders use for their gzip variant; higher levels cost
 # time for little (bench/bench_conversion.py).
 GZIP_LEVEL = 4

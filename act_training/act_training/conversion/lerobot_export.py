@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from act_common.errors import ActError
 from act_common.robot_config import RobotConfig
 from act_training.conversion import lerobot_format as fmt
 from act_training.data.episodes import default_vector_names, read_frames
@@ -33,7 +34,7 @@ _READ_BLOCK = 64
 _STATS_FRAMES = 100
 
 
-class LeRobotExportError(RuntimeError):
+class LeRobotExportError(ActError, RuntimeError):
     """The episodes cannot be exported; the message names the file and the field."""
 
 

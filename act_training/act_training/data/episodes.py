@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from act_common.episode_format import HDF5_SUFFIX, episode_index_of
+from act_common.errors import ActError
 from act_training.data.jpeg_rows import JpegRowError, decode_row, decode_rows
 from act_training.hdf5_format import ACTION, COMPRESS_ATTRIBUTE, IMAGES, JSON_LIST_ATTRIBUTES, QPOS, image_path
 
@@ -26,7 +27,7 @@ ALOHA_JOINTS = ('waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'wr
 ALOHA_VECTOR_NAMES = tuple(f'{arm}_{joint}' for arm in ('left', 'right') for joint in ALOHA_JOINTS)
 
 
-class EpisodeDataError(ValueError):
+class EpisodeDataError(ActError, ValueError):
     """An episode file is unusable; the message names the file and the field."""
 
 

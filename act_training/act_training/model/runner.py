@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from act_training.config import PRECISIONS
 from act_training.model.inference import ActInference
 from act_training.model.onednn import onednn_available, pack_linears
 
@@ -38,9 +39,6 @@ def cpu_features():
 
 # (per-camera (H, W, 3) uint8 frames, (Ds,) float32 normalized qpos) -> (S, Da) float32 normalized
 Runner = Callable[[list[np.ndarray], np.ndarray], np.ndarray]
-
-
-PRECISIONS = ('auto', 'fp32', 'bf16')
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -23,6 +23,7 @@ from typing import Callable, Union
 import numpy as np
 import torch
 
+from act_common.errors import ActError
 from act_training.config import RESUMABLE_TRAIN_FIELDS, ModelConfig, TrainConfig
 from act_training.data.chunks import Batch, StepSampler
 from act_training.data.dataset import TrainingData, prepare_training_data
@@ -47,7 +48,7 @@ def snapshot_name(step: int) -> str:
     return f'step_{step:06d}'
 
 
-class TrainingError(RuntimeError):
+class TrainingError(ActError, RuntimeError):
     """Training cannot start or continue (diverged, output folder in use, resume mismatch)."""
 
 
