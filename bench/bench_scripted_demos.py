@@ -41,9 +41,9 @@ def plain_replays(demos) -> int:
 
 
 def ros_replays(demos, real_time_factor: float, command_path: str):
-    from act_bringup.cli.sim import _teleop_node_class
-    from act_bringup.node_set import NodeSet, NodeSpec
-    from act_bringup.paths import robot_config_path
+    from act_tools.cli.sim import _teleop_node_class
+    from act_common.node_set import NodeSet, NodeSpec
+    from act_common.config_paths import robot_config_path
     from act_sim.episode_runner import EpisodeMonitorNode, ScriptedEpisodeRunner
     from act_sim.scripted_leader import DirectPlayerNode, ScriptedLeaderNode
     from act_sim.sim_node import SimNode

@@ -135,7 +135,7 @@ def main() -> int:
     parser.add_argument('--output', type=Path, required=True)
     parser.add_argument('--episodes', type=int, default=50, help='scripted seeds to try for training data')
     parser.add_argument('--eval-episodes', type=int, default=50)
-    parser.add_argument('--config', default='paper', help='training config (name in act_bringup/config/training or a path)')
+    parser.add_argument('--config', default='paper', help='training config (name in act_training/config/training or a path)')
     parser.add_argument('--set', action='append', default=[], help='training config override key=value')
     parser.add_argument('--workers', type=int, default=max(1, (os.cpu_count() or 2) - 2))
     parser.add_argument('--eval-workers', type=int, default=8)
@@ -167,7 +167,7 @@ def main() -> int:
     if args.stage in ('all', 'train'):
         config = args.config
         if not Path(config).suffix:
-            config = str(Path(__file__).resolve().parents[1] / 'act_bringup' / 'config' / 'training' / f'{config}.yaml')
+            config = str(Path(__file__).resolve().parents[1] / 'act_training' / 'config' / 'training' / f'{config}.yaml')
         model_config, train_config = load_training_configs(config, [f'train.device={args.device}', *args.set])
         result = train(model_config, train_config, data_dir, run_dir, progress='bar')
         summary['train'] = {'steps': result.steps, 'seconds': result.seconds, 'samples_per_s': result.samples_per_s,

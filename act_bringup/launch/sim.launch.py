@@ -47,11 +47,13 @@ def _sim_nodes(context, *args, **kwargs):
 def generate_launch_description():
     share = get_package_share_directory('act_bringup')
     config = os.path.join(share, 'config')
+    # Robot configs are installed by act_common (every package's nodes and tests read them).
+    robots = os.path.join(get_package_share_directory('act_common'), 'config', 'robots')
     robot_config = LaunchConfiguration('robot_config')
 
     return LaunchDescription([
         DeclareLaunchArgument(
-            'robot_config', default_value=os.path.join(config, 'robots', 'aloha_sim.yaml'),
+            'robot_config', default_value=os.path.join(robots, 'aloha_sim.yaml'),
             description='Robot config YAML: arms, joints, cameras and the topics they use'),
         DeclareLaunchArgument(
             'sim_params', default_value=os.path.join(config, 'sim.yaml'),

@@ -73,9 +73,11 @@ def _drivers(context, *args, **kwargs):
 def generate_launch_description():
     share = get_package_share_directory('act_bringup')
     config = os.path.join(share, 'config')
+    # Robot configs are installed by act_common (every package's nodes and tests read them).
+    robots = os.path.join(get_package_share_directory('act_common'), 'config', 'robots')
     arguments = [
         DeclareLaunchArgument(
-            'robot_config', default_value=os.path.join(config, 'robots', 'aloha.yaml'),
+            'robot_config', default_value=os.path.join(robots, 'aloha.yaml'),
             description='Robot config YAML: arms, joint mapping, gripper calibration, cameras'),
         DeclareLaunchArgument(
             'teleop_params', default_value=os.path.join(config, 'teleop.yaml'),

@@ -1,6 +1,6 @@
 """Robot configuration: arms, joints, grippers, cameras and the topics they speak on.
 
-A robot config YAML (in act_bringup/config/robots/) is the one place where topic names,
+A robot config YAML (in act_common/config/robots/) is the one place where topic names,
 joint order and gripper calibration are written down. Every node and tool of the suite
 loads it through `load_robot_config`, so the sim, teleop, recorder, converter and policy
 node cannot disagree about what the 14 numbers of an ALOHA state vector mean.

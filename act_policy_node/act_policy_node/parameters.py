@@ -15,7 +15,7 @@ from act_training.config import PRECISIONS
 # the README (act_common.parameters). 'configure': takes effect at the next configure.
 PARAMETERS = ParameterTable('policy_node', [
     ParameterSpec('robot_config', 'string', '',
-                  'Path of the robot config YAML (act_bringup/config/robots/*.yaml).', 'configure'),
+                  'Path of the robot config YAML (act_common/config/robots/*.yaml).', 'configure'),
     ParameterSpec('checkpoint', 'string', '', 'Checkpoint folder written by act train (safetensors + JSON).',
                   'configure'),
     ParameterSpec('device', 'string', 'cpu', 'Inference device: cpu, cuda or cuda:N.', 'configure'),

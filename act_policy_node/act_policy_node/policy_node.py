@@ -36,7 +36,7 @@ with real_time_factor 0, `act eval --mode lockstep`): a tick on which a query is
 (ticks 0, P, 2P, ... since activation) is commanded only once the chunk computed from that
 tick's own observation is in, from the inference thread when it arrives; tick 0 is the
 activation itself. Inference latency then costs no sim time and the commands are those of
-the paper's synchronous loop (act_bringup.lockstep_rollout). Never on a real robot: a
+the paper's synchronous loop (act_tools.lockstep_rollout). Never on a real robot: a
 tick would wait for inference.
 """
 
@@ -231,7 +231,7 @@ class PolicyNode(LifecycleNode):
         robot_path, checkpoint, device = values['robot_config'], values['checkpoint'], values['device']
         if not robot_path:
             raise ValueError('parameter robot_config is empty: give the robot config YAML '
-                             '(act_bringup/config/robots/aloha_sim.yaml; `act policy` passes it)')
+                             '(act_common/config/robots/aloha_sim.yaml; `act policy` passes it)')
         if not checkpoint:
             raise ValueError('parameter checkpoint is empty: give a checkpoint folder written by act train')
         self.robot = load_robot_config(robot_path)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from rclpy.lifecycle import TransitionCallbackReturn
 
 import act_policy_node.policy_node as policy_node_module
-from act_bringup.node_set import NodeSet, NodeSpec
+from act_common.node_set import NodeSet, NodeSpec
 from act_common.robot_config import load_robot_config
 from act_policy_node.policy_node import PolicyNode
 from policy_harness import ROBOT_CONFIG, SyntheticRobot

@@ -22,7 +22,7 @@ STEPS = 60
 def test_act_eval_runs_the_policy_against_the_sim(tmp_path):
     checkpoint = train_checkpoint(tmp_path / 'train', load_robot_config(ROBOT_CONFIG), image_size=(48, 64), steps=2)
     output, videos = tmp_path / 'eval', tmp_path / 'videos'
-    act = [sys.executable, '-m', 'act_bringup.cli.main']
+    act = [sys.executable, '-m', 'act_tools.cli.main']
     run = subprocess.run(act + ['eval', '--checkpoint', str(checkpoint), '--task', 'transfer_cube', '--episodes', '2',
                                 '--episode-steps', str(STEPS), '--seed-start', '7', '--output', str(output),
                                 '--video', str(videos)],

@@ -24,7 +24,7 @@ from policy_harness import ROBOT_CONFIG, SyntheticRobot
 
 ROBOT = load_robot_config(ROBOT_CONFIG)
 LIMITS = SafetyLimits.from_robot(ROBOT)
-ACT = [sys.executable, '-m', 'act_bringup.cli.main']
+ACT = [sys.executable, '-m', 'act_tools.cli.main']
 
 
 @pytest.fixture(scope='module')

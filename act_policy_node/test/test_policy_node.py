@@ -14,8 +14,8 @@ from act_msgs.msg import PolicyStatus
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
-from act_bringup.node_set import NodeSet, NodeSpec
-from act_bringup.paths import robot_config_path
+from act_common.node_set import NodeSet, NodeSpec
+from act_common.config_paths import robot_config_path
 from act_common.robot_config import load_robot_config
 from act_policy_node.policy_node import PolicyNode
 from act_policy_node.temporal_ensembler import Weighting

@@ -108,7 +108,7 @@ def test_console_script_is_managed_through_lifecycle_services(checkpoint, tmp_pa
 
 @pytest.mark.timeout(120)
 def test_act_policy_refuses_a_checkpoint_for_another_robot(checkpoint):
-    run = subprocess.run([sys.executable, '-m', 'act_bringup.cli.main', 'policy', '--checkpoint', str(checkpoint),
+    run = subprocess.run([sys.executable, '-m', 'act_tools.cli.main', 'policy', '--checkpoint', str(checkpoint),
                           '--robot', 'single_arm'], capture_output=True, text=True, timeout=110)
     assert run.returncode == 1
     assert 'does not fit robot' in run.stderr and 'single_arm' in run.stderr and 'joints differ' in run.stderr

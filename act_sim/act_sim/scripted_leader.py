@@ -44,7 +44,7 @@ class TrajectoryPlayerNode(Node):
     def __init__(self, node_name: str, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
         self.declare_parameter('robot_config', '', ParameterDescriptor(
-            description='Path of the robot config YAML (act_bringup/config/robots/aloha_sim.yaml).', read_only=True))
+            description='Path of the robot config YAML (act_common/config/robots/aloha_sim.yaml).', read_only=True))
         path = self.get_parameter('robot_config').value
         if not path:
             raise ValueError(f'{node_name}: parameter robot_config is empty: give the path of a robot config YAML')

@@ -1,6 +1,6 @@
 """The simulated bimanual ALOHA as a ROS 2 robot: `sim_node`.
 
-Topics and services (names from the robot config, act_bringup/config/robots/aloha_sim.yaml):
+Topics and services (names from the robot config, act_common/config/robots/aloha_sim.yaml):
 
   =====================================  ===============================  ==========  =====
   name                                   type                             QoS         dir
@@ -79,7 +79,7 @@ from act_sim.tasks import TASK_NAMES
 # The node's parameters (act_common.parameters): declared from here, checked against
 # config/sim.yaml, listed in the README.
 PARAMETERS = ParameterTable('sim_node', [
-    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/aloha_sim.yaml).',
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_common/config/robots/aloha_sim.yaml).',
                   'start'),
     ParameterSpec('task', 'string', 'transfer_cube', 'Task at start; /sim/reset switches.', 'start',
                   choices=tuple(TASK_NAMES)),
@@ -189,7 +189,7 @@ class SimNode(Node):
         path = self.get_parameter('robot_config').value
         if not path:
             raise ValueError('parameter robot_config is empty: give the path of a robot config YAML '
-                             '(act_bringup/config/robots/aloha_sim.yaml; `act sim` passes it)')
+                             '(act_common/config/robots/aloha_sim.yaml; `act sim` passes it)')
         return load_robot_config(path)
 
     def _selected_cameras(self):

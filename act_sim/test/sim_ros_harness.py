@@ -18,8 +18,8 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
-from act_bringup.node_set import NodeSet, NodeSpec
-from act_bringup.paths import robot_config_path
+from act_common.node_set import NodeSet, NodeSpec
+from act_common.config_paths import robot_config_path
 from act_common.interfaces import SIM_RESET_SERVICE, TASK_REWARD_TOPIC
 from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import load_robot_config

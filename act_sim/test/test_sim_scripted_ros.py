@@ -7,7 +7,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
-from act_bringup.node_set import NodeSet, NodeSpec
+from act_common.node_set import NodeSet, NodeSpec
 from act_common.joint_vectors import leader_vector
 from act_common.qos import COMMAND_QOS, SENSOR_QOS
 from act_common.robot_config import load_robot_config

@@ -73,7 +73,7 @@ def test_every_success_figure_reads_the_one_definition(monkeypatch):
     the definition and all of them change."""
     import inspect
 
-    from act_bringup import evaluation
+    from act_tools import evaluation
     from act_sim import episode_runner
     from act_sim.sim import AlohaSim
     from act_sim.tasks import TaskSpec

@@ -60,7 +60,7 @@ RELIABLE_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, rel
 # The node's parameters (act_common.parameters): declared from here, checked against
 # config/recorder.yaml, listed in the README.
 PARAMETERS = ParameterTable('recorder', [
-    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/*.yaml).',
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_common/config/robots/*.yaml).',
                   'start'),
     ParameterSpec('output_dir', 'string', 'episodes', 'Folder that receives one episode_<index> bag folder per episode.'),
     ParameterSpec('storage_id', 'string', 'mcap', 'rosbag2 storage.', choices=tuple(STORAGE_IDS)),

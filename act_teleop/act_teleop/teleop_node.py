@@ -50,7 +50,7 @@ _STATUS_STATE = {ACTIVE: PolicyStatus.STATE_ACTIVE, SOFT_START: PolicyStatus.STA
 # The node's parameters (act_common.parameters): declared from here, checked against
 # config/teleop.yaml, listed in the README.
 PARAMETERS = ParameterTable('teleop', [
-    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/*.yaml).',
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_common/config/robots/*.yaml).',
                   'start'),
     ParameterSpec('arms', 'string_array', None,
                   'Arms to mirror (robot config arm names); unset = every arm with a leader.', 'start'),

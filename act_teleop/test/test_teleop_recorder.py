@@ -19,7 +19,7 @@ from act_common.episode_format import read_episode_record
 from act_common.interfaces import RECORDER_START_SERVICE, RECORDER_STOP_SERVICE
 from act_teleop.recorder_node import RecorderNode
 
-ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml'
+ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml'
 
 
 class Recorder:
@@ -173,7 +173,7 @@ def test_extra_topics_are_parsed_and_recorded_reliably():
     from act_common.robot_config import load_robot_config
     from act_teleop.recorder_node import RELIABLE_RECORD_QOS, parse_extra_topics, recorded_topics
 
-    robot = load_robot_config(Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml')
+    robot = load_robot_config(Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml')
     extra = parse_extra_topics(['', '/act/policy/action_chunk=act_msgs/msg/ActionChunk'])
     topics = recorded_topics(robot, ['top'], record_leader=False, extra=extra)
     assert topics[-1].spec.name == '/act/policy/action_chunk'

@@ -1,7 +1,7 @@
 """The two configs of ACT training: the model (what is built) and the run (how it is trained).
 
 Defaults are the paper's (Zhao et al. 2023, and the code its results came from); the YAML
-files in act_bringup/config/training/ override them. Every field is validated in
+files in act_training/config/training/ override them. Every field is validated in
 `__post_init__` with the offending value in the message, so a typo in a YAML file or a
 `--set` fails before any data is read or any checkpoint is written.
 """

@@ -4,7 +4,7 @@ import json
 
 from training_episodes import episode_arrays, write_episode, write_episodes
 
-from act_bringup.cli.main import main
+from act_tools.cli.main import main
 
 TINY_YAML = '''
 model:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from training_episodes import NAMES, episode_arrays, write_episode, write_episodes
 
-from act_bringup.cli.main import main
+from act_tools.cli.main import main
 from act_common.robot_config import load_robot_config
 from act_training.conversion import lerobot_format as fmt
 from act_training.conversion.lerobot_export import export_lerobot_dataset
@@ -20,7 +20,7 @@ from act_training.data.episodes import EpisodeDataError, inspect_episode, read_f
 from act_training.data.jpeg_rows import encode_frame, pad_rows
 from test_training_cli import TINY_YAML
 
-ROBOT = load_robot_config(Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml')
+ROBOT = load_robot_config(Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml')
 LEROBOT_PYTHON = Path(os.environ.get('ACT_LEROBOT04_PYTHON', '/work/main/.venv-lerobot04/bin/python'))
 
 

@@ -21,7 +21,7 @@ from act_training.hdf5_format import ACTION, COMPRESS_ATTRIBUTE, IMAGES, JSON_LI
 
 # The ALOHA rate, for datasets that do not record theirs.
 DEFAULT_CONTROL_RATE_HZ = 50.0
-# The ALOHA vector layout (act_bringup's robot configs), assumed for 14-entry datasets
+# The ALOHA vector layout (act_common's robot configs), assumed for 14-entry datasets
 # recorded before vector_names existed: per arm 6 joints then the gripper.
 ALOHA_JOINTS = ('waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'wrist_rotate', 'gripper')
 ALOHA_VECTOR_NAMES = tuple(f'{arm}_{joint}' for arm in ('left', 'right') for joint in ALOHA_JOINTS)

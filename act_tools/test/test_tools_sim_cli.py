@@ -6,9 +6,9 @@ import subprocess
 import pytest
 import yaml
 
-from act_bringup.cli.main import build_parser
-from act_bringup.cli.node_parameters import overrides_for
-from act_bringup.paths import node_params_path
+from act_tools.cli.main import build_parser
+from act_tools.cli.node_parameters import overrides_for
+from act_tools.paths import node_params_path
 
 
 def test_sim_arguments():

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name in COMMANDS:
-        importlib.import_module(f'act_bringup.cli.{name}').register(subparsers)
+        importlib.import_module(f'act_tools.cli.{name}').register(subparsers)
     return parser
 
 

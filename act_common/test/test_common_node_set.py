@@ -2,7 +2,7 @@
 
 from rclpy.node import Node
 
-from act_bringup.node_set import NodeSet, NodeSpec, ros_arguments
+from act_common.node_set import NodeSet, NodeSpec, ros_arguments
 
 
 class EchoNode(Node):

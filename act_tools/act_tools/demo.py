@@ -1,13 +1,13 @@
 """`act demo`: the whole ACT pipeline on the simulated ALOHA, one stage after another.
 
     record  N scripted transfer-cube episodes through teleop, one rosbag2 each
-            (act_bringup.sim_recording: sim + scripted leader + teleop + recorder over ROS)
+            (act_tools.sim_recording: sim + scripted leader + teleop + recorder over ROS)
     convert the bags to HDF5 training episodes (act_training.conversion)
     train   ACT on them (act_training.train; config/training/cpu_demo.yaml by default,
             paper.yaml on a GPU)
     eval    the trained policy through the policy node, closed loop, against the sim in
-            its own process (act_bringup.evaluation)
-    report  plots, a video and summary.json in <output>/report (act_bringup.demo_report)
+            its own process (act_tools.evaluation)
+    report  plots, a video and summary.json in <output>/report (act_tools.demo_report)
 
 Every stage writes into its own folder of the output directory, so each result can be
 inspected or reused with the single-stage commands (`act convert`, `act train`, ...).
@@ -41,7 +41,7 @@ class DemoConfig:
     # Scripted demonstrations to record (successful ones; failed seeds are skipped).
     episodes: int = 20
     eval_episodes: int = 10
-    # A name in act_bringup/config/training or a YAML path, and SECTION.FIELD=VALUE overrides.
+    # A name in act_training/config/training or a YAML path, and SECTION.FIELD=VALUE overrides.
     training_config: str = 'cpu_demo'
     training_overrides: tuple[str, ...] = ()
     # Where training and inference run: cpu or cuda.
@@ -52,9 +52,9 @@ class DemoConfig:
     # 0 trains the config's steps whatever they cost (the CLI's default is 12 minutes).
     train_minutes: float = 0.0
     camera: str = 'top'
-    # Sim seconds per wall second during evaluation (see act_bringup.evaluation).
+    # Sim seconds per wall second during evaluation (see act_tools.evaluation).
     eval_real_time_factor: float = 1.0
-    # realtime (the deployment figure) or lockstep (the paper's protocol); act_bringup.evaluation.
+    # realtime (the deployment figure) or lockstep (the paper's protocol); act_tools.evaluation.
     eval_mode: str = 'realtime'
     # Replace an existing output folder (otherwise refuse to mix two runs).
     overwrite: bool = False
@@ -174,7 +174,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = print) -> DemoResu
 def _record(config: DemoConfig, result: DemoResult, say) -> None:
     from tqdm import tqdm
 
-    from act_bringup.sim_recording import SimRecordingConfig, record_sim_episodes
+    from act_tools.sim_recording import SimRecordingConfig, record_sim_episodes
 
     # Rendered with act_sim.rendering.RenderSettings' defaults (no shadows); the episodes
     # record them and the evaluation renders with the checkpoint's copy.
@@ -208,7 +208,7 @@ def _convert(config: DemoConfig, result: DemoResult, say) -> None:
     from act_training.conversion import ConversionConfig, convert_episodes
     from act_training.conversion.converter import find_episode_bags
 
-    from act_bringup.paths import robot_config_path
+    from act_common.config_paths import robot_config_path
 
     bags = find_episode_bags([config.bags_dir])
     conversion = ConversionConfig(bags=tuple(bags), output_dir=config.episodes_dir,
@@ -231,7 +231,7 @@ def training_configs(config: DemoConfig):
     from act_training.config import load_training_configs
     from act_training.model.backbone import ResNet18Features, load_backbone_weights
 
-    from act_bringup.paths import training_config_path
+    from act_tools.paths import training_config_path
 
     overrides = [f'train.device={config.device}', f'model.camera_names=[{config.camera}]', *config.training_overrides]
     model_config, train_config = load_training_configs(training_config_path(config.training_config), overrides)
@@ -296,7 +296,7 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs) -> None:
 def _evaluate(config: DemoConfig, result: DemoResult, say) -> None:
     from tqdm import tqdm
 
-    from act_bringup.evaluation import EvalConfig, EvalError, evaluate
+    from act_tools.evaluation import EvalConfig, EvalError, evaluate
 
     evaluation = EvalConfig(checkpoint=Path(result.training['checkpoint']), task=config.task,
                             episodes=config.eval_episodes, device=config.device,
@@ -321,7 +321,7 @@ def _evaluate(config: DemoConfig, result: DemoResult, say) -> None:
 
 
 def _report(config: DemoConfig, result: DemoResult, say) -> None:
-    from act_bringup import demo_report
+    from act_tools import demo_report
 
     report_dir = config.report_dir
     files = {'training_curves': demo_report.plot_training_curves(result.training_curve,

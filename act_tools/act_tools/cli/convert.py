@@ -34,7 +34,7 @@ def handle(args) -> int:
     from act_training.conversion import ConversionConfig, convert_episodes
     from act_training.conversion.converter import find_episode_bags
 
-    from act_bringup.paths import robot_config_path
+    from act_common.config_paths import robot_config_path
 
     bags = find_episode_bags([Path(p) for p in args.inputs])
     if not bags:

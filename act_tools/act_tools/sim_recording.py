@@ -92,8 +92,9 @@ def record_sim_episodes(config: SimRecordingConfig, on_episode: Callable[[object
     from act_teleop.recorder_node import RecorderNode
     from act_teleop.teleop_node import TeleopNode
 
-    from act_bringup.node_set import NodeSet, NodeSpec
-    from act_bringup.paths import node_params_path, robot_config_path
+    from act_common.node_set import NodeSet, NodeSpec
+    from act_common.config_paths import robot_config_path
+    from act_tools.paths import node_params_path
 
     robot = str(robot_config_path(config.robot))
     cameras = list(config.cameras)

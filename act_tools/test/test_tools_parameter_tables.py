@@ -6,7 +6,7 @@ import pytest
 import yaml
 from ament_index_python.packages import get_package_share_directory
 
-from act_bringup.parameter_docs import CONFIG_FILES, render, replace_section, tables
+from act_tools.parameter_docs import CONFIG_FILES, render, replace_section, tables
 
 CONFIG = Path(get_package_share_directory('act_bringup')) / 'config'
 README = Path(__file__).resolve().parents[2] / 'README.md'
@@ -35,14 +35,14 @@ def test_a_yaml_typo_is_caught_by_the_table():
 def test_the_readme_lists_the_tables():
     text = README.read_text()
     assert replace_section(text) == text, ('the README parameter list differs from the tables: run '
-                                           '`python -m act_bringup.parameter_docs README.md`')
+                                           '`python -m act_tools.parameter_docs README.md`')
     assert '`diagnostics_leader_age_warn_s`' in render()
 
 
 def test_act_policy_flags_come_from_the_table():
     import argparse
 
-    from act_bringup.cli import policy as cli
+    from act_tools.cli import policy as cli
     from act_common.parameters import node_parameter_overrides
     from act_policy_node.parameters import PARAMETERS
 

@@ -17,7 +17,7 @@ def handle(args) -> int:
 
     from act_common.errors import EXIT_FAILURE, ActError
 
-    from act_bringup.paths import training_config_path
+    from act_tools.paths import training_config_path
     from act_training.config import apply_overrides, load_training_configs
     from act_training.train import train
     from act_training.train.checkpoint import load_checkpoint_configs
@@ -59,7 +59,7 @@ def register(subparsers) -> None:
                         'v3.0 folder (decoded once into OUTPUT/lerobot_import)')
     parser.add_argument('--output', required=True, help='run folder (checkpoints, TensorBoard logs)')
     parser.add_argument('--config', default=None,
-                        help='training YAML: a name from act_bringup/config/training (paper, cpu_demo) or a path; '
+                        help='training YAML: a name from act_training/config/training (paper, cpu_demo) or a path; '
                         'default: the built-in defaults of act_training.config (with --resume: the run\'s own config)')
     parser.add_argument('--set', action='append', default=[], metavar='SECTION.FIELD=VALUE',
                         help='override a config field, e.g. --set train.steps=2000 --set model.chunk_size=50 (repeatable)')

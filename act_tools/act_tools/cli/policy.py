@@ -23,9 +23,10 @@ CLI_PARAMETERS = ('device', 'precision', 'ensemble_weighting', 'ensemble_m', 'qu
 def handle(args) -> int:
     from rclpy.lifecycle import TransitionCallbackReturn
 
-    from act_bringup.cli.node_parameters import overrides_for
-    from act_bringup.node_set import NodeSet, NodeSpec
-    from act_bringup.paths import node_params_path, robot_config_path, use_large_data_dds_profile
+    from act_tools.cli.node_parameters import overrides_for
+    from act_common.node_set import NodeSet, NodeSpec
+    from act_common.config_paths import robot_config_path
+    from act_tools.paths import node_params_path, use_large_data_dds_profile
     from act_common.interfaces import POLICY_STATUS_TOPIC
     from act_common.robot_config import load_robot_config
     from act_policy_node.policy_node import PolicyNode

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from act_bringup.evaluation import EVAL_SEED_START, EpisodeOutcome, EvalConfig, EvalReport, frames_on_grid
+from act_tools.evaluation import EVAL_SEED_START, EpisodeOutcome, EvalConfig, EvalReport, frames_on_grid
 
 
 def timing(ticks, misses, held, chunks, latency_ms, latency_count):

@@ -1,7 +1,7 @@
 """The README's list of node parameters, written from the nodes' parameter tables
 (act_common.parameters), so the list is never written by hand:
 
-    python -m act_bringup.parameter_docs README.md     # rewrites the marked section
+    python -m act_tools.parameter_docs README.md     # rewrites the marked section
 
 test_bringup_parameter_tables.py fails when the README's section differs from this output,
 and checks the YAML files in act_bringup/config against the same tables.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-BEGIN = '<!-- node parameters: written by `python -m act_bringup.parameter_docs README.md` -->'
+BEGIN = '<!-- node parameters: written by `python -m act_tools.parameter_docs README.md` -->'
 END = '<!-- end of node parameters -->'
 # Parameters file (act_bringup/config) of each node whose table is listed.
 CONFIG_FILES = {'policy_node': 'policy.yaml', 'sim_node': 'sim.yaml', 'teleop': 'teleop.yaml', 'recorder': 'recorder.yaml'}
@@ -20,7 +20,7 @@ CONFIG_FILES = {'policy_node': 'policy.yaml', 'sim_node': 'sim.yaml', 'teleop': 
 
 def tables() -> list:
     """The nodes' ParameterTables, in README order (imports the node modules)."""
-    from act_bringup.cli.node_parameters import node_table
+    from act_tools.cli.node_parameters import node_table
 
     return [node_table(node) for node in CONFIG_FILES]
 

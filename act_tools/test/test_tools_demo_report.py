@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from act_bringup.demo import DemoConfig, DemoError, prepare_output
-from act_bringup.demo_report import plot_success, plot_training_curves, plot_trajectory, validation_points
-from act_bringup.trajectory_trace import Trajectory
+from act_tools.demo import DemoConfig, DemoError, prepare_output
+from act_tools.demo_report import plot_success, plot_training_curves, plot_trajectory, validation_points
+from act_tools.trajectory_trace import Trajectory
 
 
 def test_demo_config_names_the_bad_field(tmp_path):
@@ -69,7 +69,7 @@ def test_each_validation_is_plotted_once_at_its_first_report():
 
 
 def test_the_cpu_demo_trains_the_steps_that_fit_its_minutes_on_this_cpu(monkeypatch):
-    from act_bringup.demo import fit_steps_to_budget
+    from act_tools.demo import fit_steps_to_budget
     from act_training.config import ModelConfig, TrainConfig
     from act_training.train import step_time
 

@@ -8,7 +8,7 @@ from act_common.cpu_features import AVX2_ONLY_ENV
 
 
 def _doctor_cpu_lines(env: dict) -> str:
-    code = ('from act_bringup.cli.doctor import check_cpu, check_cpu_precisions\n'
+    code = ('from act_tools.cli.doctor import check_cpu, check_cpu_precisions\n'
             'print(check_cpu()); print(check_cpu_precisions())\n')
     result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

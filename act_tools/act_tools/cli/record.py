@@ -1,7 +1,7 @@
 """`act record`: record demonstration episodes, one rosbag2 per episode.
 
 In simulation, N scripted episodes in one command (sim + scripted leader + teleop +
-recorder in this process; see act_bringup.sim_recording):
+recorder in this process; see act_tools.sim_recording):
 
     act record --sim --task transfer_cube --episodes 50 --output data/transfer_cube [--cameras top]
 
@@ -30,8 +30,8 @@ HARDWARE_NODES = ('recorder', 'teleop')
 def _record_sim(args) -> int:
     from tqdm import tqdm
 
-    from act_bringup.cli.node_parameters import overrides_for
-    from act_bringup.sim_recording import SimRecordingConfig, record_sim_episodes
+    from act_tools.cli.node_parameters import overrides_for
+    from act_tools.sim_recording import SimRecordingConfig, record_sim_episodes
 
     overrides = {node: values for node, values in overrides_for(args, SIM_NODES).items() if values}
     config = SimRecordingConfig(
@@ -94,9 +94,10 @@ def _record_hardware(args) -> int:
     from act_teleop.recorder_node import RecorderNode
     from act_teleop.teleop_node import TeleopNode
 
-    from act_bringup.cli.node_parameters import overrides_for
-    from act_bringup.node_set import NodeSet, NodeSpec
-    from act_bringup.paths import node_params_path, robot_config_path, use_large_data_dds_profile
+    from act_tools.cli.node_parameters import overrides_for
+    from act_common.node_set import NodeSet, NodeSpec
+    from act_common.config_paths import robot_config_path
+    from act_tools.paths import node_params_path, use_large_data_dds_profile
     from act_common.errors import ActError
 
     overrides = overrides_for(args, HARDWARE_NODES)

@@ -71,7 +71,7 @@ def plot_success(episodes: Sequence[Mapping], path: Path) -> Path:
 
 def plot_trajectory(trace_path: Path, path: Path, title: str = '') -> Path:
     """Commanded (policy, ensembled) vs measured (follower) position of every joint."""
-    from act_bringup.trajectory_trace import Trajectory
+    from act_tools.trajectory_trace import Trajectory
 
     trace = Trajectory.load(trace_path)
     plt = _pyplot()

@@ -36,9 +36,10 @@ def _teleop_node_class():
 
 
 def handle(args) -> int:
-    from act_bringup.cli.node_parameters import overrides_for
-    from act_bringup.node_set import NodeSet, NodeSpec
-    from act_bringup.paths import node_params_path, robot_config_path
+    from act_tools.cli.node_parameters import overrides_for
+    from act_common.node_set import NodeSet, NodeSpec
+    from act_common.config_paths import robot_config_path
+    from act_tools.paths import node_params_path
     from act_common.success_rate import SuccessRate
     from act_sim.episode_runner import EpisodeMonitorNode, EpisodeRunnerConfig, ScriptedEpisodeRunner, run_scripted_episodes
     from act_sim.scripted_leader import DirectPlayerNode, ScriptedLeaderNode

@@ -4,7 +4,7 @@ that rosbags and the mcap library both read, with one message per step on every 
 import yaml
 import pytest
 
-from act_bringup.sim_recording import SimRecordingConfig, record_sim_episodes
+from act_tools.sim_recording import SimRecordingConfig, record_sim_episodes
 from act_common.interfaces import TASK_REWARD_TOPIC
 
 STEPS = 400  # transfer_cube episode length

@@ -11,7 +11,7 @@ and the mode (realtime: the deployment figure; lockstep: the paper's protocol, t
 waits for the policy), mean/max reward, each episode's result, and the policy's inference
 latency and control-loop timing: a table here, everything in
 <output>/<task>_results.json. Seeds start at 100000 by default, away from the seeds
-training demonstrations are recorded with (0 upward); see act_bringup.evaluation.
+training demonstrations are recorded with (0 upward); see act_tools.evaluation.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ class _NodeParameterAlias(argparse.Action):
 
 
 def handle(args) -> int:
-    from act_bringup.cli.node_parameters import overrides_for
-    from act_bringup.evaluation import EvalConfig, evaluate
+    from act_tools.cli.node_parameters import overrides_for
+    from act_tools.evaluation import EvalConfig, evaluate
 
     overrides = overrides_for(args, NODES)
     seed_start = {} if args.seed_start is None else {'seed_start': args.seed_start}
@@ -74,7 +74,7 @@ def register(subparsers) -> None:
     parser.add_argument('--episodes', type=int, default=50, help='episodes to run (default: 50)')
     parser.add_argument('--seed-start', type=int,
                         help='seed of the first episode; episode i uses seed-start + i (default: '
-                        'act_bringup.evaluation.EVAL_SEED_START = 100000, clear of the training seeds 0..)')
+                        'act_tools.evaluation.EVAL_SEED_START = 100000, clear of the training seeds 0..)')
     parser.add_argument('--episode-steps', type=int, help="control steps per episode (default: the task's, 400)")
     parser.add_argument('--robot', default='aloha_sim', help='robot config name or YAML path (default: aloha_sim)')
     parser.add_argument('--device', default='cpu', help='inference device: cpu, cuda or cuda:N (default: cpu)')

@@ -20,7 +20,7 @@ DEFAULT_TRAIN_MINUTES = 12.0
 
 
 def handle(args) -> int:
-    from act_bringup.demo import DemoConfig, run_demo
+    from act_tools.demo import DemoConfig, run_demo
     from act_common.errors import EXIT_FAILURE, ActError, ConfigurationError
 
     gpu = args.gpu

@@ -3,8 +3,8 @@ one exit-code convention (act_common.errors) across the `act` subcommands."""
 
 import pytest
 
-from act_bringup.cli.main import build_parser, main
-from act_bringup.cli.node_parameters import overrides_for
+from act_tools.cli.main import build_parser, main
+from act_tools.cli.node_parameters import overrides_for
 from act_common.errors import EXIT_BAD_CONFIG, ConfigurationError
 
 
