@@ -41,6 +41,9 @@ from act_common.robot_config import load_robot_config
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'act_policy_node' / 'test'))
 from policy_checkpoints import train_checkpoint  # noqa: E402
 
+# The policy node, sim_node, teleop and recorder in processes of their own.
+pytestmark = pytest.mark.slow
+
 ROBOT_PATH = str(robot_config_path('aloha_sim'))
 ROBOT = load_robot_config(ROBOT_PATH)
 CAMERA = ROBOT.camera('top')

@@ -25,6 +25,9 @@ import pytest
 from act_common.config_paths import robot_config_path
 from act_common.robot_config import load_robot_config
 
+# A trained checkpoint evaluated by `act eval` against sim_node in its own process.
+pytestmark = pytest.mark.slow
+
 SEED = 100_003
 STEPS = 30
 CHUNK = 10

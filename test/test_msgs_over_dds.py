@@ -28,6 +28,7 @@ def test_field_lists_cover_the_interfaces():
         assert sorted(fields) == sorted(msg_type.get_fields_and_field_types())
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_action_chunk_and_status_round_trip_across_processes(python, peer_env):
     peer = subprocess.Popen([python, str(TEST_DIR / 'dds_peer.py'), '40'], env=peer_env)

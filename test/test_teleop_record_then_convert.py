@@ -16,6 +16,9 @@ from rclpy.executors import SingleThreadedExecutor
 from act_common.config_paths import robot_config_path
 from act_teleop.recorder_node import RecorderNode
 
+# Recorder and publisher processes, then `act convert` in another.
+pytestmark = pytest.mark.slow
+
 ROBOT = str(robot_config_path('aloha_sim'))
 
 

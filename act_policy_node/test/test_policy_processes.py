@@ -22,6 +22,9 @@ from act_common.interfaces import POLICY_STATUS_TOPIC as STATUS_TOPIC
 from policy_checkpoints import train_checkpoint
 from policy_harness import ROBOT_CONFIG
 
+# The policy node and `act policy` in processes of their own.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):

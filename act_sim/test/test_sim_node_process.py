@@ -12,6 +12,9 @@ from rclpy.executors import SingleThreadedExecutor
 
 from sim_ros_harness import ROBOT_CONFIG, ProbeNode
 
+# sim_node in a process of its own, over DDS.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.timeout(90)
 def test_console_script_runs_in_its_own_process():

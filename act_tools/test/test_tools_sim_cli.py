@@ -28,6 +28,7 @@ def test_sim_yaml_is_installed_in_the_nav2_style():
     assert params['scripted_leader']['ros__parameters']['use_sim_time'] is True
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_act_sim_plays_a_scripted_episode():
     run = subprocess.run(['act', 'sim', '--task', 'transfer_cube', '--scripted-episodes', '1', '--seed', '21',

@@ -92,6 +92,7 @@ def test_bf16_on_an_avx2_only_cpu_runs_unpacked_and_auto_picks_fp32(tmp_path):
     assert ran['fp32']['packed'] == onednn_available()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not X86, reason='simulates an x86 AVX2-only CPU; this CPU is not x86_64')
 def test_the_precision_and_fast_path_tests_pass_as_on_an_avx2_only_cpu():
     # The suite's tests that touch precisions and CPU kernels, run as on an AVX2-only

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from training_episodes import tiny_model_config, tiny_train_config, write_episodes
@@ -18,6 +19,9 @@ from act_training.data.dataset import prepare_training_data
 from act_training.model import build_model
 from act_training.train import train
 from act_training.train.trainer import forward_loss
+
+# DDP: one training process per rank.
+pytestmark = pytest.mark.slow
 
 # Deterministic forward (no dropout, no sampled z): any gradient difference between the
 # runs then comes from how the ranks' gradients are combined, which is what is tested.

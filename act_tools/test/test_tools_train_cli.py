@@ -1,33 +1,15 @@
 """`act train`: YAML config plus --set overrides, --resume, and errors as one clear line."""
 
 import json
-
-from training_episodes import episode_arrays, write_episode, write_episodes
+import sys
+from pathlib import Path
 
 from act_tools.cli.main import main
 
-TINY_YAML = '''
-model:
-  camera_names: [top]
-  image_height: 32
-  image_width: 32
-  chunk_size: 4
-  dim_model: 32
-  n_heads: 4
-  dim_feedforward: 64
-  n_encoder_layers: 1
-  n_vae_encoder_layers: 1
-  backbone_weights: none
-train:
-  steps: 2
-  batch_size: 4
-  lr: 1e-3
-  backbone_lr: 0
-  val_every: 2
-  checkpoint_every: 2
-  log_every: 1
-  tensorboard: false
-'''
+# act_training's tests' episode writer (small ACT HDF5 episodes).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'act_training' / 'test'))
+from training_episodes import TINY_YAML, episode_arrays, write_episode, write_episodes  # noqa: E402
+
 
 
 def test_train_then_resume_from_the_command_line(tmp_path, capsys):
@@ -47,7 +29,7 @@ def test_train_then_resume_from_the_command_line(tmp_path, capsys):
     assert saved['step'] == 4 and saved['model']['latent_dim'] == 4
 
 
-def test_errors_are_one_clear_line_and_exit_1(tmp_path, capsys):
+def test_errors_are_one_clear_line_bad_data_exits_1_and_a_bad_config_2(tmp_path, capsys):
     config = tmp_path / 'tiny.yaml'
     config.write_text(TINY_YAML)
     arrays = episode_arrays(length=6, height=32, width=32)
