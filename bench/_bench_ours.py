@@ -62,7 +62,7 @@ def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> N
 
     from act_training.data.chunks import Batch
     from act_training.train.optim import build_optimizer
-    from act_training.train.trainer import forward_loss
+    from act_training.train.batch_loss import forward_loss
 
     config = model_config(1)
     torch.manual_seed(0)

@@ -49,7 +49,6 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 from act_msgs.msg import ActionChunk, PolicyStatus
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn

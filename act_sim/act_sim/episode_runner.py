@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 
-from act_common.errors import ActError
 from act_msgs.msg import TaskReward
 from act_msgs.srv import ResetSim
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
+from act_common.errors import ActError
 from act_common.interfaces import SIM_RESET_SERVICE, TASK_REWARD_TOPIC
 from act_common.qos import EPISODE_FOLLOW_QOS
 from act_common.robot_config import RobotConfig
@@ -34,9 +34,7 @@ from act_common.ros_time import stamp_to_ns
 from act_sim.ee_sim import EndEffectorSim
 from act_sim.robot_binding import bind_robot, scene_to_config_vector
 from act_sim.scripted import ScriptedDemo, generate_demo
-from act_sim.scripted_leader import TrajectoryPlayerNode
 from act_sim.tasks import task_spec
-
 
 
 class EpisodeError(ActError, RuntimeError):
@@ -115,6 +113,16 @@ class EpisodeMonitorNode(Node):
                 self._changed.wait(timeout=remaining)
 
 
+class RowPlayer(Protocol):
+    """What plays a demo's rows to the robot: act_sim.scripted_leader's TrajectoryPlayerNode
+    (the direct player or the scripted leader). A protocol, so that this module does not
+    import the players, whose `scripted_leader` executable runs episodes through it."""
+
+    def play(self, rows, start_ns: int | None = None) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class EpisodeHooks(Protocol):
     """Called around each played episode, e.g. to start and stop a recorder."""
 
@@ -167,7 +175,7 @@ class EpisodeResult:
 class ScriptedEpisodeRunner:
     """Plays scripted demos on the sim through ROS, one episode at a time."""
 
-    def __init__(self, monitor: EpisodeMonitorNode, player: TrajectoryPlayerNode, robot: RobotConfig,
+    def __init__(self, monitor: EpisodeMonitorNode, player: RowPlayer, robot: RobotConfig,
                  config: EpisodeRunnerConfig = EpisodeRunnerConfig(), hooks: EpisodeHooks | None = None):
         self.monitor = monitor
         self.player = player

@@ -115,12 +115,6 @@ def object_qpos_slices(model: mujoco.MjModel, free_joints: tuple[str, ...]) -> l
     return slices
 
 
-def finger_targets(opening: float) -> tuple[float, float]:
-    """Finger positions (left, right) for a normalized gripper opening; right = -left."""
-    left = FOLLOWER_FINGER.denormalize(opening)
-    return left, -left
-
-
 def set_home_pose(data: mujoco.MjData, arms: list[ArmIndex]) -> None:
     for arm in arms:
         data.qpos[arm.arm_qpos] = HOME_ARM_POSE

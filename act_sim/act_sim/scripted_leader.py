@@ -35,6 +35,7 @@ from std_msgs.msg import Float64MultiArray
 from act_common.qos import COMMAND_QOS, SENSOR_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_common.ros_time import NS_PER_S, ns_to_sec_nanosec
+from act_sim.episode_runner import EpisodeMonitorNode, ScriptedEpisodeRunner, run_scripted_episodes
 from act_sim.players import TrajectoryPlayer, leader_joint_state
 
 
@@ -160,8 +161,6 @@ def main(args: list[str] | None = None) -> None:
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
-
-    from act_sim.episode_runner import EpisodeMonitorNode, ScriptedEpisodeRunner, run_scripted_episodes
 
     context = Context()
     rclpy.init(args=args, context=context)

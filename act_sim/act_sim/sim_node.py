@@ -48,12 +48,10 @@ observation at step k therefore acts during step k+1 -> k+2, as on the real robo
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import rclpy
 from act_msgs.msg import TaskReward
 from act_msgs.srv import ResetSim
@@ -346,10 +344,6 @@ class SimNode(Node):
     def render_settings(self) -> RenderSettings:
         """How the cameras are rendered (recorded with each sim episode)."""
         return self._render_settings
-
-    @property
-    def sim_time_ns(self) -> int:
-        return self._clock_ns
 
     def destroy_node(self) -> None:
         self._stop.set()

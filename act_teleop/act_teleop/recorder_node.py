@@ -30,16 +30,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from act_common.errors import ActError
 from act_msgs.srv import StartEpisode, StopEpisode
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from act_common import diagnostics
-from act_common.parameters import ParameterSpec, ParameterTable
 from act_common.episode_format import EpisodeRecord, episode_dir_name, existing_episode_indices, next_episode_index
+from act_common.errors import ActError
 from act_common.interfaces import RECORDER_NODE, RECORDER_START, RECORDER_STOP, TASK_REWARD_TOPIC
+from act_common.parameters import ParameterSpec, ParameterTable
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_teleop.bag_writer import STORAGE_IDS, BagWriteError, TopicSpec
 from act_teleop.camera_compression import (CAMERA_COMPRESSIONS, COMPRESSED_TYPE, IMAGE_TYPE, ImageCompressor,

@@ -27,8 +27,6 @@ from act_common.errors import ActError, ConfigurationError
 from act_common.success_rate import EVAL_MODES
 from act_teleop.camera_compression import CAMERA_COMPRESSIONS
 
-STAGES = ('record', 'convert', 'train', 'eval', 'report')
-
 
 class DemoError(ActError, RuntimeError):
     """A stage could not produce what the next one needs; the message says which and why."""

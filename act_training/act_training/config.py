@@ -16,7 +16,6 @@ from typing import Any, Mapping, Sequence
 
 from act_common.errors import ConfigurationError
 
-BACKBONE_WEIGHTS_KEYWORDS = ('none', 'imagenet')
 LR_SCHEDULES = ('constant', 'cosine')
 # Normalization layers of the image backbone (act_training.model.backbone says why two).
 BACKBONE_NORMS = ('frozen_batchnorm', 'group_norm')

@@ -18,7 +18,7 @@ from act_training.data.chunks import StepSampler
 from act_training.data.dataset import prepare_training_data
 from act_training.model import build_model
 from act_training.train import train
-from act_training.train.trainer import forward_loss
+from act_training.train.batch_loss import forward_loss
 
 # DDP: one training process per rank.
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ WORKER = textwrap.dedent('''
     from act_training.model import build_model
     from act_training.train import train
     from act_training.train.distributed import setup_distributed
-    from act_training.train.trainer import forward_loss
+    from act_training.train.batch_loss import forward_loss
 
     model_config, train_config = tiny_model_config(**{model!r}), tiny_train_config(**{train!r})
     context = setup_distributed('cpu')

@@ -19,20 +19,9 @@ from __future__ import annotations
 
 import sys
 
+# How scripted rows reach the robot: the direct player publishes follower commands; the
+# scripted leader publishes leader joint states, which act_teleop's teleop node mirrors.
 COMMAND_PATHS = ('direct', 'leader')
-# The teleop node that mirrors leader joint states onto follower commands (act_teleop).
-TELEOP_NODE = ('act_teleop.teleop_node', 'TeleopNode')
-
-
-def _teleop_node_class():
-    import importlib
-
-    module_name, class_name = TELEOP_NODE
-    try:
-        return getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as error:
-        raise SystemExit(f'act sim: --command-path leader needs the teleop node {module_name}.{class_name}, '
-                         f'which is not available ({error}); use --command-path direct') from None
 
 
 def handle(args) -> int:
@@ -44,6 +33,7 @@ def handle(args) -> int:
     from act_sim.episode_runner import EpisodeMonitorNode, EpisodeRunnerConfig, ScriptedEpisodeRunner, run_scripted_episodes
     from act_sim.scripted_leader import DirectPlayerNode, ScriptedLeaderNode
     from act_sim.sim_node import SimNode
+    from act_teleop.teleop_node import TeleopNode
 
     robot = str(robot_config_path(args.robot))
     params = args.params_file or node_params_path('sim')
@@ -55,7 +45,7 @@ def handle(args) -> int:
         specs.append(NodeSpec(player_class, params_file=params, overrides={'robot_config': robot}))
         specs.append(NodeSpec(EpisodeMonitorNode))
         if args.command_path == 'leader':
-            specs.append(NodeSpec(_teleop_node_class(), overrides={'robot_config': robot, 'use_sim_time': True}))
+            specs.append(NodeSpec(TeleopNode, overrides={'robot_config': robot, 'use_sim_time': True}))
 
     # Every callback of these nodes only stores data: one thread spins them fastest.
     with NodeSet(specs, threads=1) as nodes:

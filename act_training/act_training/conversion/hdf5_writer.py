@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +16,6 @@ from act_training.hdf5_format import ACTION, COMPRESS_ATTRIBUTE, COMPRESS_LEN, I
 # gzip level 4: what the ALOHA recorders use for their gzip variant; higher levels cost
 # time for little (bench/bench_conversion.py).
 GZIP_LEVEL = 4
-
-
-@dataclass
-class TrainingEpisode:
-    qpos: np.ndarray  # (T, D)
-    qvel: np.ndarray  # (T, D)
-    action: np.ndarray  # (T, D)
-    images: dict[str, np.ndarray]  # camera -> (T, H, W, 3) uint8, or filled by write_rows
-    attributes: dict
 
 
 class EpisodeFileWriter:
@@ -110,15 +100,3 @@ class _JpegRows:
         if missing:
             raise ValueError(f'JPEG rows {missing[:5]} were never written')
         return pad_rows(self._encoded)
-
-
-def read_attributes(path: Path) -> dict:
-    """The root attributes of an episode file, JSON lists decoded."""
-    import h5py
-
-    with h5py.File(path, 'r') as episode:
-        attributes = dict(episode.attrs)
-    for key in ('vector_names', 'camera_names'):
-        if key in attributes:
-            attributes[key] = json.loads(attributes[key])
-    return attributes
