@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import itertools
 import multiprocessing
 import os
 import signal
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
+
+from act_bringup import launch_paths
 
 LAUNCH_DIR = Path(get_package_share_directory('act_bringup')) / 'launch'
 LAUNCH_FILES = sorted(LAUNCH_DIR.glob('*.launch.py'))
@@ -79,11 +82,11 @@ def test_arguments_are_declared_with_descriptions_and_used_ones_exist(path):
 
 
 def _installed_paths(tree: ast.AST) -> set[Path]:
-    """Every file a launch file names through os.path.join from an installed package's share
-    folder, resolved as the launch file would: names bound to get_package_share_directory
-    ('pkg') and to os.path.join results, constants, and loop variables over a module-level
-    tuple of tuples (teleop.launch.py's ARMS). Joins that start elsewhere (a driver's share
-    found at run time) are left out."""
+    """Every file a launch file names through act_bringup.launch_paths (bringup_file,
+    robot_config_file) or os.path.join from an installed package's share folder, resolved
+    as the launch file would: constants, names bound to such paths, and loop variables over
+    a module-level tuple of tuples (teleop.launch.py's ARMS). Joins that start elsewhere (a
+    driver's share found at run time) are left out."""
     literals = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -108,6 +111,10 @@ def _installed_paths(tree: ast.AST) -> set[Path]:
             return values.get(expr.id, [])
         if isinstance(expr, ast.Call) and getattr(expr.func, 'id', None) == 'get_package_share_directory':
             return [get_package_share_directory(expr.args[0].value)]
+        if isinstance(expr, ast.Call) and getattr(expr.func, 'id', None) in ('bringup_file', 'robot_config_file'):
+            helper = getattr(launch_paths, expr.func.id)
+            parts = [resolve(arg) for arg in expr.args]
+            return [helper(*combination) for combination in itertools.product(*parts)] if all(parts) else []
         if isinstance(expr, ast.Call) and getattr(expr.func, 'attr', None) == 'join':
             parts = [resolve(arg) for arg in expr.args]
             paths = ['']
@@ -122,7 +129,7 @@ def _installed_paths(tree: ast.AST) -> set[Path]:
             if resolved:
                 values[node.targets[0].id] = resolved
     found = set()
-    for call in _calls(tree, {'join'}):
+    for call in _calls(tree, {'join', 'bringup_file', 'robot_config_file'}):
         for path in resolve(call):
             if Path(path).suffix in ('.yaml', '.xml', '.py'):
                 found.add(Path(path))

@@ -35,3 +35,10 @@ class ConfigurationError(ActError, ValueError):
 
 class ConfigNotFoundError(ConfigurationError, FileNotFoundError):
     """A named config (robot, training, parameters file) does not exist; lists what does."""
+
+
+def require_choice(name: str, value, choices) -> None:
+    """Raises ConfigurationError unless value is one of choices (its one definition, e.g.
+    act_teleop.camera_compression.CAMERA_COMPRESSIONS), naming the field and the choices."""
+    if value not in choices:
+        raise ConfigurationError(f'{name} must be one of {", ".join(map(str, choices))}, got {value!r}')

@@ -7,7 +7,6 @@ thread; the tests drive them from the main thread.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Callable
 
 import numpy as np
@@ -24,6 +23,7 @@ from act_common.interfaces import SIM_RESET_SERVICE, TASK_REWARD_TOPIC
 from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import load_robot_config
 from act_sim.sim_node import SimNode
+from condition_wait import wait_until
 
 ROBOT_CONFIG = str(robot_config_path('aloha_sim'))
 
@@ -60,14 +60,7 @@ class ProbeNode(Node):
         self.create_subscription(Image, topic, lambda msg: self._store(self.images, msg), SENSOR_QOS)
 
     def wait_until(self, condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        with self._lock:
-            while not condition():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._lock.wait(timeout=min(remaining, 0.1))
-            return True
+        return wait_until(self._lock, condition, timeout_s)
 
     def latest_positions(self, arm: str) -> dict[str, float]:
         with self._lock:

@@ -33,13 +33,14 @@ from pathlib import Path
 from act_msgs.srv import StartEpisode, StopEpisode
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from act_common import diagnostics
 from act_common.episode_format import EpisodeRecord, episode_dir_name, existing_episode_indices, next_episode_index
 from act_common.errors import ActError
 from act_common.interfaces import RECORDER_NODE, RECORDER_START, RECORDER_STOP, TASK_REWARD_TOPIC
 from act_common.parameters import ParameterSpec, ParameterTable
+from act_common.qos import keep_last
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_teleop.bag_writer import STORAGE_IDS, BagWriteError, TopicSpec
 from act_teleop.camera_compression import (CAMERA_COMPRESSIONS, COMPRESSED_TYPE, IMAGE_TYPE, ImageCompressor,
@@ -51,10 +52,8 @@ from act_teleop.message_types import message_class, split_type
 # Deeper queues than the live profiles: the recorder must not lose a burst while the
 # executor is busy. Same reliability as the publishers (a reliable reader never matches a
 # best-effort writer).
-SENSOR_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
-                               durability=DurabilityPolicy.VOLATILE)
-RELIABLE_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                                 durability=DurabilityPolicy.VOLATILE)
+SENSOR_RECORD_QOS = keep_last(100, ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE)
+RELIABLE_RECORD_QOS = keep_last(100, ReliabilityPolicy.RELIABLE, DurabilityPolicy.VOLATILE)
 
 
 # The node's parameters (act_common.parameters): declared from here, checked against

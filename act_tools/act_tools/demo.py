@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from act_common.errors import ActError, ConfigurationError
+from act_common.errors import ActError, ConfigurationError, require_choice
 from act_common.success_rate import EVAL_MODES
 from act_teleop.camera_compression import CAMERA_COMPRESSIONS
 
@@ -65,15 +65,12 @@ class DemoConfig:
         object.__setattr__(self, 'output_dir', Path(self.output_dir))
         if self.episodes < 2:
             raise ConfigurationError(f'episodes must be >= 2 (one is held out for validation), got {self.episodes}')
-        if self.camera_compression not in CAMERA_COMPRESSIONS:
-            raise ConfigurationError(f'camera_compression must be one of {", ".join(CAMERA_COMPRESSIONS)}, '
-                                     f'got {self.camera_compression!r}')
+        require_choice('camera_compression', self.camera_compression, CAMERA_COMPRESSIONS)
         if self.eval_episodes < 1:
             raise ConfigurationError(f'eval_episodes must be >= 1, got {self.eval_episodes}')
         if not self.train_minutes >= 0:
             raise ConfigurationError(f'train_minutes must be >= 0 (0: the config\'s steps), got {self.train_minutes}')
-        if self.eval_mode not in EVAL_MODES:
-            raise ConfigurationError(f'eval_mode must be one of {", ".join(EVAL_MODES)}, got {self.eval_mode!r}')
+        require_choice('eval_mode', self.eval_mode, EVAL_MODES)
         if self.device not in ('cpu', 'cuda') and not self.device.startswith('cuda:'):
             raise ConfigurationError(f'device must be cpu, cuda or cuda:N, got {self.device!r}')
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from act_common.episode_format import EpisodeRecord
-from act_common.errors import ConfigurationError
+from act_common.errors import ConfigurationError, require_choice
 from act_teleop.camera_compression import CAMERA_COMPRESSIONS
 
 
@@ -51,9 +51,7 @@ class SimRecordingConfig:
             raise ConfigurationError('cameras must name at least one camera')
         if self.max_attempts is not None and self.max_attempts < self.episodes:
             raise ConfigurationError(f'max_attempts ({self.max_attempts}) must be >= episodes ({self.episodes})')
-        if self.camera_compression not in CAMERA_COMPRESSIONS:
-            raise ConfigurationError(f'camera_compression must be one of {", ".join(CAMERA_COMPRESSIONS)}, '
-                                     f'got {self.camera_compression!r}')
+        require_choice('camera_compression', self.camera_compression, CAMERA_COMPRESSIONS)
         if self.real_time_factor < 0:
             raise ConfigurationError(f'real_time_factor must be >= 0, got {self.real_time_factor}')
 
