@@ -251,6 +251,8 @@ def add_override_flag(parser, node: str, name: str, **kwargs) -> None:
         parser.add_argument('--no-' + flag[2:], action=_override_action(node, name, False), dest=PARAM_DEST, nargs=0,
                             help=f'the opposite of {flag}')
     else:
+        if kwargs.get('choices') is None:  # argparse would name the value after the shared dest
+            kwargs.setdefault('metavar', name.upper())
         parser.add_argument(flag, action=_override_action(node, name, None), dest=PARAM_DEST, **kwargs)
 
 
