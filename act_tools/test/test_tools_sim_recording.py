@@ -10,6 +10,7 @@ from act_common.interfaces import TASK_REWARD_TOPIC
 STEPS = 400  # transfer_cube episode length
 
 
+@pytest.mark.slow  # a whole episode recorded through sim_node, teleop and the recorder
 @pytest.mark.timeout(300)
 def test_one_scripted_episode_is_recorded_through_teleop(tmp_path):
     config = SimRecordingConfig(task='transfer_cube', episodes=1, output_dir=tmp_path / 'bags', cameras=('top',),
