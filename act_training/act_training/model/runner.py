@@ -31,8 +31,9 @@ log = logging.getLogger('act_training')
 
 
 def cpu_features():
-    """act_common.cpu_features (the one reader of CPU flags), imported on first CPU use:
-    the package imports without act_common on a GPU training machine."""
+    """act_common.cpu_features (the one reader of CPU flags), imported on first CPU use: a
+    run on a GPU never reads the CPU's flags. (Of act_common, training otherwise imports only
+    its plain-Python definitions: episode_format and errors.)"""
     from act_common.cpu_features import cpu_features as read
 
     return read()
