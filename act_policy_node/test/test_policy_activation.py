@@ -204,6 +204,7 @@ STEPS = st.lists(st.tuples(st.sampled_from(['reactivate', 'reconfigure', 'run'])
                  min_size=2, max_size=5)
 
 
+@pytest.mark.slow  # property test over whole activations of the node (18 s here)
 @settings(max_examples=8, deadline=None, database=None,  # no .hypothesis/ folder in the checkout
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)

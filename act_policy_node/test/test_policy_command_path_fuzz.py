@@ -13,6 +13,7 @@ CI_SETTINGS = settings(max_examples=100, derandomize=True, deadline=None, databa
 TOTALS = Counts()
 
 
+@pytest.mark.slow  # 100 generated command-path sequences (12 s here)
 @CI_SETTINGS
 @seed(13)
 @given(scenarios())

@@ -62,6 +62,7 @@ def command_rows(robot: SyntheticRobot, arm: str) -> list[tuple[float, list[floa
         return list(robot.commands[arm])
 
 
+@pytest.mark.slow  # seconds of control ticks against a slow model
 def test_keeps_the_control_rate_while_inference_takes_longer_than_a_tick(checkpoints):
     # fp32: the slower precision, so that each chunk takes several ticks here.
     with start(checkpoints['slow'], precision='fp32') as nodes:

@@ -86,6 +86,7 @@ def publish_streams(seconds, cameras=('top',), height=48, width=64):
     return json.loads(done.stdout.strip().splitlines()[-1])['published']
 
 
+@pytest.mark.slow  # the synthetic robot in another process
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize('storage_id', ['mcap', 'sqlite3'])
 def test_episode_bag_holds_every_message_and_opens_with_rosbags_and_mcap(recorder, storage_id):
@@ -186,6 +187,7 @@ def test_extra_topics_are_parsed_and_recorded_reliably():
         recorded_topics(robot, [], record_leader=False, extra=parse_extra_topics(['/clock=rosgraph_msgs/msg/Clock']))
 
 
+@pytest.mark.slow  # the synthetic robot in another process
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize('compression', ['png', 'jpeg'])
 def test_cameras_stored_compressed_on_the_compressed_topic(recorder, compression):

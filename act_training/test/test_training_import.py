@@ -71,6 +71,7 @@ def test_act_train_accepts_a_v30_folder_and_decodes_it_once(tmp_path):
     assert (run / 'lerobot_import' / 'episode_0.hdf5').stat().st_mtime_ns == stamp  # reused, not decoded again
 
 
+@pytest.mark.slow  # act train in another process
 def test_a_v21_folder_and_a_mismatched_column_are_errors_naming_file_and_field(tmp_path):
     root, _ = our_v30_dataset(tmp_path, count=1)
     info = json.loads((root / fmt.INFO_PATH).read_text())

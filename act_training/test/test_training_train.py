@@ -54,6 +54,7 @@ def _weights(path):
     return load_file(str(path / 'model.safetensors'))
 
 
+@pytest.mark.slow  # two training runs
 def test_resume_continues_bit_identically(tmp_path):
     data = write_episodes(tmp_path / 'data', count=3, length=12, height=32, width=32)
     # Dropout and the CVAE's sampled z exercise the RNG; the backbone trains too.
