@@ -26,6 +26,9 @@ from act_common.robot_config import load_robot_config
 from act_policy_node.policy_node import PolicyNode
 from policy_harness import ROBOT_CONFIG, SyntheticRobot
 
+# The policy node through activations, with inferences seconds long.
+pytestmark = pytest.mark.slow
+
 ROBOT = load_robot_config(ROBOT_CONFIG)
 CHUNK_SIZE = 50
 
@@ -204,7 +207,6 @@ STEPS = st.lists(st.tuples(st.sampled_from(['reactivate', 'reconfigure', 'run'])
                  min_size=2, max_size=5)
 
 
-@pytest.mark.slow  # property test over whole activations of the node (18 s here)
 @settings(max_examples=8, deadline=None, database=None,  # no .hypothesis/ folder in the checkout
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)

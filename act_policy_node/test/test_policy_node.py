@@ -22,6 +22,9 @@ from act_policy_node.temporal_ensembler import Weighting
 from policy_checkpoints import nan_checkpoint, train_checkpoint
 from policy_harness import HOME, ROBOT_CONFIG, SyntheticRobot
 
+# The policy node with a real checkpoint, driven through seconds of robot time.
+pytestmark = pytest.mark.slow
+
 ROBOT = load_robot_config(ROBOT_CONFIG)
 PERIOD_S = ROBOT.control_period_s
 
@@ -62,7 +65,6 @@ def command_rows(robot: SyntheticRobot, arm: str) -> list[tuple[float, list[floa
         return list(robot.commands[arm])
 
 
-@pytest.mark.slow  # seconds of control ticks against a slow model
 def test_keeps_the_control_rate_while_inference_takes_longer_than_a_tick(checkpoints):
     # fp32: the slower precision, so that each chunk takes several ticks here.
     with start(checkpoints['slow'], precision='fp32') as nodes:

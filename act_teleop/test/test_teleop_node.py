@@ -19,6 +19,9 @@ from act_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import load_robot_config
 from act_teleop.teleop_node import TeleopNode
 
+# The teleop node driven through seconds of leader streams.
+pytestmark = pytest.mark.slow
+
 ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml'
 ROBOT = load_robot_config(ROBOT_PATH)
 ARM = ['waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'wrist_rotate']
