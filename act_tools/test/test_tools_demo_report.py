@@ -68,6 +68,7 @@ def test_each_validation_is_plotted_once_at_its_first_report():
     assert validation_points(curve) == [(525, 0.3), (1025, 0.2)]
 
 
+@pytest.mark.slow  # times real training steps (20 s here)
 def test_the_cpu_demo_trains_the_steps_that_fit_its_minutes_on_this_cpu(monkeypatch):
     from act_tools.demo import fit_steps_to_budget
     from act_training.config import ModelConfig, TrainConfig

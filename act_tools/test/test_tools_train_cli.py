@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from act_tools.cli.main import main
 
 # act_training's tests' episode writer (small ACT HDF5 episodes).
@@ -12,6 +14,7 @@ from training_episodes import TINY_YAML, episode_arrays, write_episode, write_ep
 
 
 
+@pytest.mark.slow  # two training runs through act train
 def test_train_then_resume_from_the_command_line(tmp_path, capsys):
     data = write_episodes(tmp_path / 'data', count=3, length=8, height=32, width=32)
     config = tmp_path / 'tiny.yaml'
