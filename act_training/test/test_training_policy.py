@@ -78,6 +78,7 @@ def test_wrong_inputs_are_rejected_with_names(policy, images, qpos, words):
         assert word in str(error.value)
 
 
+@pytest.mark.slow  # torch imported again in a process of its own
 def test_package_imports_without_ros_or_mujoco():
     # The GPU training machine has neither rclpy nor mujoco (bench/gpu_pipeline.py runs there
     # with the source tree on the path). Of act_common, training uses only the two
