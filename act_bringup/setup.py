@@ -13,19 +13,13 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
-        ('share/' + package_name + '/config/robots', glob('config/robots/*.yaml')),
-        ('share/' + package_name + '/config/training', glob('config/training/*.yaml')),
         ('share/' + package_name + '/config/interbotix', glob('config/interbotix/*.yaml')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
     maintainer='ACT ROS maintainers',
     maintainer_email='act-ros@example.org',
-    description='Launch files, configs and the act command line of the ACT suite.',
+    description='Launch files and configs of the ACT suite.',
     license='Apache-2.0',
-    entry_points={
-        'console_scripts': [
-            'act = act_bringup.cli.main:main',
-        ],
-    },
+    entry_points={'console_scripts': []},
 )

@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = 'act_common'
@@ -9,6 +11,8 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
+        # Robot configs: every package's nodes and tests read them (act_common.config_paths).
+        ('share/' + package_name + '/config/robots', glob('config/robots/*.yaml')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,

@@ -3,7 +3,6 @@ Same config and inputs as _bench_ours.py; prints RESULT lines."""
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inputs import CHUNK_SIZE, HEIGHT, STATE_DIM, WIDTH, load, report, timed  # noqa: E402
+from bench_inputs import CHUNK_SIZE, HEIGHT, STATE_DIM, WIDTH, load, median_training_step_s, report, run_side, timed  # noqa: E402
 
 
 def build_policy(n_cameras: int, device: str):
@@ -69,36 +68,11 @@ def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> N
              'action_is_pad': torch.from_numpy(load(inputs, 'train_is_pad'))}
     batch = {key: value.to(device) for key, value in batch.items()}
 
-    def step():
-        loss, _ = policy.forward(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    times = timed(step, warmup, iterations, sync)
-    median = statistics.median(times)
+    median = median_training_step_s(lambda: policy.forward(batch)[0], optimizer, warmup, iterations, sync)
     report({'impl': 'lerobot', 'what': 'train_b8', 'device': device, 'median_ms': 1000 * median,
             'samples_per_s': len(frames) / median, 'threads': torch.get_num_threads()})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--inputs', type=Path, required=True)
-    parser.add_argument('--what', required=True)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'))
-    parser.add_argument('--threads', type=int, required=True)
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--iterations', type=int, default=10)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.what.startswith('infer_'):
-        bench_inference(args.inputs, int(args.what[len('infer_'):-len('cam')]), args.device, args.precision, args.warmup,
-                        args.iterations)
-    else:
-        bench_training(args.inputs, args.device, args.warmup, args.iterations)
-
-
 if __name__ == '__main__':
-    main()
+    run_side(bench_inference, bench_training)

@@ -3,7 +3,6 @@ Python). Prints RESULT lines; bench_act_vs_lerobot.py orchestrates."""
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -18,7 +17,7 @@ try:
 except ImportError:  # a bare checkout, e.g. on the GPU machine: use the sources
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'act_training'))
 
-from bench_inputs import CHUNK_SIZE, HEIGHT, STATE_DIM, WIDTH, load, report, timed  # noqa: E402
+from bench_inputs import CHUNK_SIZE, HEIGHT, STATE_DIM, WIDTH, load, median_training_step_s, report, run_side, timed  # noqa: E402
 
 from act_training.config import DatasetInfo, ModelConfig, TrainConfig  # noqa: E402
 from act_training.data.normalization import Normalization, VectorStats  # noqa: E402
@@ -62,7 +61,7 @@ def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> N
 
     from act_training.data.chunks import Batch
     from act_training.train.optim import build_optimizer
-    from act_training.train.trainer import forward_loss
+    from act_training.train.batch_loss import forward_loss
 
     config = model_config(1)
     torch.manual_seed(0)
@@ -79,36 +78,12 @@ def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> N
     def autocast():
         return torch.autocast('cuda', dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
 
-    def step():
-        terms = forward_loss(model, batch, config, autocast)
-        optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        optimizer.step()
-
     sync = torch.cuda.synchronize if on_cuda else (lambda: None)
-    times = timed(step, warmup, iterations, sync)
-    median = statistics.median(times)
+    median = median_training_step_s(lambda: forward_loss(model, batch, config, autocast).loss, optimizer, warmup,
+                                    iterations, sync)
     report({'impl': 'ours', 'what': 'train_b8', 'device': device, 'median_ms': 1000 * median,
             'samples_per_s': len(batch) / median, 'threads': torch.get_num_threads()})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--inputs', type=Path, required=True)
-    parser.add_argument('--what', required=True)  # infer_<n>cam | train_b8
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'))
-    parser.add_argument('--threads', type=int, required=True)
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--iterations', type=int, default=10)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.what.startswith('infer_'):
-        bench_inference(args.inputs, int(args.what[len('infer_'):-len('cam')]), args.device, args.precision, args.warmup,
-                        args.iterations)
-    else:
-        bench_training(args.inputs, args.device, args.warmup, args.iterations)
-
-
 if __name__ == '__main__':
-    main()
+    run_side(bench_inference, bench_training)

@@ -29,7 +29,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.cpu_features import cpu_features
 from act_common.image_encoding import rgb_to_compressed, rgb_to_image_fields
 from act_common.robot_config import load_robot_config

@@ -52,3 +52,42 @@ def timed(fn, warmup: int, iterations: int, sync=lambda: None) -> list[float]:
         sync()
         times.append(time.perf_counter() - start)
     return times
+
+
+def median_training_step_s(loss, optimizer, warmup: int, iterations: int, sync=lambda: None) -> float:
+    """Median seconds of one training step: loss() (a scalar tensor) backward, then the
+    optimizer step; sync waits for the device (torch.cuda.synchronize on CUDA)."""
+    import statistics
+
+    def step():
+        value = loss()
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+
+    return statistics.median(timed(step, warmup, iterations, sync))
+
+
+def run_side(bench_inference, bench_training) -> None:
+    """The command line both sides share (_bench_ours.py in our venv, _bench_lerobot.py in
+    LeRobot's): --what infer_<n>cam runs bench_inference(inputs, n, device, precision,
+    warmup, iterations), train_b8 runs bench_training(inputs, device, warmup, iterations)."""
+    import argparse
+
+    import torch
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--inputs', type=Path, required=True)
+    parser.add_argument('--what', required=True)  # infer_<n>cam | train_b8
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'))
+    parser.add_argument('--threads', type=int, required=True)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--iterations', type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.what.startswith('infer_'):
+        bench_inference(args.inputs, int(args.what[len('infer_'):-len('cam')]), args.device, args.precision, args.warmup,
+                        args.iterations)
+    else:
+        bench_training(args.inputs, args.device, args.warmup, args.iterations)

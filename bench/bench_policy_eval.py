@@ -8,7 +8,7 @@ behind `act eval`, optionally for several ensembling settings on the same seeds.
 
 Needs a checkpoint trained on scripted demonstrations (make demo, or act record / act
 convert / act train); a checkpoint trained for seconds solves nothing. Each weighting runs
-the same seeds (from 100000, clear of the training seeds) through act_bringup.evaluation,
+the same seeds (from 100000, clear of the training seeds) through act_tools.evaluation,
 with the sim paced at --real-time-factor (1.0: inference latency costs what it would on
 the robot). Prints the success rate per weighting with the inference and control-loop
 figures, and writes every report under --output.
@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument('--checkpoint', type=Path, required=True)
     parser.add_argument('--task', default='transfer_cube', choices=('transfer_cube', 'insertion'))
     parser.add_argument('--episodes', type=int, default=50)
-    parser.add_argument('--seed-start', type=int, help='default: act_bringup.evaluation.EVAL_SEED_START')
+    parser.add_argument('--seed-start', type=int, help='default: act_tools.evaluation.EVAL_SEED_START')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--real-time-factor', type=float, default=1.0)
     parser.add_argument('--mode', choices=('realtime', 'lockstep'), default='realtime',
@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument('--output', type=Path, default=Path('bench_policy_eval'))
     args = parser.parse_args()
 
-    from act_bringup.evaluation import EvalConfig, evaluate
+    from act_tools.evaluation import EvalConfig, evaluate
 
     summary = {}
     for weighting in args.weightings.split(','):

@@ -110,7 +110,7 @@ def publish_robot(cameras: list[str], duration_s: float) -> None:
     from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image, JointState
 
-    from act_bringup.paths import robot_config_path
+    from act_common.config_paths import robot_config_path
     from act_common.image_encoding import rgb_to_image_fields
     from act_common.qos import SENSOR_QOS
     from act_common.robot_config import load_robot_config
@@ -155,8 +155,8 @@ def run_control_loop(checkpoint: Path, device: str, precision: str, duration_s: 
                      cameras: list[str]) -> dict:
     from rclpy.lifecycle import TransitionCallbackReturn
 
-    from act_bringup.node_set import NodeSet, NodeSpec
-    from act_bringup.paths import robot_config_path
+    from act_common.node_set import NodeSet, NodeSpec
+    from act_common.config_paths import robot_config_path
     from act_policy_node.policy_node import PolicyNode
 
     publisher = subprocess.Popen([sys.executable, __file__, '--publish-robot', ','.join(cameras),
@@ -206,7 +206,8 @@ def main() -> int:
         publish_robot(args.publish_robot.split(','), args.duration)
         return 0
 
-    from act_bringup.paths import robot_config_path, use_large_data_dds_profile
+    from act_common.config_paths import robot_config_path
+    from act_tools.paths import use_large_data_dds_profile
     from act_common.robot_config import load_robot_config
     from act_training.policy import ActPolicy
 

@@ -27,8 +27,8 @@ EVAL_SEED_START = 100_000
 
 
 def screen(args) -> dict:
-    from act_bringup.lockstep_rollout import RolloutConfig, evaluate
-    from act_bringup.paths import training_config_path
+    from act_tools.lockstep_rollout import RolloutConfig, evaluate
+    from act_tools.paths import training_config_path
     from act_common.cpu_features import cpu_features
     from act_common.success_rate import SuccessRate
     from act_policy_node.temporal_ensembler import Weighting

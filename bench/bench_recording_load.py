@@ -30,7 +30,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 
-from act_bringup.paths import robot_config_path, use_large_data_dds_profile
+from act_common.config_paths import robot_config_path
+from act_tools.paths import use_large_data_dds_profile
 from act_teleop.recorder_node import RecorderNode
 
 

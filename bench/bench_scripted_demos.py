@@ -41,12 +41,12 @@ def plain_replays(demos) -> int:
 
 
 def ros_replays(demos, real_time_factor: float, command_path: str):
-    from act_bringup.cli.sim import _teleop_node_class
-    from act_bringup.node_set import NodeSet, NodeSpec
-    from act_bringup.paths import robot_config_path
+    from act_common.config_paths import robot_config_path
+    from act_common.node_set import NodeSet, NodeSpec
     from act_sim.episode_runner import EpisodeMonitorNode, ScriptedEpisodeRunner
     from act_sim.scripted_leader import DirectPlayerNode, ScriptedLeaderNode
     from act_sim.sim_node import SimNode
+    from act_teleop.teleop_node import TeleopNode
 
     robot = str(robot_config_path('aloha_sim'))
     player_class = DirectPlayerNode if command_path == 'direct' else ScriptedLeaderNode
@@ -55,7 +55,7 @@ def ros_replays(demos, real_time_factor: float, command_path: str):
              NodeSpec(player_class, overrides={'robot_config': robot, 'use_sim_time': True}),
              NodeSpec(EpisodeMonitorNode)]
     if command_path == 'leader':
-        specs.append(NodeSpec(_teleop_node_class(), overrides={'robot_config': robot, 'use_sim_time': True}))
+        specs.append(NodeSpec(TeleopNode, overrides={'robot_config': robot, 'use_sim_time': True}))
     with NodeSet(specs, threads=1) as nodes:
         nodes.spin_in_background()
         player = nodes.node(player_class)
@@ -83,11 +83,14 @@ def ablations(task: str, seeds) -> None:
 
 
 def main() -> None:
+    from act_sim.tasks import TASK_NAMES
+    from act_tools.cli.sim import COMMAND_PATHS
+
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--episodes', type=int, default=50)
-    parser.add_argument('--tasks', nargs='+', default=['transfer_cube', 'insertion'])
+    parser.add_argument('--tasks', nargs='+', default=list(TASK_NAMES), choices=TASK_NAMES)
     parser.add_argument('--real-time-factor', type=float, default=0.0)
-    parser.add_argument('--command-path', choices=('direct', 'leader'), default='direct')
+    parser.add_argument('--command-path', choices=COMMAND_PATHS, default='direct')
     parser.add_argument('--ablations', action='store_true')
     args = parser.parse_args()
     seeds = list(range(args.episodes))

@@ -48,8 +48,8 @@ def core_step_ms(task: str, steps: int, cameras: tuple[str, ...], shadow_map_siz
 
 
 def node_step_ms(task: str, steps: int, cameras: tuple[str, ...]) -> float:
-    from act_bringup.node_set import NodeSet, NodeSpec
-    from act_bringup.paths import robot_config_path
+    from act_common.node_set import NodeSet, NodeSpec
+    from act_common.config_paths import robot_config_path
     from act_common.qos import SENSOR_QOS
     from act_sim.sim_node import SimNode
     from rclpy.node import Node

@@ -74,7 +74,7 @@ def small_checkpoint(workdir: Path) -> Path:
     sys.path.insert(0, str(ROOT / 'act_policy_node' / 'test'))
     from policy_checkpoints import train_checkpoint
 
-    from act_bringup.paths import robot_config_path
+    from act_common.config_paths import robot_config_path
     from act_common.robot_config import load_robot_config
 
     return train_checkpoint(workdir, load_robot_config(robot_config_path('aloha_sim')), steps=2)
@@ -90,7 +90,7 @@ class StatusListener:
         from rclpy.executors import SingleThreadedExecutor
 
         from act_common.qos import STATUS_QOS
-        from act_policy_node.policy_node import STATUS_TOPIC
+        from act_common.interfaces import POLICY_STATUS_TOPIC as STATUS_TOPIC
 
         self.context = Context()
         rclpy.init(context=self.context)
@@ -115,7 +115,7 @@ class StatusListener:
 
 def soak_policy(args, workdir: Path, env: dict) -> Series:
     checkpoint = Path(args.checkpoint) if args.checkpoint else small_checkpoint(workdir / 'checkpoint')
-    act = [sys.executable, '-m', 'act_bringup.cli.main']
+    act = [sys.executable, '-m', 'act_tools.cli.main']
     logs = {name: open(workdir / f'{name}.log', 'w') for name in ('sim', 'policy')}
     sim = subprocess.Popen(act + ['sim', '--cameras', 'top', '--real-time-factor', '1.0'], stdout=logs['sim'],
                            stderr=subprocess.STDOUT, env=env)
@@ -176,7 +176,9 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
 
-    from act_bringup.paths import robot_config_path
+    from act_common.interfaces import RECORDER_START_SERVICE, RECORDER_STOP_SERVICE
+
+    from act_common.config_paths import robot_config_path
 
     robot = str(robot_config_path('aloha_sim'))
     output = workdir / 'episodes'
@@ -193,8 +195,8 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
     node = rclpy.create_node('soak_recording', context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    start_client = node.create_client(StartEpisode, '/recorder/start_episode')
-    stop_client = node.create_client(StopEpisode, '/recorder/stop_episode')
+    start_client = node.create_client(StartEpisode, RECORDER_START_SERVICE)
+    stop_client = node.create_client(StopEpisode, RECORDER_STOP_SERVICE)
 
     def call(client, request, timeout_s=60.0):
         future = client.call_async(request)
@@ -312,7 +314,7 @@ def main() -> int:
     parser.add_argument('--workdir', help='logs and temporary files (default: a temporary folder)')
     args = parser.parse_args()
 
-    from act_bringup.paths import use_large_data_dds_profile
+    from act_tools.paths import use_large_data_dds_profile
     from act_common.cpu_features import cpu_features
 
     print(f'CPU: {cpu_features().describe()}')

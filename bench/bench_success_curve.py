@@ -8,7 +8,7 @@ implementation learns the task when trained long enough.
 
 Trains once with TrainConfig.snapshot_steps (the weights at each listed step are kept as
 step_<k>/), then runs every snapshot closed loop on the same unseen seeds (100000 on,
-never used for data) in lockstep (act_bringup.lockstep_rollout: the paper's protocol,
+never used for data) in lockstep (act_tools.lockstep_rollout: the paper's protocol,
 independent of the machine's speed), chunked execution unless --weighting says otherwise.
 Prints a table with each success rate's 95 % Wilson interval and writes curve.json and
 curve.png (success vs steps and vs training minutes). --eval-only re-evaluates a run.
@@ -42,8 +42,8 @@ def main() -> int:
 
     import torch
 
-    from act_bringup.lockstep_rollout import RolloutConfig, evaluate
-    from act_bringup.paths import training_config_path
+    from act_tools.lockstep_rollout import RolloutConfig, evaluate
+    from act_tools.paths import training_config_path
     from act_common.cpu_features import cpu_features
     from act_common.success_rate import SuccessRate
     from act_policy_node.temporal_ensembler import Weighting

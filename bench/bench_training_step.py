@@ -65,7 +65,7 @@ def profile(model_config, train_config, bf16: bool) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--config', default=str(ROOT / 'act_bringup' / 'config' / 'training' / 'cpu_demo.yaml'))
+    parser.add_argument('--config', default=str(ROOT / 'act_training' / 'config' / 'training' / 'cpu_demo.yaml'))
     parser.add_argument('--set', action='append', default=[], help='one variant with these overrides instead of the list')
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--budget-s', type=float, default=600.0, help='training time the demo allows')

@@ -8,7 +8,7 @@ cannot run on them. This script runs the same pieces of the suite, in-process:
 
 1. scripted demonstrations (act_sim.scripted.generate_demo), replayed in the joint-space
    scene (act_sim.sim.AlohaSim) while rendering the `top` camera at 480x640, written as
-   training episodes in the layout `act convert` writes (act_training.conversion.hdf5_layout);
+   training episodes in the layout `act convert` writes (act_training.hdf5_format);
    seeds 0 .. episodes-1, only successful replays kept;
 2. training with act_training.train (config from --config, default the paper's);
 3. closed-loop evaluation on seeds from 100000 on (never used for data): every control
@@ -53,7 +53,8 @@ def generate_episode(args: tuple[int, str, int, int]) -> dict:
     from act_sim.rendering import CameraRenderer, CameraSpec
     from act_sim.scripted import generate_demo
     from act_sim.sim import AlohaSim
-    from act_training.conversion.hdf5_layout import EpisodeFileWriter, episode_file_name
+    from act_common.episode_format import episode_file_name
+    from act_training.conversion.hdf5_writer import EpisodeFileWriter
 
     demo = generate_demo(TASK, seed)
     if not demo.usable:
@@ -134,7 +135,7 @@ def main() -> int:
     parser.add_argument('--output', type=Path, required=True)
     parser.add_argument('--episodes', type=int, default=50, help='scripted seeds to try for training data')
     parser.add_argument('--eval-episodes', type=int, default=50)
-    parser.add_argument('--config', default='paper', help='training config (name in act_bringup/config/training or a path)')
+    parser.add_argument('--config', default='paper', help='training config (name in act_training/config/training or a path)')
     parser.add_argument('--set', action='append', default=[], help='training config override key=value')
     parser.add_argument('--workers', type=int, default=max(1, (os.cpu_count() or 2) - 2))
     parser.add_argument('--eval-workers', type=int, default=8)
@@ -166,7 +167,7 @@ def main() -> int:
     if args.stage in ('all', 'train'):
         config = args.config
         if not Path(config).suffix:
-            config = str(Path(__file__).resolve().parents[1] / 'act_bringup' / 'config' / 'training' / f'{config}.yaml')
+            config = str(Path(__file__).resolve().parents[1] / 'act_training' / 'config' / 'training' / f'{config}.yaml')
         model_config, train_config = load_training_configs(config, [f'train.device={args.device}', *args.set])
         result = train(model_config, train_config, data_dir, run_dir, progress='bar')
         summary['train'] = {'steps': result.steps, 'seconds': result.seconds, 'samples_per_s': result.samples_per_s,

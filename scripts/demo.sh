@@ -3,10 +3,6 @@
 # ALOHA: record scripted demonstrations through teleop, convert, train, evaluate.
 # Extra arguments go to `act demo` (see `act demo --help`).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-bash scripts/setup.sh
 # shellcheck disable=SC1091
-. scripts/env.sh
-export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 100 ))}"
+. "$(dirname "${BASH_SOURCE[0]}")/prepare.sh"
 exec act demo "$@"

@@ -13,7 +13,7 @@ export CMAKE_PREFIX_PATH="$VIRTUAL_ENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 case $- in *u*) _act_nounset=1; set +u;; *) _act_nounset=0;; esac
 . "$_act_root/install/setup.bash"
 [ "$_act_nounset" = 1 ] && set -u
-export PATH="$_act_root/install/act_bringup/lib/act_bringup:$PATH"
+export PATH="$_act_root/install/act_tools/lib/act_tools:$PATH"
 # Keep DDS traffic on this machine unless the user chose otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"

@@ -44,7 +44,7 @@ from act_policy_node.inference_worker import QuerySettings
 from act_policy_node.observation_sync import ObservationSynchronizer
 from act_policy_node.observations import ObservationError, joint_state_topics, measured_state, policy_images
 
-ROBOT = load_robot_config(Path(__file__).resolve().parents[1] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml')
+ROBOT = load_robot_config(Path(__file__).resolve().parents[1] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml')
 LIMITS = SafetyLimits.from_robot(ROBOT)
 PERIOD_NS = round(ROBOT.control_period_s * 1e9)
 SETTINGS = ControlSettings(observation_timeout_s=0.2)

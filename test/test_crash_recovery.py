@@ -22,7 +22,7 @@ from rclpy.serialization import serialize_message
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image, JointState
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_teleop.bag_writer import ChunkPolicy, TopicSpec, open_bag
 from act_training.conversion.bag_recovery import RecoveredBagReader, scan_mcap
 
@@ -175,10 +175,10 @@ def test_a_killed_recorder_leaves_a_bag_that_converts_truncated(tmp_path, peer_e
     assert report.truncated and report.duration_s > 3.0
     assert lost_s < 1.0, f'{lost_s:.3f} s of data lost at the kill (chunk age limit 0.5 s)'
 
-    convert = subprocess.run([sys.executable, '-m', 'act_bringup.cli.main', 'convert', str(output), '--output',
+    convert = subprocess.run([sys.executable, '-m', 'act_tools.cli.main', 'convert', str(output), '--output',
                               str(tmp_path / 'hdf5')], capture_output=True, text=True, timeout=120, env=peer_env)
     assert '1 converted' in convert.stdout and 'TRUNCATED' in convert.stdout, convert.stdout + convert.stderr
-    repair = subprocess.run([sys.executable, '-m', 'act_bringup.cli.main', 'bag', 'repair', str(bag)],
+    repair = subprocess.run([sys.executable, '-m', 'act_tools.cli.main', 'bag', 'repair', str(bag)],
                             capture_output=True, text=True, timeout=120, env=peer_env)
     assert repair.returncode == 0 and (output / f'{bag.name}.repaired' / 'metadata.yaml').is_file(), repair.stdout
     shutil.rmtree(output / f'{bag.name}.repaired')

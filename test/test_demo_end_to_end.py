@@ -9,6 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from act_common.success_rate import wilson_interval
+
+# End to end: `act demo` records, converts, trains and evaluates in several processes.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.timeout(600)
 def test_act_demo_runs_every_stage_at_ci_size(tmp_path, peer_env):
@@ -33,10 +38,21 @@ def test_act_demo_runs_every_stage_at_ci_size(tmp_path, peer_env):
 
     evaluation = summary['evaluation']
     assert evaluation['episodes_run'] == 1 and evaluation['seeds'] == [100000]
-    assert summary['success_rate'] in (0.0, 1.0)
+    # One episode of 400 steps on seed 100000, judged by TaskSpec.success (the task's
+    # maximum reward reached at some step): the rate, the episode's outcome and the Wilson
+    # interval of 0/1 or 1/1 must all say the same thing.
+    (episode,) = evaluation['per_episode']
+    assert episode['seed'] == 100000 and episode['steps'] >= evaluation['episode_steps'] == 400
+    assert 0.0 <= episode['episode_max_reward'] <= episode['max_reward'] == 4.0
+    assert episode['success'] == (episode['episode_max_reward'] == episode['max_reward'])
+    assert summary['success_rate'] == float(episode['success'])
     success = evaluation['success']
     assert success['episodes'] == 1 and success['seeds'] == [100000] and success['mode'] == 'realtime'
-    assert 0.0 <= success['ci95_low'] <= success['rate'] <= success['ci95_high'] <= 1.0
+    assert success['successes'] == int(episode['success']) and success['rate'] == summary['success_rate']
+    low, high = wilson_interval(success['successes'], 1)
+    assert (success['ci95_low'], success['ci95_high']) == pytest.approx((low, high))
+    assert (low, high) == pytest.approx((0.2065, 1.0), abs=1e-4) if episode['success'] else \
+        (low, high) == pytest.approx((0.0, 0.7935), abs=1e-4)
     # One scene from recording to evaluation: the recorded render settings reach the HDF5
     # files, the checkpoint and the evaluated sim.
     import h5py

@@ -32,7 +32,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image, JointState
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.image_encoding import rgb_to_image_fields
 from act_common.qos import SENSOR_QOS
 from act_common.robot_config import load_robot_config
@@ -40,6 +40,9 @@ from act_common.robot_config import load_robot_config
 # The policy node tests' checkpoint trainer (a real act_training run of a few steps).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'act_policy_node' / 'test'))
 from policy_checkpoints import train_checkpoint  # noqa: E402
+
+# The policy node, sim_node, teleop and recorder in processes of their own.
+pytestmark = pytest.mark.slow
 
 ROBOT_PATH = str(robot_config_path('aloha_sim'))
 ROBOT = load_robot_config(ROBOT_PATH)
@@ -166,7 +169,7 @@ def test_each_node_publishes_diagnostics_healthy_then_stale_camera(tmp_path, env
             'observation_timeout_s': 0.5, 'diagnostics_age_warn_s': 0.3, 'diagnostics_missed_warn': 0.9,
             'diagnostics_missed_error': 0.95, 'diagnostics_latency_warn_s': 5.0, 'diagnostics_latency_error_s': 10.0}}}))
         monitor.robot_enabled = True
-        processes.append(start([sys.executable, '-m', 'act_bringup.cli.main', 'policy', '--checkpoint', str(checkpoint),
+        processes.append(start([sys.executable, '-m', 'act_tools.cli.main', 'policy', '--checkpoint', str(checkpoint),
                                 '--robot', ROBOT_PATH, '--params-file', str(params), '--no-use-sim-time'],
                                tmp_path / 'policy.log', env))
         processes.append(start([executable('act_teleop', 'teleop_node'), '--ros-args', '-p', f'robot_config:={ROBOT_PATH}',

@@ -3,10 +3,10 @@
 One checkpoint (act_training's real trainer, a few steps on synthetic episodes around the
 simulated robot's home pose), one seed, the same settings (temporal ensembling oldest
 first with m = 0.5, a query every 3 ticks, chunk size 10, fp32):
-- the ROS path: act_bringup.evaluation in lockstep: sim_node in its own process at
+- the ROS path: act_tools.evaluation in lockstep: sim_node in its own process at
   real_time_factor 0, the policy node in this process (chunk buffer, ensembler, control
   loop, inference worker, command filter), commands recorded by the trajectory trace;
-- the reference: act_bringup.lockstep_rollout.run_episode against AlohaSim, no ROS.
+- the reference: act_tools.lockstep_rollout.run_episode against AlohaSim, no ROS.
 Both must command the same targets, tick for tick. A different ensembling order or query
 period changes the commands by far more than the tolerance (checked here too), so the
 test fails if either path departs from the other.
@@ -22,8 +22,11 @@ import h5py
 import numpy as np
 import pytest
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.robot_config import load_robot_config
+
+# A trained checkpoint evaluated by `act eval` against sim_node in its own process.
+pytestmark = pytest.mark.slow
 
 SEED = 100_003
 STEPS = 30
@@ -82,7 +85,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 def test_render_settings_travel_from_the_episodes_to_the_evaluation(checkpoint):
-    from act_bringup.evaluation import eval_render_settings
+    from act_tools.evaluation import eval_render_settings
     from act_training.train.checkpoint import load_checkpoint_dataset
 
     dataset = load_checkpoint_dataset(checkpoint)
@@ -98,7 +101,7 @@ def test_render_settings_travel_from_the_episodes_to_the_evaluation(checkpoint):
 
 def _rollout(checkpoint: Path, weighting, period_ticks: int) -> np.ndarray:
     """run_episode's commands for SEED. (STEPS, 14)"""
-    from act_bringup.lockstep_rollout import RolloutConfig, run_episode
+    from act_tools.lockstep_rollout import RolloutConfig, run_episode
     from act_sim.rendering import CameraRenderer, CameraSpec, RenderSettings
     from act_sim.sim import AlohaSim
     from act_training.policy import ActPolicy
@@ -115,8 +118,8 @@ def _rollout(checkpoint: Path, weighting, period_ticks: int) -> np.ndarray:
 
 @pytest.mark.timeout(300)
 def test_act_eval_in_lockstep_commands_what_the_plain_python_loop_commands(checkpoint, tmp_path):
-    from act_bringup.evaluation import EvalConfig, evaluate
-    from act_bringup.trajectory_trace import Trajectory
+    from act_tools.evaluation import EvalConfig, evaluate
+    from act_tools.trajectory_trace import Trajectory
     from act_policy_node.temporal_ensembler import Weighting
 
     config = EvalConfig(

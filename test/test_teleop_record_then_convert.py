@@ -13,8 +13,11 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_teleop.recorder_node import RecorderNode
+
+# Recorder and publisher processes, then `act convert` in another.
+pytestmark = pytest.mark.slow
 
 ROBOT = str(robot_config_path('aloha_sim'))
 
@@ -47,7 +50,7 @@ def test_recorded_bag_converts_to_the_act_layout(tmp_path, peer_env):
     counts = json.loads(published.stdout.strip().splitlines()[-1])['published']
     assert record.message_count == sum(counts.values()) and record.dropped_count == 0
 
-    convert = [sys.executable, '-m', 'act_bringup.cli.main', 'convert', str(tmp_path / 'bags'), '--output', str(tmp_path / 'hdf5')]
+    convert = [sys.executable, '-m', 'act_tools.cli.main', 'convert', str(tmp_path / 'bags'), '--output', str(tmp_path / 'hdf5')]
     done = subprocess.run(convert, capture_output=True, text=True, timeout=120, env=peer_env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert '1 converted' in done.stdout

@@ -1,1 +1,1 @@
-"""Launch files, configs and the `act` command line of the ACT suite."""
+"""Launch files and configs of the ACT suite; launch_overrides is the launch files' helper."""

@@ -12,9 +12,6 @@ device and precision override policy.yaml only when given (act_bringup.launch_ov
 left unset, the file's values hold.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, IncludeLaunchDescription, OpaqueFunction, RegisterEventHandler
 from launch.conditions import IfCondition
@@ -28,6 +25,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from lifecycle_msgs.msg import Transition
 
 from act_bringup.launch_overrides import given_overrides
+from act_bringup.launch_paths import bringup_file, robot_config_file
 
 # Launch argument -> (policy_node parameter, type): set only when the argument is given.
 OVERRIDES = {'device': ('device', 'str'), 'precision': ('precision', 'str')}
@@ -56,17 +54,15 @@ def _policy(context, *args, **kwargs):
 
 
 def generate_launch_description():
-    share = get_package_share_directory('act_bringup')
-    config = os.path.join(share, 'config')
     robot_config = LaunchConfiguration('robot_config')
 
     return LaunchDescription([
         DeclareLaunchArgument('checkpoint', description='Checkpoint folder written by act train (e.g. runs/x/best)'),
         DeclareLaunchArgument(
-            'robot_config', default_value=os.path.join(config, 'robots', 'aloha_sim.yaml'),
+            'robot_config', default_value=robot_config_file('aloha_sim.yaml'),
             description='Robot config YAML; the checkpoint must match its cameras and joints'),
         DeclareLaunchArgument(
-            'policy_params', default_value=os.path.join(config, 'policy.yaml'),
+            'policy_params', default_value=bringup_file('config', 'policy.yaml'),
             description='Parameters of the policy node (ensembling, timeouts, safety)'),
         DeclareLaunchArgument('device', default_value='',
                               description='Inference device: cpu, cuda or cuda:N; unset = policy_params\' value'),
@@ -79,7 +75,7 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'autostart', default_value='true', description='Configure and activate the policy node at launch'),
         IncludeLaunchDescription(
-            PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'sim.launch.py')),
+            PythonLaunchDescriptionSource(bringup_file('launch', 'sim.launch.py')),
             launch_arguments={'robot_config': robot_config, 'task': LaunchConfiguration('task')}.items(),
             condition=IfCondition(LaunchConfiguration('sim'))),
         OpaqueFunction(function=_policy),

@@ -9,9 +9,6 @@ output_dir and storage_id override recorder_params only when given
 (act_bringup.launch_overrides): left unset, the file's values hold.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
@@ -19,6 +16,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from act_bringup.launch_overrides import given_overrides
+from act_bringup.launch_paths import bringup_file, robot_config_file
 
 # Launch argument -> (recorder parameter, type): set only when the argument is given.
 OVERRIDES = {'output_dir': ('output_dir', 'str'), 'storage_id': ('storage_id', 'str')}
@@ -35,15 +33,13 @@ def _recorder(context, *args, **kwargs):
 
 
 def generate_launch_description():
-    share = get_package_share_directory('act_bringup')
-    config = os.path.join(share, 'config')
 
     return LaunchDescription([
         DeclareLaunchArgument(
-            'robot_config', default_value=os.path.join(config, 'robots', 'aloha.yaml'),
+            'robot_config', default_value=robot_config_file('aloha.yaml'),
             description='Robot config YAML: the recorded topics come from it'),
         DeclareLaunchArgument(
-            'recorder_params', default_value=os.path.join(config, 'recorder.yaml'),
+            'recorder_params', default_value=bringup_file('config', 'recorder.yaml'),
             description='Parameters of the recorder node'),
         DeclareLaunchArgument(
             'output_dir', default_value='',
@@ -55,7 +51,7 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'dds_profile',
             default_value=EnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
-                                              default_value=os.path.join(config, 'fastdds_large_data.xml')),
+                                              default_value=bringup_file('config', 'fastdds_large_data.xml')),
             description='Fast DDS profile; the default carries full-size images between processes without loss'),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', LaunchConfiguration('dds_profile')),
         OpaqueFunction(function=_recorder),

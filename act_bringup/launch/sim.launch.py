@@ -8,9 +8,6 @@ task, real_time_factor and episodes override sim_params only when given
 (act_bringup.launch_overrides): left unset, the file's values hold.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
@@ -18,6 +15,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from act_bringup.launch_overrides import given_overrides
+from act_bringup.launch_paths import bringup_file, robot_config_file
 
 # Launch argument -> (parameter, type), per node: set only when the argument is given.
 OVERRIDES = {
@@ -45,19 +43,17 @@ def _sim_nodes(context, *args, **kwargs):
 
 
 def generate_launch_description():
-    share = get_package_share_directory('act_bringup')
-    config = os.path.join(share, 'config')
     robot_config = LaunchConfiguration('robot_config')
 
     return LaunchDescription([
         DeclareLaunchArgument(
-            'robot_config', default_value=os.path.join(config, 'robots', 'aloha_sim.yaml'),
+            'robot_config', default_value=robot_config_file('aloha_sim.yaml'),
             description='Robot config YAML: arms, joints, cameras and the topics they use'),
         DeclareLaunchArgument(
-            'sim_params', default_value=os.path.join(config, 'sim.yaml'),
+            'sim_params', default_value=bringup_file('config', 'sim.yaml'),
             description='Parameters of sim_node and the scripted leader'),
         DeclareLaunchArgument(
-            'teleop_params', default_value=os.path.join(config, 'teleop.yaml'),
+            'teleop_params', default_value=bringup_file('config', 'teleop.yaml'),
             description='Parameters of the teleop node'),
         DeclareLaunchArgument(
             'task', default_value='', description='Simulated task: transfer_cube or insertion; unset = sim_params\' value'),

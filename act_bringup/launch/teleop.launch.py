@@ -20,6 +20,8 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from act_bringup.launch_paths import bringup_file, robot_config_file
+
 # (robot name = topic namespace in the robot config, Interbotix model, mode config file)
 ARMS = (
     ('leader_left', 'wx250s', 'leader_modes.yaml'),
@@ -38,7 +40,6 @@ def _package_share(name):
 
 
 def _drivers(context, *args, **kwargs):
-    share = get_package_share_directory('act_bringup')
     actions = []
     xsarm = _package_share('interbotix_xsarm_control')
     if xsarm is None:
@@ -51,7 +52,7 @@ def _drivers(context, *args, **kwargs):
                 launch_arguments={
                     'robot_model': model,
                     'robot_name': robot_name,
-                    'mode_configs': os.path.join(share, 'config', 'interbotix', modes),
+                    'mode_configs': bringup_file('config', 'interbotix', modes),
                     'use_rviz': 'false',
                 }.items()))
     if LaunchConfiguration('cameras').perform(context) == 'true':
@@ -71,14 +72,12 @@ def _drivers(context, *args, **kwargs):
 
 
 def generate_launch_description():
-    share = get_package_share_directory('act_bringup')
-    config = os.path.join(share, 'config')
     arguments = [
         DeclareLaunchArgument(
-            'robot_config', default_value=os.path.join(config, 'robots', 'aloha.yaml'),
+            'robot_config', default_value=robot_config_file('aloha.yaml'),
             description='Robot config YAML: arms, joint mapping, gripper calibration, cameras'),
         DeclareLaunchArgument(
-            'teleop_params', default_value=os.path.join(config, 'teleop.yaml'),
+            'teleop_params', default_value=bringup_file('config', 'teleop.yaml'),
             description='Parameters of the teleop node'),
         DeclareLaunchArgument(
             'cameras', default_value='true', description='Start the USB camera drivers'),

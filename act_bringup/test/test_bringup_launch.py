@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import itertools
 import multiprocessing
 import os
 import signal
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
+
+from act_bringup import launch_paths
 
 LAUNCH_DIR = Path(get_package_share_directory('act_bringup')) / 'launch'
 LAUNCH_FILES = sorted(LAUNCH_DIR.glob('*.launch.py'))
@@ -78,12 +81,69 @@ def test_arguments_are_declared_with_descriptions_and_used_ones_exist(path):
     assert not undeclared, f'{path.name}: LaunchConfiguration of undeclared arguments {sorted(undeclared)}'
 
 
-def test_parameter_files_named_by_the_launch_files_are_installed():
-    config = Path(get_package_share_directory('act_bringup')) / 'config'
-    for name in ('sim.yaml', 'teleop.yaml', 'recorder.yaml', 'policy.yaml', 'fastdds_large_data.xml',
-                 'robots/aloha.yaml', 'robots/aloha_sim.yaml', 'interbotix/leader_modes.yaml',
-                 'interbotix/follower_modes.yaml'):
-        assert (config / name).is_file(), f'{config / name} is not installed'
+def _installed_paths(tree: ast.AST) -> set[Path]:
+    """Every file a launch file names through act_bringup.launch_paths (bringup_file,
+    robot_config_file) or os.path.join from an installed package's share folder, resolved
+    as the launch file would: constants, names bound to such paths, and loop variables over
+    a module-level tuple of tuples (teleop.launch.py's ARMS). Joins that start elsewhere (a
+    driver's share found at run time) are left out."""
+    literals = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                literals[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    values: dict[str, list] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.For) and isinstance(node.iter, ast.Name) and node.iter.id in literals:
+            targets = node.target.elts if isinstance(node.target, ast.Tuple) else [node.target]
+            for row in literals[node.iter.id]:
+                row = row if isinstance(node.target, ast.Tuple) else (row,)
+                for target, value in zip(targets, row):
+                    if isinstance(target, ast.Name):
+                        values.setdefault(target.id, []).append(value)
+
+    def resolve(expr) -> list:
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+            return [expr.value]
+        if isinstance(expr, ast.Name):
+            return values.get(expr.id, [])
+        if isinstance(expr, ast.Call) and getattr(expr.func, 'id', None) == 'get_package_share_directory':
+            return [get_package_share_directory(expr.args[0].value)]
+        if isinstance(expr, ast.Call) and getattr(expr.func, 'id', None) in ('bringup_file', 'robot_config_file'):
+            helper = getattr(launch_paths, expr.func.id)
+            parts = [resolve(arg) for arg in expr.args]
+            return [helper(*combination) for combination in itertools.product(*parts)] if all(parts) else []
+        if isinstance(expr, ast.Call) and getattr(expr.func, 'attr', None) == 'join':
+            parts = [resolve(arg) for arg in expr.args]
+            paths = ['']
+            for options in parts:
+                paths = [os.path.join(path, option) for path in paths for option in options]
+            return paths if all(parts) else []
+        return []
+
+    for node in ast.walk(tree):  # names bound to shares and joins (share, config, robots)
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            resolved = resolve(node.value)
+            if resolved:
+                values[node.targets[0].id] = resolved
+    found = set()
+    for call in _calls(tree, {'join', 'bringup_file', 'robot_config_file'}):
+        for path in resolve(call):
+            if Path(path).suffix in ('.yaml', '.xml', '.py'):
+                found.add(Path(path))
+    return found
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_files_named_by_the_launch_files_are_installed(path):
+    files = _installed_paths(ast.parse(path.read_text(), filename=str(path)))
+    # Each launch file names its nodes' parameter files and a default robot config at least.
+    assert any(f.parent.name == 'robots' for f in files), f'{path.name}: no robot config found in {files}'
+    assert any(f.parent.name == 'config' and f.suffix == '.yaml' for f in files), f'{path.name}: no parameter file'
+    missing = sorted(str(f) for f in files if not f.is_file())
+    assert not missing, f'{path.name} names files that are not installed: {missing}'
 
 
 @pytest.mark.skipif(not HAVE_LAUNCH, reason='launch/launch_ros are not installed (not on PyPI); the source checks above ran')

@@ -16,10 +16,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
+from act_common.interfaces import DIAGNOSTICS_TOPIC
+
 # diagnostic_msgs/DiagnosticStatus levels (byte constants in the message).
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
-DIAGNOSTICS_TOPIC = '/diagnostics'
 # REP 107 / diagnostic_updater publish at 1 Hz.
 DIAGNOSTICS_PERIOD_S = 1.0
 

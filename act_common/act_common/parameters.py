@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from act_common.errors import ConfigurationError
 
 TYPES = ('string', 'bool', 'int', 'double', 'string_array')
 # When a change takes effect: at the next configure (lifecycle nodes), only at start
@@ -113,20 +115,45 @@ class ParameterTable:
                 found.append(f'{self.node_name}: parameter {name} {problem}')
         return found
 
+    def checked(self, name: str, value: Any) -> Any:
+        """value for parameter `name`, as the node would take it: text (from a command line)
+        read as YAML unless the parameter is a string, an int widened to a double. Raises
+        ConfigurationError naming the node, the parameter and the problem."""
+        spec = self.specs.get(name)
+        if spec is None:
+            raise ConfigurationError(f'{self.node_name}: unknown parameter {name!r} (known: {sorted(self.specs)})')
+        if isinstance(value, str) and spec.type != 'string':
+            import yaml
+
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as error:
+                raise ConfigurationError(f'{self.node_name}: parameter {name}: {value!r} is not a YAML value '
+                                         f'({error})') from None
+        if spec.type == 'double' and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if spec.type == 'string_array' and isinstance(value, tuple):
+            value = list(value)
+        problem = spec.problem(value)
+        if problem:
+            raise ConfigurationError(f'{self.node_name}: parameter {name} {problem}')
+        return value
+
     def add_cli_flag(self, parser, name: str, source: str, **kwargs) -> None:
-        """`--name-with-dashes` for a parameter: type, choices and help from the table; left
-        unset (None) the parameters file's value holds (source names that file)."""
+        """`--name-with-dashes`, an alias of `--param NODE.NAME=VALUE` for one parameter: type,
+        choices and help from the table. The value joins the --param overrides in command-line
+        order (ParameterOverride), so both go through node_parameter_overrides; left out, the
+        parameters file's value holds (source names that file)."""
         spec = self.specs[name]
         python_type = {'string': str, 'int': int, 'double': float}.get(spec.type)
         options = {'type': python_type, 'choices': spec.choices} if python_type else {}
         if spec.type == 'string_array':
             options = {'nargs': '+'}
         if spec.type == 'bool':
-            import argparse
-
-            options = {'action': argparse.BooleanOptionalAction, 'default': None}
+            options = {'nargs': 0}
         text = spec.description.replace('%', '%%')
-        parser.add_argument('--' + name.replace('_', '-'), help=f'{text} (default: from {source})', **{**options, **kwargs})
+        add_override_flag(parser, self.node_name, name, help=f'{text} (default: from {source})',
+                          **{**options, **kwargs})
 
     def markdown(self) -> str:
         """The README's list of this node's parameters."""
@@ -141,7 +168,7 @@ class ParameterTable:
         per-parameter checks; raises ValueError to refuse the change as a whole (the
         message becomes the reason). The starting values are checked one by one as they are
         declared, then once together by on_change (cross-parameter rules see them all).
-        Raises ValueError naming the parameter(s) for a bad starting value."""
+        Raises ConfigurationError (a ValueError) naming the parameter(s) for a bad starting value."""
         from rcl_interfaces.msg import SetParametersResult
         from rclpy.exceptions import ParameterException
         from rclpy.parameter import Parameter
@@ -181,11 +208,99 @@ class ParameterTable:
                 else:
                     node.declare_parameter(spec.name, spec.default, spec.descriptor())
             except ParameterException as error:  # a starting value the callback (or rclpy's type check) refused
-                raise ValueError(f'{self.node_name}: bad starting value of parameter {spec.name}: {error}') from error
+                raise ConfigurationError(f'{self.node_name}: bad starting value of parameter {spec.name}: {error}') from error
         declaring = False
         if on_change is not None:
             try:
                 on_change(dict(current), dict(current))
             except ValueError as error:
-                raise ValueError(f'{self.node_name}: bad starting values: {error}') from error
+                raise ConfigurationError(f'{self.node_name}: bad starting values: {error}') from error
         return dict(current)
+
+
+# Where `--param` and its aliases collect node parameter overrides on the argparse namespace.
+PARAM_DEST = 'param'
+
+
+@dataclass(frozen=True)
+class ParameterOverride:
+    """One explicit node parameter value from the command line (`--param NODE.NAME=VALUE`,
+    or a flag that is an alias of it). value: the text as typed, or the flag's parsed value."""
+
+    node: str
+    name: str
+    value: Any
+
+    @classmethod
+    def parse(cls, text: str) -> 'ParameterOverride':
+        """'NODE.NAME=VALUE' -> an override; ConfigurationError when it does not read so."""
+        target, sep, value = text.partition('=')
+        node, dot, name = target.partition('.')
+        if not sep or not dot or not node or not name:
+            raise ConfigurationError(f'--param {text!r} must read NODE.NAME=VALUE, e.g. policy_node.device=cuda')
+        return cls(node, name, value)
+
+
+def add_override_flag(parser, node: str, name: str, **kwargs) -> None:
+    """`--name-with-dashes` as an alias of `--param node.name=VALUE`: its value joins the
+    --param overrides in command-line order. kwargs: argparse's (type, choices, help,
+    nargs, metavar); nargs=0 makes a bool switch with its `--no-` opposite."""
+    flag = '--' + name.replace('_', '-')
+    if kwargs.get('nargs') == 0:
+        parser.add_argument(flag, action=_override_action(node, name, True), dest=PARAM_DEST, **kwargs)
+        parser.add_argument('--no-' + flag[2:], action=_override_action(node, name, False), dest=PARAM_DEST, nargs=0,
+                            help=f'the opposite of {flag}')
+    else:
+        if kwargs.get('choices') is None:  # argparse would name the value after the shared dest
+            kwargs.setdefault('metavar', name.upper())
+        parser.add_argument(flag, action=_override_action(node, name, None), dest=PARAM_DEST, **kwargs)
+
+
+def _override_action(node: str, name: str, flag_value: bool | None):
+    """An argparse action appending a ParameterOverride of `node`.`name` to PARAM_DEST;
+    flag_value: the value of a bool switch (no argument), None for a valued flag."""
+    import argparse
+
+    class OverrideAction(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            value = flag_value if flag_value is not None else values
+            overrides = list(getattr(namespace, self.dest, None) or [])
+            overrides.append(ParameterOverride(node, name, value))
+            setattr(namespace, self.dest, overrides)
+
+    return OverrideAction
+
+
+def parse_override_argument(text: str) -> ParameterOverride:
+    """ParameterOverride.parse for argparse: a malformed override is a usage error (exit 2)
+    with the reason, not argparse's bare 'invalid value'."""
+    import argparse
+
+    try:
+        return ParameterOverride.parse(text)
+    except ConfigurationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_param_argument(parser, nodes: Sequence[str]) -> None:
+    """The `--param NODE.NAME=VALUE` option (repeatable) for the nodes a command starts."""
+    parser.add_argument('--param', action='append', dest=PARAM_DEST, metavar='NODE.NAME=VALUE', type=parse_override_argument,
+                        help=f'node parameter on top of its parameters file, for node {" or ".join(nodes)} '
+                        '(repeatable; VALUE read as YAML; the last one given wins; names and ranges: README, Node '
+                        'parameters)')
+
+
+def node_parameter_overrides(overrides: Iterable[ParameterOverride] | None,
+                             tables: Mapping[str, ParameterTable]) -> dict[str, dict[str, Any]]:
+    """{node: {parameter: value}} of the command line's overrides, in the order given (a
+    later one wins), each checked against its node's table (tables: node name -> table
+    of the nodes the command starts). Raises ConfigurationError for an unknown node or
+    parameter or a bad value, naming it."""
+    result: dict[str, dict[str, Any]] = {node: {} for node in tables}
+    for override in overrides or ():
+        table = tables.get(override.node)
+        if table is None:
+            raise ConfigurationError(f'--param {override.node}.{override.name}: this command starts no node '
+                                     f'{override.node!r} (it starts {", ".join(tables)})')
+        result[override.node][override.name] = table.checked(override.name, override.value)
+    return result

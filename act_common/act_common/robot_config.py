@@ -1,6 +1,6 @@
 """Robot configuration: arms, joints, grippers, cameras and the topics they speak on.
 
-A robot config YAML (in act_bringup/config/robots/) is the one place where topic names,
+A robot config YAML (in act_common/config/robots/) is the one place where topic names,
 joint order and gripper calibration are written down. Every node and tool of the suite
 loads it through `load_robot_config`, so the sim, teleop, recorder, converter and policy
 node cannot disagree about what the 14 numbers of an ALOHA state vector mean.
@@ -18,11 +18,13 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from act_common.errors import ConfigurationError
+
 COMMAND_INTERFACES = ('float64_multi_array', 'joint_trajectory', 'interbotix_joint_group')
 IMAGE_ENCODINGS = ('rgb8', 'bgr8', 'mono8')
 
 
-class RobotConfigError(ValueError):
+class RobotConfigError(ConfigurationError):
     """A robot config is malformed; the message names the file and the field."""
 
 

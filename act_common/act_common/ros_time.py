@@ -9,10 +9,6 @@ def stamp_to_ns(stamp) -> int:
     return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
-def stamp_to_s(stamp) -> float:
-    return stamp_to_ns(stamp) / NS_PER_S
-
-
 def ns_to_sec_nanosec(ns: int) -> tuple[int, int]:
     """(sec, nanosec) with 0 <= nanosec < 1e9, also for negative durations."""
     sec, nanosec = divmod(int(ns), NS_PER_S)

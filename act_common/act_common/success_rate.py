@@ -15,7 +15,7 @@ for a Binomial Proportion", recommend it for small n) inverts the score test ins
 with z = 1.959964 (the 97.5 % normal quantile). 1/10 gives [0.018, 0.404]: ten episodes
 cannot tell 10 % from 40 %.
 
-Evaluation modes, stated with every figure (act_bringup.evaluation runs both):
+Evaluation modes, stated with every figure (act_tools.evaluation runs both):
 - `realtime`: the deployment figure. The sim runs at real-time factor 1 and inference
   latency costs sim time, as on the robot; it depends on the machine's speed.
 - `lockstep`: the paper's protocol. The sim waits for the policy's command of each tick,

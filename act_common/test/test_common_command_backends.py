@@ -16,7 +16,7 @@ from act_common.command_backends import InterbotixCommand, RobotCommandPublisher
 from act_common.qos import COMMAND_QOS
 from act_common.robot_config import load_robot_config
 
-ROBOTS = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots'
+ROBOTS = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots'
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from act_common.joint_vectors import (
 )
 from act_common.robot_config import load_robot_config
 
-ROBOT = load_robot_config(Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml')
+ROBOT = load_robot_config(Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml')
 NAMES = ['gripper', 'wrist_rotate', 'waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'left_finger', 'right_finger']
 
 

@@ -7,7 +7,7 @@ import yaml
 
 from act_common.robot_config import RobotConfigError, load_robot_config, parse_robot_config
 
-ROBOTS = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots'
+ROBOTS = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots'
 
 
 @pytest.mark.parametrize('name', ['aloha', 'aloha_sim', 'single_arm'])

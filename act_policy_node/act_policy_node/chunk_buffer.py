@@ -54,10 +54,6 @@ class TimedChunk:
     def size(self) -> int:
         return self.actions.shape[0]
 
-    def last_tick_ns(self, period_ns: int) -> int:
-        """Nominal time of the last tick this chunk has a row for."""
-        return self.observation_stamp_ns + (self.size - 1) * period_ns
-
 
 @dataclass(frozen=True)
 class Proposals:

@@ -61,7 +61,7 @@ class QuerySettings:
 def effective_query_period(query_period_ticks: int, chunked: bool, chunk_size: int) -> int:
     """Ticks between two queries; 0 = automatic: the chunk size in chunked execution (a new
     chunk as the last runs out), 1 when ensembling (every tick, as the paper). The policy
-    node and act_bringup.lockstep_rollout both read it, so 0 means one thing everywhere."""
+    node and act_tools.lockstep_rollout both read it, so 0 means one thing everywhere."""
     if query_period_ticks < 0:
         raise ValueError(f'query_period_ticks must be >= 0 (0 = automatic), got {query_period_ticks}')
     if query_period_ticks:

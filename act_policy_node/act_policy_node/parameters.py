@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from act_common.parameters import ParameterSpec, ParameterTable
 from act_policy_node.temporal_ensembler import DEFAULT_M, Weighting
+from act_training.config import PRECISIONS
 
 # The node's parameters: declared from here, checked against config/policy.yaml, listed in
 # the README (act_common.parameters). 'configure': takes effect at the next configure.
 PARAMETERS = ParameterTable('policy_node', [
     ParameterSpec('robot_config', 'string', '',
-                  'Path of the robot config YAML (act_bringup/config/robots/*.yaml).', 'configure'),
+                  'Path of the robot config YAML (act_common/config/robots/*.yaml).', 'configure'),
     ParameterSpec('checkpoint', 'string', '', 'Checkpoint folder written by act train (safetensors + JSON).',
                   'configure'),
     ParameterSpec('device', 'string', 'cpu', 'Inference device: cpu, cuda or cuda:N.', 'configure'),
     ParameterSpec('precision', 'string', 'auto',
                   'auto (bf16 where the device computes bf16 natively: CUDA, CPUs with AVX512-BF16 or AMX; fp32 '
                   'elsewhere), fp32 or bf16 (runs on every CPU; slower than fp32 without native bf16; '
-                  '`act doctor` says what each runs as here).', 'configure', choices=('auto', 'fp32', 'bf16')),
+                  '`act doctor` says what each runs as here).', 'configure', choices=PRECISIONS),
     ParameterSpec('camera_remap', 'string_array', None,
                   'policy_camera=robot_camera entries feeding a checkpoint camera from a differently named robot '
                   'camera; unset = same names.', 'configure'),

@@ -36,7 +36,7 @@ with real_time_factor 0, `act eval --mode lockstep`): a tick on which a query is
 (ticks 0, P, 2P, ... since activation) is commanded only once the chunk computed from that
 tick's own observation is in, from the inference thread when it arrives; tick 0 is the
 activation itself. Inference latency then costs no sim time and the commands are those of
-the paper's synchronous loop (act_bringup.lockstep_rollout). Never on a real robot: a
+the paper's synchronous loop (act_tools.lockstep_rollout). Never on a real robot: a
 tick would wait for inference.
 """
 
@@ -49,7 +49,6 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 from act_msgs.msg import ActionChunk, PolicyStatus
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -60,7 +59,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from act_common.command_backends import RobotCommandPublisher
 from act_common import diagnostics
 from act_common.command_safety import SafetyLimits
-from act_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
+from act_common.interfaces import (POLICY_CHUNK_QOS, POLICY_CHUNK_TOPIC, POLICY_NODE, POLICY_STATUS_TOPIC,
+                                   POLICY_TRAJECTORY_TOPIC, STATUS_TOPIC_QOS)
+from act_common.qos import SENSOR_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_common.ros_time import NS_PER_S, ns_to_sec_nanosec, stamp_to_ns
 from act_policy_node.checkpoint_match import match_checkpoint, parse_camera_remap
@@ -73,9 +74,6 @@ from act_policy_node.parameters import PARAMETERS
 from act_policy_node.temporal_ensembler import Weighting
 from act_policy_node.timing_stats import PolicyTimingStats, TickClock, TickTiming
 
-CHUNK_TOPIC = '/act/policy/action_chunk'
-TRAJECTORY_TOPIC = '/act/policy/chunk_trajectory'
-STATUS_TOPIC = '/act/policy/status'
 # PolicyStatus goes out at this rate (wall clock, so it keeps coming if /clock stops) and
 # on every state change.
 STATUS_PERIOD_S = 0.5
@@ -96,7 +94,7 @@ class PolicyNode(LifecycleNode):
     """Thin ROS glue around control_loop, inference_worker and observation_sync (see above)."""
 
     def __init__(self, **node_kwargs):
-        super().__init__('policy_node', **node_kwargs)
+        super().__init__(POLICY_NODE, **node_kwargs)
         self._lock = threading.Lock()
         # Read by the parameter callback and by destroy_node, which may run when a bad
         # starting parameter stops the construction.
@@ -113,7 +111,7 @@ class PolicyNode(LifecycleNode):
         # The newest control tick: node clock (ns) and time.monotonic() (a stopped clock shows).
         self._last_tick_ns: int | None = None
         self._last_tick_wall: float | None = None
-        self._status_pub = self.create_publisher(PolicyStatus, STATUS_TOPIC, STATUS_QOS)
+        self._status_pub = self.create_publisher(PolicyStatus, POLICY_STATUS_TOPIC, STATUS_TOPIC_QOS)
         self.create_timer(STATUS_PERIOD_S, self.publish_status, clock=Clock(clock_type=ClockType.STEADY_TIME))
         # Set in on_configure, released in on_cleanup.
         self.robot: RobotConfig | None = None
@@ -232,7 +230,7 @@ class PolicyNode(LifecycleNode):
         robot_path, checkpoint, device = values['robot_config'], values['checkpoint'], values['device']
         if not robot_path:
             raise ValueError('parameter robot_config is empty: give the robot config YAML '
-                             '(act_bringup/config/robots/aloha_sim.yaml; `act policy` passes it)')
+                             '(act_common/config/robots/aloha_sim.yaml; `act policy` passes it)')
         if not checkpoint:
             raise ValueError('parameter checkpoint is empty: give a checkpoint folder written by act train')
         self.robot = load_robot_config(robot_path)
@@ -262,8 +260,8 @@ class PolicyNode(LifecycleNode):
             self.create_subscription(JointState, topic, lambda msg, topic=topic: self._store(topic, msg),
                                      SENSOR_QOS)
         self._commands = RobotCommandPublisher(self, self.robot)
-        self._chunk_pub = self.create_publisher(ActionChunk, CHUNK_TOPIC, COMMAND_QOS)
-        self._trajectory_pub = self.create_publisher(JointTrajectory, TRAJECTORY_TOPIC, COMMAND_QOS)
+        self._chunk_pub = self.create_publisher(ActionChunk, POLICY_CHUNK_TOPIC, POLICY_CHUNK_QOS)
+        self._trajectory_pub = self.create_publisher(JointTrajectory, POLICY_TRAJECTORY_TOPIC, POLICY_CHUNK_QOS)
         self._control_timer = self.create_timer(self.robot.control_period_s, self._on_control_tick, autostart=False)
         self._configured_entities = [entity for entity in self._entities() if entity not in before]
 

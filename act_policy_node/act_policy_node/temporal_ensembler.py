@@ -51,12 +51,17 @@ class Weighting(str, Enum):
 DEFAULT_M = 0.01
 
 
-def ensemble_weights(count: int, m: float, weighting: Weighting) -> np.ndarray:
-    """Normalized weights of `count` proposals given OLDEST FIRST. (count,), sums to 1."""
+def _check(count: int, m: float) -> None:
     if count < 1:
         raise ValueError(f'need at least one proposal to ensemble, got {count}')
     if not (np.isfinite(m) and m >= 0):
         raise ValueError(f'ensemble m must be finite and >= 0, got {m}')
+
+
+def ensemble_weights(count: int, m: float, weighting: Weighting) -> np.ndarray:
+    """Normalized weights of `count` proposals given OLDEST FIRST. (count,), sums to 1.
+    Raises ValueError for no proposal or an m that is negative or not finite."""
+    _check(count, m)
     if weighting is Weighting.CHUNKED:
         weights = np.zeros(count)
         weights[-1] = 1.0
@@ -78,7 +83,8 @@ def ensemble(proposals: np.ndarray, m: float, weighting: Weighting) -> np.ndarra
     proposals = np.asarray(proposals, dtype=np.float64)
     if proposals.ndim != 2:
         raise ValueError(f'proposals must be (N, D), got shape {proposals.shape}')
-    weights = ensemble_weights(proposals.shape[0], m, weighting)  # (N,)
-    if weighting is Weighting.CHUNKED:
+    if weighting is Weighting.CHUNKED:  # the newest chunk alone: no weights to compute
+        _check(proposals.shape[0], m)
         return proposals[-1].copy()
+    weights = ensemble_weights(proposals.shape[0], m, weighting)  # (N,)
     return weights @ proposals  # (N,) @ (N, D) -> (D,)

@@ -20,11 +20,14 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.image_encoding import rgb_to_image_fields
 from act_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import load_robot_config
-from act_policy_node.policy_node import CHUNK_TOPIC, STATUS_TOPIC, TRAJECTORY_TOPIC
+from act_common.interfaces import POLICY_CHUNK_TOPIC as CHUNK_TOPIC
+from act_common.interfaces import POLICY_STATUS_TOPIC as STATUS_TOPIC
+from act_common.interfaces import POLICY_TRAJECTORY_TOPIC as TRAJECTORY_TOPIC
+from condition_wait import wait_until
 
 ROBOT_CONFIG = str(robot_config_path('aloha_sim'))
 FOLLOWER_JOINTS = ['waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'wrist_rotate', 'left_finger', 'right_finger']
@@ -90,14 +93,7 @@ class SyntheticRobot(Node):
             self._lock.notify_all()
 
     def wait_until(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        with self._lock:
-            while not condition():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._lock.wait(timeout=min(remaining, 0.1))
-            return True
+        return wait_until(self._lock, condition, timeout_s)
 
     def all_command_values(self) -> np.ndarray:
         with self._lock:

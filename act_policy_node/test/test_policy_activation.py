@@ -21,10 +21,13 @@ from hypothesis import strategies as st
 from rclpy.lifecycle import TransitionCallbackReturn
 
 import act_policy_node.policy_node as policy_node_module
-from act_bringup.node_set import NodeSet, NodeSpec
+from act_common.node_set import NodeSet, NodeSpec
 from act_common.robot_config import load_robot_config
 from act_policy_node.policy_node import PolicyNode
 from policy_harness import ROBOT_CONFIG, SyntheticRobot
+
+# The policy node through activations, with inferences seconds long.
+pytestmark = pytest.mark.slow
 
 ROBOT = load_robot_config(ROBOT_CONFIG)
 CHUNK_SIZE = 50
@@ -137,17 +140,23 @@ def old_chunks_commanded(log: DecisionLog, activation_start_ns: int) -> list:
                 if tick >= activation_start_ns and any(stamp < activation_start_ns for stamp in stamps)]
 
 
+def start_a_slow_inference(node, log, slow_policy, delay_s: float) -> None:
+    """Configures and activates the node, waits for its first commands, then makes the next
+    inference take delay_s and returns once it is in flight."""
+    configure_and_activate(node, log)
+    assert wait_for(lambda: len(log.commanded) >= 5), node.status_detail
+    slow_policy.delay_s = delay_s
+    slow_policy.started.clear()
+    assert slow_policy.started.wait(5), 'no inference started'
+
+
 def test_a_chunk_in_flight_across_deactivate_activate_is_dropped_never_commanded(slow_policy):
     # The issue's reproduction: inference 0.6 s, deactivate while it runs, re-activate
     # 0.1 s later, before it returns (what `act eval` does between episodes).
     with start_nodes() as nodes:
         node = nodes.node(PolicyNode)
         log = DecisionLog(node)
-        configure_and_activate(node, log)
-        assert wait_for(lambda: len(log.commanded) >= 5), node.status_detail
-        slow_policy.delay_s = 0.6
-        slow_policy.started.clear()
-        assert slow_policy.started.wait(5), 'no inference started'
+        start_a_slow_inference(node, log, slow_policy, 0.6)
         time.sleep(0.05)  # it is in flight now
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
         time.sleep(0.1)
@@ -166,11 +175,7 @@ def test_a_chunk_in_flight_across_cleanup_configure_activate_is_dropped(slow_pol
     with start_nodes() as nodes:
         node = nodes.node(PolicyNode)
         log = DecisionLog(node)
-        configure_and_activate(node, log)
-        assert wait_for(lambda: len(log.commanded) >= 5), node.status_detail
-        slow_policy.delay_s = 0.6
-        slow_policy.started.clear()
-        assert slow_policy.started.wait(5)
+        start_a_slow_inference(node, log, slow_policy, 0.6)
         # cleanup stops the worker: it waits for the inference in flight, whose chunk
         # must not reach the buffer of the next configuration.
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
@@ -185,11 +190,7 @@ def test_shutdown_during_inference_commands_nothing_more(slow_policy):
     with start_nodes() as nodes:
         node, robot = nodes.node(PolicyNode), nodes.node(TopCameraRobot)
         log = DecisionLog(node)
-        configure_and_activate(node, log)
-        assert wait_for(lambda: len(log.commanded) >= 5), node.status_detail
-        slow_policy.delay_s = 0.5
-        slow_policy.started.clear()
-        assert slow_policy.started.wait(5)
+        start_a_slow_inference(node, log, slow_policy, 0.5)
         assert node.trigger_shutdown() is not None
         shut_down = time.monotonic()
         time.sleep(0.8)  # past the return of the inference

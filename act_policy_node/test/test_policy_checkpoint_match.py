@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.robot_config import load_robot_config
 from act_policy_node.checkpoint_match import CheckpointMismatch, match_checkpoint
 

@@ -3,17 +3,17 @@ the rules): generated sensor sequences, model outputs and inference delays never
 command unsafe, and every hold says why. A fixed, seeded budget runs in CI;
 bench/bench_fuzz_command_path.py runs a larger one."""
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
-from command_path_fuzz import LIMITS, SOURCES, Counts, Scenario, run_scenario, scenarios
+from command_path_fuzz import SOURCES, Counts, Scenario, run_scenario, scenarios
 
 CI_SETTINGS = settings(max_examples=100, derandomize=True, deadline=None, database=None,
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 TOTALS = Counts()
 
 
+@pytest.mark.slow  # 100 generated command-path sequences (12 s here)
 @CI_SETTINGS
 @seed(13)
 @given(scenarios())

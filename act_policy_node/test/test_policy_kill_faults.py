@@ -19,12 +19,13 @@ from rclpy.executors import MultiThreadedExecutor
 
 from act_common.command_safety import SafetyLimits
 from act_common.robot_config import load_robot_config
+from child_processes import interrupt_all
 from policy_checkpoints import train_checkpoint
 from policy_harness import ROBOT_CONFIG, SyntheticRobot
 
 ROBOT = load_robot_config(ROBOT_CONFIG)
 LIMITS = SafetyLimits.from_robot(ROBOT)
-ACT = [sys.executable, '-m', 'act_bringup.cli.main']
+ACT = [sys.executable, '-m', 'act_tools.cli.main']
 
 
 @pytest.fixture(scope='module')
@@ -109,11 +110,7 @@ def test_a_camera_stopped_for_one_second_holds_then_resumes_within_the_max_step(
         held = [s for s in robot.statuses[before:] if s.state == PolicyStatus.STATE_HOLDING]
         assert held and held[-1].held_ticks > 0
     finally:
-        policy.send_signal(signal.SIGINT)
-        try:
-            policy.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            policy.kill()
+        interrupt_all([policy])
         log.close()
         executor.shutdown()
         thread.join(timeout=5)
@@ -161,14 +158,7 @@ def test_the_sim_killed_under_an_active_policy_holds_reports_stale_and_resumes_w
         assert len(rows) > 10
         _assert_within_max_step(rows)
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        interrupt_all(processes)
         for log in logs:
             log.close()
         executor.shutdown()

@@ -14,13 +14,16 @@ from act_msgs.msg import PolicyStatus
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
-from act_bringup.node_set import NodeSet, NodeSpec
-from act_bringup.paths import robot_config_path
+from act_common.node_set import NodeSet, NodeSpec
+from act_common.config_paths import robot_config_path
 from act_common.robot_config import load_robot_config
 from act_policy_node.policy_node import PolicyNode
 from act_policy_node.temporal_ensembler import Weighting
 from policy_checkpoints import nan_checkpoint, train_checkpoint
 from policy_harness import HOME, ROBOT_CONFIG, SyntheticRobot
+
+# The policy node with a real checkpoint, driven through seconds of robot time.
+pytestmark = pytest.mark.slow
 
 ROBOT = load_robot_config(ROBOT_CONFIG)
 PERIOD_S = ROBOT.control_period_s

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image as PilImage
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.robot_config import CameraConfig, load_robot_config
 from act_policy_node.checkpoint_match import parse_camera_remap
 from act_policy_node.observations import ObservationError, measured_state, policy_images

@@ -18,9 +18,12 @@ from rclpy.executors import SingleThreadedExecutor
 
 from act_common.qos import STATUS_QOS
 from act_common.robot_config import load_robot_config
-from act_policy_node.policy_node import STATUS_TOPIC
+from act_common.interfaces import POLICY_STATUS_TOPIC as STATUS_TOPIC
 from policy_checkpoints import train_checkpoint
 from policy_harness import ROBOT_CONFIG
+
+# The policy node and `act policy` in processes of their own.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope='module')
@@ -108,7 +111,7 @@ def test_console_script_is_managed_through_lifecycle_services(checkpoint, tmp_pa
 
 @pytest.mark.timeout(120)
 def test_act_policy_refuses_a_checkpoint_for_another_robot(checkpoint):
-    run = subprocess.run([sys.executable, '-m', 'act_bringup.cli.main', 'policy', '--checkpoint', str(checkpoint),
+    run = subprocess.run([sys.executable, '-m', 'act_tools.cli.main', 'policy', '--checkpoint', str(checkpoint),
                           '--robot', 'single_arm'], capture_output=True, text=True, timeout=110)
     assert run.returncode == 1
     assert 'does not fit robot' in run.stderr and 'single_arm' in run.stderr and 'joints differ' in run.stderr

@@ -39,7 +39,7 @@ from act_sim.scene import (
     arm_index,
     load_model,
     object_qpos_slices,
-    set_home_pose,
+    reset_scene,
 )
 from act_sim.sim import substeps_per_control_step
 from act_sim.tasks import TaskSpec, task_spec
@@ -103,10 +103,7 @@ class EndEffectorSim:
     def reset(self, seed: int) -> np.ndarray:
         """Home pose, seeded objects, grippers closed, mocaps where the welds hold. (n_obj, 7)"""
         poses = self.task.sample_object_poses(int(seed))
-        mujoco.mj_resetData(self.model, self.data)
-        set_home_pose(self.data, self.arms)
-        for pose, qpos in zip(poses, self._objects):
-            self.data.qpos[qpos] = pose
+        reset_scene(self.model, self.data, self.arms, self._objects, poses)
         mujoco.mj_kinematics(self.model, self.data)
         for arm, mocap, weld in zip(self.arms, self._mocap_ids, self._welds):
             gripper = self.data.body(arm.gripper_body)

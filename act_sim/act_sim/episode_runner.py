@@ -26,20 +26,18 @@ from act_msgs.srv import ResetSim
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
+from act_common.errors import ActError
+from act_common.interfaces import SIM_RESET_SERVICE, TASK_REWARD_TOPIC
+from act_common.qos import EPISODE_FOLLOW_QOS
 from act_common.robot_config import RobotConfig
 from act_common.ros_time import stamp_to_ns
 from act_sim.ee_sim import EndEffectorSim
 from act_sim.robot_binding import bind_robot, scene_to_config_vector
 from act_sim.scripted import ScriptedDemo, generate_demo
-from act_sim.scripted_leader import TrajectoryPlayerNode
-from act_sim.sim_node import EPISODE_FOLLOW_QOS
 from act_sim.tasks import task_spec
 
-RESET_SERVICE = '/sim/reset'
-REWARD_TOPIC = '/sim/task_reward'
 
-
-class EpisodeError(RuntimeError):
+class EpisodeError(ActError, RuntimeError):
     """The sim did not answer as expected (no reset service, no reward, timeout)."""
 
 
@@ -50,17 +48,17 @@ class EpisodeMonitorNode(Node):
     `reset_episode(task, seed)` resets and returns the new episode's first TaskReward (its
     stamp is the sim time of step 0); `wait_for_step(seed, step)` returns the TaskReward of
     a later step, which carries the highest reward so far and success. TaskReward comes
-    with act_sim.sim_node.REWARD_QOS; this node follows it with EPISODE_FOLLOW_QOS: every
+    with act_common.qos.REWARD_QOS; this node follows it with EPISODE_FOLLOW_QOS: every
     step from its start on, no history from before it.
     """
 
     def __init__(self, **node_kwargs):
         super().__init__('scripted_episodes', **node_kwargs)
         group = MutuallyExclusiveCallbackGroup()
-        self.reset_client = self.create_client(ResetSim, RESET_SERVICE, callback_group=group)
+        self.reset_client = self.create_client(ResetSim, SIM_RESET_SERVICE, callback_group=group)
         self._rewards: list[TaskReward] = []
         self._changed = threading.Condition()
-        self.create_subscription(TaskReward, REWARD_TOPIC, self._on_reward, EPISODE_FOLLOW_QOS,
+        self.create_subscription(TaskReward, TASK_REWARD_TOPIC, self._on_reward, EPISODE_FOLLOW_QOS,
                                  callback_group=group)
 
     def _on_reward(self, msg: TaskReward) -> None:
@@ -76,20 +74,20 @@ class EpisodeMonitorNode(Node):
     def reset_episode(self, task: str, seed: int, timeout_s: float = 30.0) -> TaskReward:
         """Resets the sim (task '' keeps the current one) and returns step 0's reward."""
         if not self.reset_client.wait_for_service(timeout_sec=timeout_s):
-            raise EpisodeError(f'no {RESET_SERVICE} service within {timeout_s} s: is sim_node running?')
+            raise EpisodeError(f'no {SIM_RESET_SERVICE} service within {timeout_s} s: is sim_node running?')
         self.clear()
         future = self.reset_client.call_async(ResetSim.Request(task=task, seed=seed))
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
         if not done.wait(timeout_s):
-            raise EpisodeError(f'{RESET_SERVICE} did not answer within {timeout_s} s')
+            raise EpisodeError(f'{SIM_RESET_SERVICE} did not answer within {timeout_s} s')
         response = future.result()
         if response.result != ResetSim.Response.RESULT_OK:
-            raise EpisodeError(f'{RESET_SERVICE} failed: {response.message}')
+            raise EpisodeError(f'{SIM_RESET_SERVICE} failed: {response.message}')
         first = self.wait_for_reward(lambda msg: (not task or msg.task == task) and msg.seed == seed and msg.step == 0,
                                      timeout_s)
         if first is None:
-            raise EpisodeError(f'no {REWARD_TOPIC} for step 0 of {task or "the task"} seed {seed} after the reset')
+            raise EpisodeError(f'no {TASK_REWARD_TOPIC} for step 0 of {task or "the task"} seed {seed} after the reset')
         return first
 
     def received(self, seed: int) -> list[TaskReward]:
@@ -113,6 +111,16 @@ class EpisodeMonitorNode(Node):
                 if remaining <= 0:
                     return None
                 self._changed.wait(timeout=remaining)
+
+
+class RowPlayer(Protocol):
+    """What plays a demo's rows to the robot: act_sim.scripted_leader's TrajectoryPlayerNode
+    (the direct player or the scripted leader). A protocol, so that this module does not
+    import the players, whose `scripted_leader` executable runs episodes through it."""
+
+    def play(self, rows, start_ns: int | None = None) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class EpisodeHooks(Protocol):
@@ -167,7 +175,7 @@ class EpisodeResult:
 class ScriptedEpisodeRunner:
     """Plays scripted demos on the sim through ROS, one episode at a time."""
 
-    def __init__(self, monitor: EpisodeMonitorNode, player: TrajectoryPlayerNode, robot: RobotConfig,
+    def __init__(self, monitor: EpisodeMonitorNode, player: RowPlayer, robot: RobotConfig,
                  config: EpisodeRunnerConfig = EpisodeRunnerConfig(), hooks: EpisodeHooks | None = None):
         self.monitor = monitor
         self.player = player

@@ -1,6 +1,6 @@
 """How a robot config's arms, joints, commands and cameras map onto the simulated scene.
 
-The robot config (act_bringup/config/robots/aloha_sim.yaml) names the topics, the joint
+The robot config (act_common/config/robots/aloha_sim.yaml) names the topics, the joint
 order of command vectors and the follower gripper calibration; the scene has two ViperX
 arms named left and right. `bind_robot` checks that the config describes this robot and
 says which config field is wrong when it does not. Pure Python: the node and the tests

@@ -115,15 +115,16 @@ def object_qpos_slices(model: mujoco.MjModel, free_joints: tuple[str, ...]) -> l
     return slices
 
 
-def finger_targets(opening: float) -> tuple[float, float]:
-    """Finger positions (left, right) for a normalized gripper opening; right = -left."""
-    left = FOLLOWER_FINGER.denormalize(opening)
-    return left, -left
-
-
-def set_home_pose(data: mujoco.MjData, arms: list[ArmIndex]) -> None:
+def reset_scene(model: mujoco.MjModel, data: mujoco.MjData, arms: list[ArmIndex], object_slices: list[slice],
+                poses) -> None:
+    """The start of an episode in either scene (joint or end effector): MuJoCo's reset, the
+    arms at rest in the home pose, the objects at `poses` ((n_obj, 7), one per slice of
+    object_qpos_slices)."""
+    mujoco.mj_resetData(model, data)
     for arm in arms:
         data.qpos[arm.arm_qpos] = HOME_ARM_POSE
         data.qpos[arm.finger_qpos] = (HOME_FINGER_M, -HOME_FINGER_M)
         data.qvel[arm.arm_dof] = 0.0
         data.qvel[arm.finger_dof] = 0.0
+    for pose, qpos in zip(poses, object_slices):
+        data.qpos[qpos] = pose

@@ -35,6 +35,7 @@ from std_msgs.msg import Float64MultiArray
 from act_common.qos import COMMAND_QOS, SENSOR_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_common.ros_time import NS_PER_S, ns_to_sec_nanosec
+from act_sim.episode_runner import EpisodeMonitorNode, ScriptedEpisodeRunner, run_scripted_episodes
 from act_sim.players import TrajectoryPlayer, leader_joint_state
 
 
@@ -44,7 +45,7 @@ class TrajectoryPlayerNode(Node):
     def __init__(self, node_name: str, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
         self.declare_parameter('robot_config', '', ParameterDescriptor(
-            description='Path of the robot config YAML (act_bringup/config/robots/aloha_sim.yaml).', read_only=True))
+            description='Path of the robot config YAML (act_common/config/robots/aloha_sim.yaml).', read_only=True))
         path = self.get_parameter('robot_config').value
         if not path:
             raise ValueError(f'{node_name}: parameter robot_config is empty: give the path of a robot config YAML')
@@ -160,8 +161,6 @@ def main(args: list[str] | None = None) -> None:
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
-
-    from act_sim.episode_runner import EpisodeMonitorNode, ScriptedEpisodeRunner, run_scripted_episodes
 
     context = Context()
     rclpy.init(args=args, context=context)

@@ -204,6 +204,23 @@ PEG_TO_PIN_CONTACT_X = 0.10
 INSERTION_PUSH_X = 0.01
 
 
+def _grasp_and_lift(state: SceneState, arm: int, grasp_xyz: np.ndarray, grasp_z: float, tilted: np.ndarray,
+                    pick: np.ndarray, meet_offset: list[float]):
+    """One hand's insertion pick: above the object tilted, turned to the pick heading, down
+    to grasp_z (m), closed, then lifted to INSERTION_MEET + meet_offset (m, world)."""
+    above = _at_height(grasp_xyz, grasp_z + APPROACH_HEIGHT)
+    at = _at_height(grasp_xyz, grasp_z)
+    return (
+        _here(state, arm),
+        _wp(80, above, tilted, OPEN),
+        _wp(120, above, pick, OPEN),
+        _wp(170, at, pick, OPEN),
+        _wp(210, at, pick, CLOSED),
+        _wp(220, at, pick, CLOSED),
+        _wp(INSERTION_LIFTED_STEP, INSERTION_MEET + meet_offset, pick, CLOSED),
+    )
+
+
 def _insertion_pick(state: SceneState) -> BimanualPlan:
     """Both hands grasp their object straight from above, fingers across its long axis,
     and lift it beside the middle without turning: the objects then hang in the hands
@@ -218,24 +235,8 @@ def _insertion_pick(state: SceneState) -> BimanualPlan:
     right_tilted = grasp_quat('right', peg[:2], INSERTION_TILT)
     left_pick = grasp_quat('left', ARM_BASE_XY['left'] + [1.0, 0.0], INSERTION_TILT)
     right_pick = grasp_quat('right', ARM_BASE_XY['right'] - [1.0, 0.0], INSERTION_TILT)
-    left = (
-        _here(state, 0),
-        _wp(80, _at_height(socket, SOCKET_GRASP_Z + APPROACH_HEIGHT), left_tilted, OPEN),
-        _wp(120, _at_height(socket, SOCKET_GRASP_Z + APPROACH_HEIGHT), left_pick, OPEN),
-        _wp(170, _at_height(socket, SOCKET_GRASP_Z), left_pick, OPEN),
-        _wp(210, _at_height(socket, SOCKET_GRASP_Z), left_pick, CLOSED),
-        _wp(220, _at_height(socket, SOCKET_GRASP_Z), left_pick, CLOSED),
-        _wp(INSERTION_LIFTED_STEP, INSERTION_MEET + [-0.12, 0.0, 0.0], left_pick, CLOSED),
-    )
-    right = (
-        _here(state, 1),
-        _wp(80, _at_height(peg, PEG_GRASP_Z + APPROACH_HEIGHT), right_tilted, OPEN),
-        _wp(120, _at_height(peg, PEG_GRASP_Z + APPROACH_HEIGHT), right_pick, OPEN),
-        _wp(170, _at_height(peg, PEG_GRASP_Z), right_pick, OPEN),
-        _wp(210, _at_height(peg, PEG_GRASP_Z), right_pick, CLOSED),
-        _wp(220, _at_height(peg, PEG_GRASP_Z), right_pick, CLOSED),
-        _wp(INSERTION_LIFTED_STEP, INSERTION_MEET + [0.16, 0.0, 0.0], right_pick, CLOSED),
-    )
+    left = _grasp_and_lift(state, 0, socket, SOCKET_GRASP_Z, left_tilted, left_pick, [-0.12, 0.0, 0.0])
+    right = _grasp_and_lift(state, 1, peg, PEG_GRASP_Z, right_tilted, right_pick, [0.16, 0.0, 0.0])
     return BimanualPlan(left=left, right=right)
 
 

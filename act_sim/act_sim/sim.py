@@ -28,7 +28,7 @@ from act_sim.scene import (
     arm_index,
     load_model,
     object_qpos_slices,
-    set_home_pose,
+    reset_scene,
 )
 from act_sim.tasks import POSE_SIZE, TaskSpec, task_spec
 
@@ -79,10 +79,7 @@ class AlohaSim:
     def reset(self, seed: int) -> np.ndarray:
         """Home pose, objects at the seeded pose, time of the episode at zero. -> (n_obj, 7)"""
         poses = self.task.sample_object_poses(int(seed))
-        mujoco.mj_resetData(self.model, self.data)
-        set_home_pose(self.data, self.arms)
-        for pose, qpos in zip(poses, self._objects):
-            self.data.qpos[qpos] = pose
+        reset_scene(self.model, self.data, self.arms, self._objects, poses)
         self.targets = home_targets(self.finger)
         self._apply_targets()
         mujoco.mj_forward(self.model, self.data)

@@ -1,6 +1,6 @@
 """The simulated bimanual ALOHA as a ROS 2 robot: `sim_node`.
 
-Topics and services (names from the robot config, act_bringup/config/robots/aloha_sim.yaml):
+Topics and services (names from the robot config, act_common/config/robots/aloha_sim.yaml):
 
   =====================================  ===============================  ==========  =====
   name                                   type                             QoS         dir
@@ -8,7 +8,7 @@ Topics and services (names from the robot config, act_bringup/config/robots/aloh
   /clock (robot.clock_topic)             rosgraph_msgs/Clock              CLOCK_QOS   pub
   /follower_<arm>/joint_states           sensor_msgs/JointState           SENSOR_QOS  pub
   /cameras/<camera>/image_raw            sensor_msgs/Image (rgb8)         SENSOR_QOS  pub
-  /sim/task_reward                       act_msgs/TaskReward              REWARD_QOS  pub
+  /sim/task_reward                       act_msgs/TaskReward              REWARD_QOS  pub (act_common.interfaces)
   /follower_<arm>/commands/joint_pos...  std_msgs/Float64MultiArray       COMMAND_QOS sub
   /sim/reset                             act_msgs/ResetSim                            srv
   =====================================  ===============================  ==========  =====
@@ -48,18 +48,15 @@ observation at step k therefore acts during step k+1 -> k+2, as on the real robo
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import rclpy
 from act_msgs.msg import TaskReward
 from act_msgs.srv import ResetSim
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
@@ -67,7 +64,8 @@ from std_msgs.msg import Float64MultiArray
 from act_common import diagnostics
 from act_common.image_encoding import rgb_to_image_fields
 from act_common.parameters import ParameterSpec, ParameterTable
-from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, STATUS_QOS
+from act_common.interfaces import SIM_NODE, SIM_RESET_SERVICE, TASK_REWARD_QOS, TASK_REWARD_TOPIC
+from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_common.ros_time import NS_PER_S, ns_to_sec_nanosec
 from act_sim.rendering import CameraRenderer, CameraSpec, RenderSettings
@@ -76,29 +74,10 @@ from act_sim.scene import FOLLOWER_JOINT_NAMES
 from act_sim.sim import AlohaSim, home_targets
 from act_sim.tasks import TASK_NAMES
 
-# TaskReward: STATUS_QOS (reliable, transient local) but keeping the last 2 s of steps, so
-# that a subscriber that falls behind for a moment still gets every step (with depth 1 a
-# paced sim overwrote step 0 of an episode before a busy runner had read it). STATUS_QOS
-# subscribers (depth 1) still get just the newest; EPISODE_FOLLOW_QOS ones get every step
-# from their start on and no history.
-REWARD_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=100,
-    reliability=STATUS_QOS.reliability,
-    durability=STATUS_QOS.durability,
-)
-
-EPISODE_FOLLOW_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=100,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
-
 # The node's parameters (act_common.parameters): declared from here, checked against
 # config/sim.yaml, listed in the README.
 PARAMETERS = ParameterTable('sim_node', [
-    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/aloha_sim.yaml).',
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_common/config/robots/aloha_sim.yaml).',
                   'start'),
     ParameterSpec('task', 'string', 'transfer_cube', 'Task at start; /sim/reset switches.', 'start',
                   choices=tuple(TASK_NAMES)),
@@ -137,7 +116,7 @@ class SimNode(Node):
     """Steps the simulated ALOHA on a worker thread and speaks the robot's topics."""
 
     def __init__(self, **node_kwargs):
-        super().__init__('sim_node', **node_kwargs)
+        super().__init__(SIM_NODE, **node_kwargs)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         # Commands: written by subscription callbacks, read by the worker.
@@ -164,7 +143,7 @@ class SimNode(Node):
         self._joint_pubs = [self.create_publisher(JointState, b.arm.follower.joint_states_topic, SENSOR_QOS)
                             for b in self._bindings]
         self._image_pubs = {camera.name: self.create_publisher(Image, camera.topic, SENSOR_QOS) for camera in self._cameras}
-        self._reward_pub = self.create_publisher(TaskReward, '/sim/task_reward', REWARD_QOS)
+        self._reward_pub = self.create_publisher(TaskReward, TASK_REWARD_TOPIC, TASK_REWARD_QOS)
         # Callbacks only store (commands) or hand over to the worker (reset): the node spins on
         # a single-threaded executor, with no callback groups.
         self._command_subs = [
@@ -172,7 +151,7 @@ class SimNode(Node):
                                      lambda msg, i=i: self._on_command(i, msg), COMMAND_QOS)
             for i, b in enumerate(self._bindings)
         ]
-        self.create_service(ResetSim, '/sim/reset', self._on_reset)
+        self.create_service(ResetSim, SIM_RESET_SERVICE, self._on_reset)
 
         self.steps_taken = 0
         self.overruns = 0
@@ -208,7 +187,7 @@ class SimNode(Node):
         path = self.get_parameter('robot_config').value
         if not path:
             raise ValueError('parameter robot_config is empty: give the path of a robot config YAML '
-                             '(act_bringup/config/robots/aloha_sim.yaml; `act sim` passes it)')
+                             '(act_common/config/robots/aloha_sim.yaml; `act sim` passes it)')
         return load_robot_config(path)
 
     def _selected_cameras(self):
@@ -365,10 +344,6 @@ class SimNode(Node):
     def render_settings(self) -> RenderSettings:
         """How the cameras are rendered (recorded with each sim episode)."""
         return self._render_settings
-
-    @property
-    def sim_time_ns(self) -> int:
-        return self._clock_ns
 
     def destroy_node(self) -> None:
         self._stop.set()

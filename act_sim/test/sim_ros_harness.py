@@ -7,7 +7,6 @@ thread; the tests drive them from the main thread.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Callable
 
 import numpy as np
@@ -18,11 +17,13 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
-from act_bringup.node_set import NodeSet, NodeSpec
-from act_bringup.paths import robot_config_path
+from act_common.node_set import NodeSet, NodeSpec
+from act_common.config_paths import robot_config_path
+from act_common.interfaces import SIM_RESET_SERVICE, TASK_REWARD_TOPIC
 from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import load_robot_config
 from act_sim.sim_node import SimNode
+from condition_wait import wait_until
 
 ROBOT_CONFIG = str(robot_config_path('aloha_sim'))
 
@@ -42,10 +43,10 @@ class ProbeNode(Node):
         for arm in self.robot.arms:
             self.create_subscription(JointState, arm.follower.joint_states_topic,
                                      lambda msg, name=arm.name: self._store(self.joint_states[name], msg), SENSOR_QOS)
-        self.create_subscription(TaskReward, '/sim/task_reward', lambda msg: self._store(self.rewards, msg), STATUS_QOS)
+        self.create_subscription(TaskReward, TASK_REWARD_TOPIC, lambda msg: self._store(self.rewards, msg), STATUS_QOS)
         self.command_pubs = {arm.name: self.create_publisher(Float64MultiArray, arm.follower.command.topic, COMMAND_QOS)
                              for arm in self.robot.arms}
-        self.reset_client = self.create_client(ResetSim, '/sim/reset')
+        self.reset_client = self.create_client(ResetSim, SIM_RESET_SERVICE)
 
     def _store_clock(self, msg: Clock) -> None:
         self._store(self.clocks, msg.clock.sec * 1_000_000_000 + msg.clock.nanosec)
@@ -59,14 +60,7 @@ class ProbeNode(Node):
         self.create_subscription(Image, topic, lambda msg: self._store(self.images, msg), SENSOR_QOS)
 
     def wait_until(self, condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        with self._lock:
-            while not condition():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._lock.wait(timeout=min(remaining, 0.1))
-            return True
+        return wait_until(self._lock, condition, timeout_s)
 
     def latest_positions(self, arm: str) -> dict[str, float]:
         with self._lock:
@@ -78,7 +72,7 @@ class ProbeNode(Node):
         future = self.reset_client.call_async(ResetSim.Request(task=task, seed=seed))
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
-        assert done.wait(timeout_s), '/sim/reset did not answer'
+        assert done.wait(timeout_s), f'{SIM_RESET_SERVICE} did not answer'
         return future.result()
 
     def command(self, arm: str, values) -> None:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.robot_config import load_robot_config
 from act_sim.scene import FOLLOWER_FINGER, FOLLOWER_GRIPPER_MOTOR, FOLLOWER_JOINT_NAMES, HOME_ARM_POSE
 from act_sim.sim import AlohaSim, CommandError, home_targets

@@ -8,6 +8,9 @@ from act_msgs.srv import ResetSim
 from act_sim.scene import FOLLOWER_JOINT_NAMES, HOME_ARM_POSE
 from sim_ros_harness import SimHarness, joint_vector
 
+# sim_node stepping in real time through resets and episodes.
+pytestmark = pytest.mark.slow
+
 PERIOD_NS = 20_000_000
 ARM_JOINTS = FOLLOWER_JOINT_NAMES[:6]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.joint_vectors import leader_vector
 from act_common.robot_config import load_robot_config
 from act_sim.players import TrajectoryPlayer, leader_joint_state

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from act_bringup.paths import robot_config_path
+from act_common.config_paths import robot_config_path
 from act_common.robot_config import load_robot_config
 from act_sim.robot_binding import (
     ArmCommandError,

@@ -7,7 +7,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
-from act_bringup.node_set import NodeSet, NodeSpec
+from act_common.node_set import NodeSet, NodeSpec
 from act_common.joint_vectors import leader_vector
 from act_common.qos import COMMAND_QOS, SENSOR_QOS
 from act_common.robot_config import load_robot_config
@@ -55,6 +55,7 @@ def _play(player_class, demos, extra=(), real_time_factor=0.0):
         return outcomes
 
 
+@pytest.mark.slow  # whole scripted episodes through sim_node and a player
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize('task', ['transfer_cube', 'insertion'])
 def test_scripted_demos_succeed_through_the_direct_command_path(task):
@@ -70,6 +71,7 @@ def test_scripted_demos_succeed_through_the_direct_command_path(task):
         assert all(rewards[step] == plain[step - 1] for step in steps)
 
 
+@pytest.mark.slow  # whole scripted episodes through sim_node and a player
 @pytest.mark.timeout(240)
 def test_scripted_demo_succeeds_through_the_leader_arms():
     demo = generate_demo('transfer_cube', 13)
@@ -78,6 +80,7 @@ def test_scripted_demo_succeeds_through_the_leader_arms():
     assert rows == 400
 
 
+@pytest.mark.slow  # whole scripted episodes through sim_node and a player
 @pytest.mark.timeout(120)
 def test_scripted_demo_succeeds_paced_to_the_wall_clock():
     # Not lockstep: a row that misses its tick acts one step late; the demos tolerate it.

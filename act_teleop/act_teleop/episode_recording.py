@@ -6,122 +6,22 @@ if the disk cannot keep up for longer than the queue covers, messages are droppe
 counted (reported at stop and in episode.json), never silently lost and never blocking a
 callback.
 
-Each kept bag folder holds, beside metadata.yaml and the storage file, `episode.json`:
-task, episode index, seed, robot, success, start/stop times and per-topic counts. A first
+Each kept bag folder holds, beside metadata.yaml and the storage file, `episode.json`
+(act_common.episode_format: the folder layout and the record's fields). A first
 episode.json (kept false, no stop time) is written as soon as the bag is open, so a bag
 left by a killed recorder still names its task and robot (conversion.bag_recovery).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 import threading
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from act_common.episode_format import EPISODE_JSON, EpisodeRecord, TopicCounts
 from act_teleop.bag_writer import BagWriter, BagWriteError, TopicSpec, bag_library, open_bag
-
-EPISODE_JSON = 'episode.json'
-EPISODE_FORMAT = 'act_episode/1'
-_EPISODE_DIR = re.compile(r'^episode_(\d+)$')
-
-
-def episode_dir_name(index: int) -> str:
-    return f'episode_{index}'
-
-
-def existing_episode_indices(output_dir: Path) -> list[int]:
-    """Indices of the episode_<n> folders and episode_<n>.hdf5 files in output_dir."""
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        return []
-    indices = set()
-    for entry in output_dir.iterdir():
-        match = _EPISODE_DIR.match(entry.name.removesuffix('.hdf5'))
-        if match:
-            indices.add(int(match.group(1)))
-    return sorted(indices)
-
-
-def next_episode_index(output_dir: Path) -> int:
-    indices = existing_episode_indices(output_dir)
-    return indices[-1] + 1 if indices else 0
-
-
-@dataclass
-class TopicCounts:
-    type_name: str
-    received: int = 0
-    stored: int = 0
-    dropped: int = 0
-
-
-@dataclass
-class EpisodeRecord:
-    """What is known about one recorded episode; saved as episode.json beside the bag."""
-
-    task: str
-    episode_index: int
-    seed: int  # -1 when not simulated
-    robot: str
-    robot_config: str
-    simulated: bool
-    storage_id: str
-    bag_path: str
-    start_time_ns: int  # recorder clock (sim time in simulation)
-    stop_time_ns: int = 0
-    start_wall_time: float = 0.0  # Unix time
-    success: bool = False
-    kept: bool = False
-    message_count: int = 0
-    dropped_count: int = 0
-    # Largest backlog between reception and disk during the episode, bytes.
-    peak_queue_bytes: int = 0
-    cameras: list[str] = field(default_factory=list)
-    # Per recorded camera: [height, width] of its images (the robot config's).
-    camera_sizes: dict[str, list[int]] = field(default_factory=dict)
-    # How a simulator rendered the cameras (act_sim.rendering.RenderSettings.to_dict());
-    # None for real cameras, or when whoever started the episode did not say.
-    render_settings: dict | None = None
-    topics: dict[str, TopicCounts] = field(default_factory=dict)
-    writer_library: str = ''
-    format: str = EPISODE_FORMAT
-
-    @property
-    def duration_s(self) -> float:
-        return max(0, self.stop_time_ns - self.start_time_ns) / 1e9
-
-    def custom_data(self) -> dict[str, str]:
-        """The rosbag2 metadata custom_data entries (strings only)."""
-        return {'act.task': self.task, 'act.episode_index': str(self.episode_index), 'act.seed': str(self.seed),
-                'act.robot': self.robot, 'act.success': str(self.success).lower(),
-                'act.start_time_ns': str(self.start_time_ns), 'act.stop_time_ns': str(self.stop_time_ns),
-                'act.camera_sizes': json.dumps(self.camera_sizes),
-                'act.render_settings': json.dumps(self.render_settings)}
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data['duration_s'] = self.duration_s
-        return json.dumps(data, indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> 'EpisodeRecord':
-        data = json.loads(text)
-        data.pop('duration_s', None)
-        data['topics'] = {name: TopicCounts(**counts) for name, counts in data.get('topics', {}).items()}
-        return cls(**data)
-
-
-def read_episode_record(bag_path: Path) -> EpisodeRecord | None:
-    """The episode.json of a bag folder, or None when the bag has none (a foreign bag)."""
-    path = Path(bag_path) / EPISODE_JSON
-    if not path.is_file():
-        return None
-    return EpisodeRecord.from_json(path.read_text())
 
 
 class EpisodeWriter:

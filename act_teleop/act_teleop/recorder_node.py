@@ -33,33 +33,33 @@ from pathlib import Path
 from act_msgs.srv import StartEpisode, StopEpisode
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from act_common import diagnostics
+from act_common.episode_format import EpisodeRecord, episode_dir_name, existing_episode_indices, next_episode_index
+from act_common.errors import ActError
+from act_common.interfaces import RECORDER_NODE, RECORDER_START, RECORDER_STOP, TASK_REWARD_TOPIC
 from act_common.parameters import ParameterSpec, ParameterTable
+from act_common.qos import keep_last
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_teleop.bag_writer import STORAGE_IDS, BagWriteError, TopicSpec
 from act_teleop.camera_compression import (CAMERA_COMPRESSIONS, COMPRESSED_TYPE, IMAGE_TYPE, ImageCompressor,
                                            compressed_topic)
-from act_teleop.episode_recording import (EpisodeRecord, EpisodeWriter, episode_dir_name, existing_episode_indices,
-                                          next_episode_index)
+from act_teleop.episode_recording import EpisodeWriter
 from act_teleop.message_types import message_class, split_type
 
-REWARD_TOPIC = '/sim/task_reward'
 
 # Deeper queues than the live profiles: the recorder must not lose a burst while the
 # executor is busy. Same reliability as the publishers (a reliable reader never matches a
 # best-effort writer).
-SENSOR_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
-                               durability=DurabilityPolicy.VOLATILE)
-RELIABLE_RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                                 durability=DurabilityPolicy.VOLATILE)
+SENSOR_RECORD_QOS = keep_last(100, ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE)
+RELIABLE_RECORD_QOS = keep_last(100, ReliabilityPolicy.RELIABLE, DurabilityPolicy.VOLATILE)
 
 
 # The node's parameters (act_common.parameters): declared from here, checked against
 # config/recorder.yaml, listed in the README.
 PARAMETERS = ParameterTable('recorder', [
-    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/*.yaml).',
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_common/config/robots/*.yaml).',
                   'start'),
     ParameterSpec('output_dir', 'string', 'episodes', 'Folder that receives one episode_<index> bag folder per episode.'),
     ParameterSpec('storage_id', 'string', 'mcap', 'rosbag2 storage.', choices=tuple(STORAGE_IDS)),
@@ -133,7 +133,7 @@ def recorded_topics(robot: RobotConfig, cameras: list[str], record_leader: bool,
     topics.append(RecordedTopic(TopicSpec(robot.action_topic, 'sensor_msgs/msg/JointState'), RELIABLE_RECORD_QOS))
     if robot.simulated:
         topics.append(RecordedTopic(TopicSpec(robot.clock_topic, 'rosgraph_msgs/msg/Clock'), SENSOR_RECORD_QOS))
-        topics.append(RecordedTopic(TopicSpec(REWARD_TOPIC, 'act_msgs/msg/TaskReward'), RELIABLE_RECORD_QOS))
+        topics.append(RecordedTopic(TopicSpec(TASK_REWARD_TOPIC, 'act_msgs/msg/TaskReward'), RELIABLE_RECORD_QOS))
     topics.extend(RecordedTopic(spec, RELIABLE_RECORD_QOS) for spec in extra)
     names = [topic.spec.name for topic in topics]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -142,7 +142,7 @@ def recorded_topics(robot: RobotConfig, cameras: list[str], record_leader: bool,
     return topics
 
 
-class EpisodeError(RuntimeError):
+class EpisodeError(ActError, RuntimeError):
     """An episode cannot be started or stopped; `result` is the service result code."""
 
     def __init__(self, result: int, message: str):
@@ -152,7 +152,7 @@ class EpisodeError(RuntimeError):
 
 class RecorderNode(Node):
     def __init__(self, **node_kwargs):
-        super().__init__('recorder', **node_kwargs)
+        super().__init__(RECORDER_NODE, **node_kwargs)
         self._values = PARAMETERS.declare(self, self._on_set_parameters)
         path = self._values['robot_config']
         if not path:
@@ -184,8 +184,8 @@ class RecorderNode(Node):
                                      lambda data, name=topic.spec.name: self._on_message(name, data),
                                      topic.qos, callback_group=group, raw=True)
         services = MutuallyExclusiveCallbackGroup()
-        self.create_service(StartEpisode, '~/start_episode', self._on_start, callback_group=services)
-        self.create_service(StopEpisode, '~/stop_episode', self._on_stop, callback_group=services)
+        self.create_service(StartEpisode, RECORDER_START, self._on_start, callback_group=services)
+        self.create_service(StopEpisode, RECORDER_STOP, self._on_stop, callback_group=services)
         self.get_logger().info(f'recording {len(self.topics)} topics of {self.robot.name!r} into {self._output_dir} '
                                f'({self._storage_id}) on request: {[t.spec.name for t in self.topics]}')
 

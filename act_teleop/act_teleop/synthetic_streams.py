@@ -48,7 +48,8 @@ def build_streams(node, robot, cameras, height, width, camera_hz, joint_hz) -> l
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import Image, JointState
 
-    from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, STATUS_QOS
+    from act_common.interfaces import TASK_REWARD_QOS, TASK_REWARD_TOPIC
+    from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS
 
     streams = []
     base = np.random.default_rng(0).integers(0, 255, size=(height, width, 3), dtype=np.uint8)
@@ -91,8 +92,8 @@ def build_streams(node, robot, cameras, height, width, camera_hz, joint_hz) -> l
             return msg
 
         streams.append(Stream(robot.clock_topic, 1.0 / joint_hz, clock, node.create_publisher(Clock, robot.clock_topic, CLOCK_QOS)))
-        streams.append(Stream('/sim/task_reward', 1.0 / joint_hz, reward,
-                              node.create_publisher(TaskReward, '/sim/task_reward', STATUS_QOS)))
+        streams.append(Stream(TASK_REWARD_TOPIC, 1.0 / joint_hz, reward,
+                              node.create_publisher(TaskReward, TASK_REWARD_TOPIC, TASK_REWARD_QOS)))
     return streams
 
 

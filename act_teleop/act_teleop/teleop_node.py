@@ -37,7 +37,8 @@ from std_srvs.srv import Trigger
 from act_common import diagnostics
 from act_common.command_backends import RobotCommandPublisher
 from act_common.parameters import ParameterSpec, ParameterTable
-from act_common.qos import SENSOR_QOS, STATUS_QOS
+from act_common.interfaces import STATUS_TOPIC_QOS, TELEOP_NODE, TELEOP_START, TELEOP_STATUS, TELEOP_STOP
+from act_common.qos import SENSOR_QOS
 from act_common.robot_config import RobotConfig, load_robot_config
 from act_common.ros_time import NS_PER_S
 from act_teleop.soft_start import SoftStartSettings
@@ -49,7 +50,7 @@ _STATUS_STATE = {ACTIVE: PolicyStatus.STATE_ACTIVE, SOFT_START: PolicyStatus.STA
 # The node's parameters (act_common.parameters): declared from here, checked against
 # config/teleop.yaml, listed in the README.
 PARAMETERS = ParameterTable('teleop', [
-    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_bringup/config/robots/*.yaml).',
+    ParameterSpec('robot_config', 'string', '', 'Path of the robot config YAML (act_common/config/robots/*.yaml).',
                   'start'),
     ParameterSpec('arms', 'string_array', None,
                   'Arms to mirror (robot config arm names); unset = every arm with a leader.', 'start'),
@@ -84,7 +85,7 @@ def select_arms(robot: RobotConfig, names: list[str]) -> RobotConfig:
 
 class TeleopNode(Node):
     def __init__(self, **node_kwargs):
-        super().__init__('teleop', **node_kwargs)
+        super().__init__(TELEOP_NODE, **node_kwargs)
         self._lock = threading.Lock()
         self.controller: TeleopController | None = None
         self._values = PARAMETERS.declare(self, self._on_set_parameters)
@@ -101,15 +102,15 @@ class TeleopNode(Node):
         self._ticks_since_status = 0
 
         self.commands = RobotCommandPublisher(self, self.robot)
-        self._status_pub = self.create_publisher(PolicyStatus, '~/status', STATUS_QOS)
+        self._status_pub = self.create_publisher(PolicyStatus, TELEOP_STATUS, STATUS_TOPIC_QOS)
         for arm in self.robot.arms:
             self.create_subscription(JointState, arm.leader.joint_states_topic,
                                      lambda msg, name=arm.name: self._store(self._leader, name, msg), SENSOR_QOS)
             self.create_subscription(JointState, arm.follower.joint_states_topic,
                                      lambda msg, name=arm.name: self._store(self._follower, name, msg), SENSOR_QOS)
         services = MutuallyExclusiveCallbackGroup()
-        self.create_service(Trigger, '~/start', self._on_start, callback_group=services)
-        self.create_service(Trigger, '~/stop', self._on_stop, callback_group=services)
+        self.create_service(Trigger, TELEOP_START, self._on_start, callback_group=services)
+        self.create_service(Trigger, TELEOP_STOP, self._on_stop, callback_group=services)
         self._timer = self.create_timer(self.robot.control_period_s, self._on_tick)
         self._diagnostics = diagnostics.DiagnosticsTimer(self, self.diagnostic_statuses)
         if self._values['autostart']:

@@ -12,7 +12,7 @@ from act_teleop.soft_start import SoftStartSettings
 from act_teleop.teleop_controller import (ACTIVE, HOLDING, SOFT_START, STOPPED, WAITING, JointSample,
                                           TeleopController, TeleopSettings)
 
-ROBOTS = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots'
+ROBOTS = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots'
 ALOHA = load_robot_config(ROBOTS / 'aloha_sim.yaml')
 ARM = ('waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'wrist_rotate')
 LEADER_GRIPPER = ALOHA.arms[0].leader.gripper  # closed -0.6842, open 0.3083

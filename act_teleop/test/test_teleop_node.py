@@ -14,11 +14,15 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
+from act_common.interfaces import TELEOP_START_SERVICE, TELEOP_STATUS_TOPIC, TELEOP_STOP_SERVICE
 from act_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import load_robot_config
 from act_teleop.teleop_node import TeleopNode
 
-ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml'
+# The teleop node driven through seconds of leader streams.
+pytestmark = pytest.mark.slow
+
+ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml'
 ROBOT = load_robot_config(ROBOT_PATH)
 ARM = ['waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'wrist_rotate']
 
@@ -45,9 +49,9 @@ class Rig:
             self.probe.create_subscription(Float64MultiArray, arm.follower.command.topic,
                                            lambda m, n=arm.name: self._add(self.commands[n], list(m.data)), COMMAND_QOS)
         self.probe.create_subscription(JointState, ROBOT.action_topic, lambda m: self._add(self.actions, m), COMMAND_QOS)
-        self.probe.create_subscription(PolicyStatus, '/teleop/status', lambda m: self._add(self.statuses, m), STATUS_QOS)
-        self.start_client = self.probe.create_client(Trigger, '/teleop/start')
-        self.stop_client = self.probe.create_client(Trigger, '/teleop/stop')
+        self.probe.create_subscription(PolicyStatus, TELEOP_STATUS_TOPIC, lambda m: self._add(self.statuses, m), STATUS_QOS)
+        self.start_client = self.probe.create_client(Trigger, TELEOP_START_SERVICE)
+        self.stop_client = self.probe.create_client(Trigger, TELEOP_STOP_SERVICE)
         self.executor = MultiThreadedExecutor(context=self.context)
         self.executor.add_node(self.teleop)
         self.executor.add_node(self.probe)

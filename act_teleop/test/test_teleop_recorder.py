@@ -15,10 +15,11 @@ from act_msgs.srv import StartEpisode, StopEpisode
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 
-from act_teleop.episode_recording import read_episode_record
+from act_common.episode_format import read_episode_record
+from act_common.interfaces import RECORDER_START_SERVICE, RECORDER_STOP_SERVICE
 from act_teleop.recorder_node import RecorderNode
 
-ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml'
+ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml'
 
 
 class Recorder:
@@ -32,8 +33,8 @@ class Recorder:
             args += ['-p', f'{name}:={value}']
         self.node = RecorderNode(context=self.context, cli_args=args)
         self.client_node = rclpy.create_node('recorder_client', context=self.context)
-        self.start_client = self.client_node.create_client(StartEpisode, '/recorder/start_episode')
-        self.stop_client = self.client_node.create_client(StopEpisode, '/recorder/stop_episode')
+        self.start_client = self.client_node.create_client(StartEpisode, RECORDER_START_SERVICE)
+        self.stop_client = self.client_node.create_client(StopEpisode, RECORDER_STOP_SERVICE)
         self.executor = MultiThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.client_node)
@@ -85,6 +86,7 @@ def publish_streams(seconds, cameras=('top',), height=48, width=64):
     return json.loads(done.stdout.strip().splitlines()[-1])['published']
 
 
+@pytest.mark.slow  # the synthetic robot in another process
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize('storage_id', ['mcap', 'sqlite3'])
 def test_episode_bag_holds_every_message_and_opens_with_rosbags_and_mcap(recorder, storage_id):
@@ -172,7 +174,7 @@ def test_extra_topics_are_parsed_and_recorded_reliably():
     from act_common.robot_config import load_robot_config
     from act_teleop.recorder_node import RELIABLE_RECORD_QOS, parse_extra_topics, recorded_topics
 
-    robot = load_robot_config(Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml')
+    robot = load_robot_config(Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml')
     extra = parse_extra_topics(['', '/act/policy/action_chunk=act_msgs/msg/ActionChunk'])
     topics = recorded_topics(robot, ['top'], record_leader=False, extra=extra)
     assert topics[-1].spec.name == '/act/policy/action_chunk'
@@ -185,6 +187,7 @@ def test_extra_topics_are_parsed_and_recorded_reliably():
         recorded_topics(robot, [], record_leader=False, extra=parse_extra_topics(['/clock=rosgraph_msgs/msg/Clock']))
 
 
+@pytest.mark.slow  # the synthetic robot in another process
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize('compression', ['png', 'jpeg'])
 def test_cameras_stored_compressed_on_the_compressed_topic(recorder, compression):

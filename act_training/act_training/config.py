@@ -1,7 +1,7 @@
 """The two configs of ACT training: the model (what is built) and the run (how it is trained).
 
 Defaults are the paper's (Zhao et al. 2023, and the code its results came from); the YAML
-files in act_bringup/config/training/ override them. Every field is validated in
+files in act_training/config/training/ override them. Every field is validated in
 `__post_init__` with the offending value in the message, so a typo in a YAML file or a
 `--set` fails before any data is read or any checkpoint is written.
 """
@@ -14,15 +14,18 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-BACKBONE_WEIGHTS_KEYWORDS = ('none', 'imagenet')
+from act_common.errors import ConfigurationError
+
 LR_SCHEDULES = ('constant', 'cosine')
 # Normalization layers of the image backbone (act_training.model.backbone says why two).
 BACKBONE_NORMS = ('frozen_batchnorm', 'group_norm')
 DEVICES = ('cpu', 'cuda', 'auto')
+# Inference precisions (act_training.model.runner says what each runs as).
+PRECISIONS = ('auto', 'fp32', 'bf16')
 
 
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the field and the value."""
+class ConfigError(ConfigurationError):
+    """A config value is invalid; the message names the field and the value (exit 2 in `act`)."""
 
 
 def _check(condition: bool, message: str) -> None:

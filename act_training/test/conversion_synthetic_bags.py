@@ -20,7 +20,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from act_common.image_encoding import rgb_to_compressed
 from act_common.robot_config import load_robot_config
 
-ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml'
+ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml'
 ROBOT = load_robot_config(ROBOT_PATH)
 START_S = 5.0
 STORE = get_typestore(Stores.ROS2_KILTED)

@@ -32,8 +32,11 @@ def lerobot_version():
 
 
 VERSION = lerobot_version()
-pytestmark = pytest.mark.skipif(VERSION is None or not VERSION.startswith('0.4'),
-                                reason=f'needs lerobot 0.4.x at {LEROBOT_PYTHON} (found: {VERSION}); see the module doc')
+pytestmark = [
+    pytest.mark.skipif(VERSION is None or not VERSION.startswith('0.4'),
+                       reason=f'needs lerobot 0.4.x at {LEROBOT_PYTHON} (found: {VERSION}); see the module doc'),
+    pytest.mark.slow,  # LeRobot 0.4 in its own venv and process
+]
 
 
 def test_lerobot_04_loads_our_export_and_it_matches_the_hdf5(tmp_path):

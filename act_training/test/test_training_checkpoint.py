@@ -168,6 +168,7 @@ SAVER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_sigkill_mid_save_leaves_a_valid_checkpoint(tmp_path):
     script = SAVER.format(test_dir=os.path.dirname(__file__), path=str(tmp_path / 'last'))
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ import pytest
 from act_training.config import (ConfigError, ModelConfig, TrainConfig, apply_overrides, load_training_configs,
                                  model_config_from_dict)
 
-TRAINING_CONFIGS = Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'training'
+TRAINING_CONFIGS = Path(__file__).resolve().parents[2] / 'act_training' / 'config' / 'training'
 
 
 def test_defaults_are_the_papers():

@@ -64,6 +64,7 @@ def _avx2_env() -> dict[str, str]:
     return {**os.environ, **AVX2_ONLY_ENV}
 
 
+@pytest.mark.slow  # torch in a process of its own
 @pytest.mark.skipif(not X86, reason='ONEDNN_MAX_CPU_ISA=AVX2 simulates an x86 AVX2-only CPU; this CPU is not x86_64')
 def test_the_onednn_isa_cap_reproduces_the_avx2_reorder_failure():
     # Without this the simulated runs below would prove nothing: capped at AVX2, oneDNN
@@ -74,6 +75,7 @@ def test_the_onednn_isa_cap_reproduces_the_avx2_reorder_failure():
     assert result.returncode != 0 and REORDER_ERROR in result.stderr, result.stderr[-2000:]
 
 
+@pytest.mark.slow  # torch in a process of its own
 @pytest.mark.skipif(not X86, reason='simulates an x86 AVX2-only CPU; this CPU is not x86_64')
 def test_bf16_on_an_avx2_only_cpu_runs_unpacked_and_auto_picks_fp32(tmp_path):
     # The pinned behaviour: ActPolicy.load(..., precision='bf16') on an AVX2-only CPU
@@ -92,6 +94,7 @@ def test_bf16_on_an_avx2_only_cpu_runs_unpacked_and_auto_picks_fp32(tmp_path):
     assert ran['fp32']['packed'] == onednn_available()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not X86, reason='simulates an x86 AVX2-only CPU; this CPU is not x86_64')
 def test_the_precision_and_fast_path_tests_pass_as_on_an_avx2_only_cpu():
     # The suite's tests that touch precisions and CPU kernels, run as on an AVX2-only

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from training_episodes import tiny_model_config, tiny_train_config, write_episodes
@@ -17,7 +18,10 @@ from act_training.data.chunks import StepSampler
 from act_training.data.dataset import prepare_training_data
 from act_training.model import build_model
 from act_training.train import train
-from act_training.train.trainer import forward_loss
+from act_training.train.batch_loss import forward_loss
+
+# DDP: one training process per rank.
+pytestmark = pytest.mark.slow
 
 # Deterministic forward (no dropout, no sampled z): any gradient difference between the
 # runs then comes from how the ranks' gradients are combined, which is what is tested.
@@ -37,7 +41,7 @@ WORKER = textwrap.dedent('''
     from act_training.model import build_model
     from act_training.train import train
     from act_training.train.distributed import setup_distributed
-    from act_training.train.trainer import forward_loss
+    from act_training.train.batch_loss import forward_loss
 
     model_config, train_config = tiny_model_config(**{model!r}), tiny_train_config(**{train!r})
     context = setup_distributed('cpu')

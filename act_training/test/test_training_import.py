@@ -4,35 +4,39 @@ by LeRobot 0.4's own writer where its venv exists) and ALOHA 2 JPEG-row HDF5 epi
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from training_episodes import NAMES, episode_arrays, write_episode, write_episodes
+from training_episodes import NAMES, TINY_YAML, episode_arrays, write_episodes
 
-from act_bringup.cli.main import main
 from act_common.robot_config import load_robot_config
 from act_training.conversion import lerobot_format as fmt
 from act_training.conversion.lerobot_export import export_lerobot_dataset
 from act_training.conversion.lerobot_import import LeRobotImportError, import_lerobot_dataset
 from act_training.data.episodes import EpisodeDataError, inspect_episode, read_frames
 from act_training.data.jpeg_rows import encode_frame, pad_rows
-from test_training_cli import TINY_YAML
 
-ROBOT = load_robot_config(Path(__file__).resolve().parents[2] / 'act_bringup' / 'config' / 'robots' / 'aloha_sim.yaml')
+ROBOT = load_robot_config(Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml')
 LEROBOT_PYTHON = Path(os.environ.get('ACT_LEROBOT04_PYTHON', '/work/main/.venv-lerobot04/bin/python'))
 
 
-def train_cli(tmp_path, data, capsys, steps=2):
+def act(*argv) -> subprocess.CompletedProcess:
+    """The `act` command as a user starts it (act_tools is a package above this one)."""
+    return subprocess.run([sys.executable, '-m', 'act_tools.cli.main', *argv], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+
+
+def train_cli(tmp_path, data, steps=2):
     config = tmp_path / 'tiny.yaml'
     config.write_text(TINY_YAML)
     run = tmp_path / 'run'
-    code = main(['train', '--data', str(data), '--output', str(run), '--config', str(config), '--device', 'cpu',
-                 '--set', f'train.steps={steps}'])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert f'act train: {steps} steps' in captured.out
+    result = act('train', '--data', str(data), '--output', str(run), '--config', str(config), '--device', 'cpu',
+                 '--set', f'train.steps={steps}')
+    assert result.returncode == 0, result.stderr
+    assert f'act train: {steps} steps' in result.stdout
     return run
 
 
@@ -56,17 +60,19 @@ def test_v30_import_maps_state_action_and_frames_onto_our_layout(tmp_path):
             assert mine.attrs['task'] == 'synthetic' and json.loads(mine.attrs['camera_names']) == ['top']
 
 
-def test_act_train_accepts_a_v30_folder_and_decodes_it_once(tmp_path, capsys):
+@pytest.mark.slow
+def test_act_train_accepts_a_v30_folder_and_decodes_it_once(tmp_path):
     root, _ = our_v30_dataset(tmp_path)
-    run = train_cli(tmp_path, root, capsys)
+    run = train_cli(tmp_path, root)
     record = json.loads((run / 'lerobot_import' / 'lerobot_import.json').read_text())
     assert record['episodes'] == 3 and record['total_frames'] == 36
     stamp = (run / 'lerobot_import' / 'episode_0.hdf5').stat().st_mtime_ns
-    assert main(['train', '--data', str(root), '--output', str(run), '--resume', '--set', 'train.steps=4']) == 0
+    assert act('train', '--data', str(root), '--output', str(run), '--resume', '--set', 'train.steps=4').returncode == 0
     assert (run / 'lerobot_import' / 'episode_0.hdf5').stat().st_mtime_ns == stamp  # reused, not decoded again
 
 
-def test_a_v21_folder_and_a_mismatched_column_are_errors_naming_file_and_field(tmp_path, capsys):
+@pytest.mark.slow  # act train in another process
+def test_a_v21_folder_and_a_mismatched_column_are_errors_naming_file_and_field(tmp_path):
     root, _ = our_v30_dataset(tmp_path, count=1)
     info = json.loads((root / fmt.INFO_PATH).read_text())
     info['codebase_version'] = 'v2.1'
@@ -83,20 +89,21 @@ def test_a_v21_folder_and_a_mismatched_column_are_errors_naming_file_and_field(t
     assert not (tmp_path / 'imported').exists()
     config = tmp_path / 'tiny.yaml'
     config.write_text(TINY_YAML)
-    assert main(['train', '--data', str(root), '--output', str(tmp_path / 'run'), '--config', str(config)]) == 1
-    assert 'features.action.shape is [5]' in capsys.readouterr().err
+    result = act('train', '--data', str(root), '--output', str(tmp_path / 'run'), '--config', str(config))
+    assert result.returncode == 1 and 'features.action.shape is [5]' in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LEROBOT_PYTHON.is_file(), reason=f'needs lerobot 0.4.x at {LEROBOT_PYTHON} '
                     '(python3.11 -m venv /work/main/.venv-lerobot04 && .../pip install "lerobot==0.4.*")')
-def test_a_dataset_written_by_lerobots_own_writer_trains(tmp_path, capsys):
+def test_a_dataset_written_by_lerobots_own_writer_trains(tmp_path):
     root = tmp_path / 'written_by_lerobot'
     env = {key: value for key, value in os.environ.items() if not key.startswith(('PYTHON', 'AMENT', 'LD_LIBRARY'))}
     env.update(HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1', HF_HOME=str(tmp_path / 'hf'), SVT_LOG='1')
     done = subprocess.run([str(LEROBOT_PYTHON), str(Path(__file__).with_name('lerobot_write_dataset.py')), str(root), '3', '16'],
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0 and 'RESULT' in done.stdout, done.stderr[-3000:]
-    run = train_cli(tmp_path, root, capsys)
+    run = train_cli(tmp_path, root)
     with h5py.File(run / 'lerobot_import' / 'episode_2.hdf5', 'r') as episode:
         steps = np.arange(17)[:, None]
         trajectory = np.sin(0.25 * steps * np.arange(1, 5) + 0.7 * 2).astype(np.float32)
@@ -142,12 +149,13 @@ def test_aloha2_channel_order_matches_opencv_imencode_of_the_frame(tmp_path):
     assert jpeg[..., 2].mean() > 240 and jpeg[..., 0].mean() < 15
 
 
-def test_an_aloha2_compressed_hdf5_trains(tmp_path, capsys):
+@pytest.mark.slow
+def test_an_aloha2_compressed_hdf5_trains(tmp_path):
     data = tmp_path / 'aloha2'
     data.mkdir()
     for index in range(3):
         write_aloha2_episode(data / f'episode_{index}.hdf5', seed=index)
-    train_cli(tmp_path, data, capsys)
+    train_cli(tmp_path, data)
 
 
 def test_byte_rows_without_the_compress_attribute_are_an_error(tmp_path):

@@ -25,7 +25,7 @@ model: {camera_names: [top], image_height: 32, image_width: 32, chunk_size: 8, d
 train: {steps: 8, batch_size: 4, lr: 1.0e-3, backbone_lr: 1.0e-3, warmup_steps: 2, val_fraction: 0.5,
         val_every: 4, checkpoint_every: 2, log_every: 1, device: cpu, seed: 0, num_workers: 0, tensorboard: false}
 """
-ACT = [sys.executable, '-m', 'act_bringup.cli.main']
+ACT = [sys.executable, '-m', 'act_tools.cli.main']
 
 
 def _train(data, output, config, *extra):

@@ -29,6 +29,7 @@ def _chunk_l1_on_training_frames(policy, data_dir, episodes):
     return float(np.mean([e.mean() for e in errors]))
 
 
+@pytest.mark.slow
 def test_overfitting_a_tiny_episode_set_drives_l1_near_zero(tmp_path):
     data = write_episodes(tmp_path / 'data', count=2, length=16, height=32, width=32)
     model = tiny_model_config(image_height=32, image_width=32, chunk_size=4, dim_model=64, dim_feedforward=128)
@@ -53,6 +54,7 @@ def _weights(path):
     return load_file(str(path / 'model.safetensors'))
 
 
+@pytest.mark.slow  # two training runs
 def test_resume_continues_bit_identically(tmp_path):
     data = write_episodes(tmp_path / 'data', count=3, length=12, height=32, width=32)
     # Dropout and the CVAE's sampled z exercise the RNG; the backbone trains too.

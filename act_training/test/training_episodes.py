@@ -69,3 +69,27 @@ def tiny_train_config(**overrides) -> TrainConfig:
                   device='cpu', num_workers=0, tensorboard=False, seed=0)
     values.update(overrides)
     return TrainConfig(**values)
+
+# A training config small enough to train in seconds (the CLI and import tests).
+TINY_YAML = '''
+model:
+  camera_names: [top]
+  image_height: 32
+  image_width: 32
+  chunk_size: 4
+  dim_model: 32
+  n_heads: 4
+  dim_feedforward: 64
+  n_encoder_layers: 1
+  n_vae_encoder_layers: 1
+  backbone_weights: none
+train:
+  steps: 2
+  batch_size: 4
+  lr: 1e-3
+  backbone_lr: 0
+  val_every: 2
+  checkpoint_every: 2
+  log_every: 1
+  tensorboard: false
+'''

@@ -15,6 +15,8 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from act_common.episode_format import is_bag_folder
+from act_common.errors import ActError
 from act_common.image_encoding import ImageEncodingError, compressed_to_rgb, image_array, to_rgb
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
@@ -22,7 +24,7 @@ IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 HEADER_FIRST_TYPES = IMAGE_TYPES + ('sensor_msgs/msg/JointState', 'act_msgs/msg/TaskReward')
 
 
-class ConversionError(RuntimeError):
+class ConversionError(ActError, RuntimeError):
     """An episode cannot be converted; the message names the bag and the problem."""
 
 
@@ -97,7 +99,7 @@ def _typestore():
 def _open_reader(path: Path):
     from rosbags.highlevel import AnyReader
 
-    if not (path / 'metadata.yaml').is_file() and not any(path.glob('*.mcap')) and not any(path.glob('*.db3')):
+    if not is_bag_folder(path):
         raise ConversionError(f'{path}: not a rosbag2 folder (no metadata.yaml, .mcap or .db3)')
     try:
         reader = AnyReader([path], default_typestore=_typestore())

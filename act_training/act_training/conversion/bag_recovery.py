@@ -42,6 +42,10 @@ from mcap.opcode import Opcode
 from mcap.records import Channel, Chunk, Message, Schema
 from mcap.stream_reader import get_chunk_data_stream
 
+from act_common.episode_format import (EPISODE_JSON, RECOVERY_KEY, TRUNCATED_KEY, EpisodeFormatError,
+                                      custom_data_of, read_episode_json)
+from act_common.errors import ActError
+
 MCAP_MAGIC = b'\x89MCAP0\r\n'
 _RECORD_HEADER = struct.Struct('<BQ')  # opcode, body length
 # Chunk body before its records: start, end, uncompressed size (uint64), crc (uint32),
@@ -51,11 +55,9 @@ _CHUNK_FIXED = struct.Struct('<QQQI')
 # truncated training episode: ACT's chunk_size (100 steps) is 2 s at 50 Hz, and an
 # episode shorter than half a chunk teaches nothing about the task (our choice).
 MIN_RECOVERED_S = 1.0
-# Marker in metadata custom_data and episode.json of a repaired bag.
-TRUNCATED_KEY = 'act.truncated'
 
 
-class RecoveryError(RuntimeError):
+class RecoveryError(ActError, RuntimeError):
     """Nothing can be recovered (not an mcap file, no complete chunk); names the file."""
 
 
@@ -387,11 +389,9 @@ def repair_bag(bag: Path, output: Path | None = None) -> tuple[Path, RecoveryRep
     report = reader.report
     episode = _read_episode_json(bag)
     custom = {key: str(value) for key, value in (episode.get('custom_data') or {}).items()}
-    for key in ('task', 'episode_index', 'seed', 'robot', 'success'):
-        if key in episode:
-            custom[f'act.{key}'] = str(episode[key]).lower() if isinstance(episode[key], bool) else str(episode[key])
+    custom.update(custom_data_of(episode, names=('task', 'episode_index', 'seed', 'robot', 'success')))
     custom[TRUNCATED_KEY] = str(report.truncated).lower()
-    custom['act.recovery'] = report.summary()
+    custom[RECOVERY_KEY] = report.summary()
     writer = Writer(output, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
     writer.open()
     try:
@@ -416,17 +416,16 @@ def repair_bag(bag: Path, output: Path | None = None) -> tuple[Path, RecoveryRep
     if episode:
         episode.update(truncated=report.truncated, recovery=report.summary(), bag_path=str(output),
                        recovered_from=str(bag), message_count=report.message_count)
-        (output / 'episode.json').write_text(json.dumps(episode, indent=2, sort_keys=True))
+        (output / EPISODE_JSON).write_text(json.dumps(episode, indent=2, sort_keys=True))
     return output, report
 
 
 def _read_episode_json(bag: Path) -> dict:
-    path = Path(bag) / 'episode.json'
-    if not path.is_file():
-        return {}
+    """The episode.json fields of a bag, {} when it has none or an unreadable one (a
+    repair keeps going without the episode facts)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_episode_json(bag) or {}
+    except EpisodeFormatError:
         return {}
 
 

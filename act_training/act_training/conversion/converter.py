@@ -3,7 +3,7 @@
 For each bag: read it (conversion.bag_reader), build the robot vectors from the follower
 joint states (act_common.joint_vectors, the robot config's joint order and gripper
 calibration), resample every stream onto the control grid (conversion.resampling), check
-the stream gaps, and write `episode_<index>.hdf5` (conversion.hdf5_layout). One bad bag
+the stream gaps, and write `episode_<index>.hdf5` (conversion.hdf5_writer, layout in act_training.hdf5_format). One bad bag
 (corrupt, truncated, missing topic, other joint names, gaps beyond max_gap_s) is reported
 with the reason and the others still convert; an existing output file is only replaced
 with `overwrite`.
@@ -11,26 +11,24 @@ with `overwrite`.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from act_common.episode_format import (EpisodeFacts, EpisodeFormatError, episode_file_name, episode_index_of,
+                                      is_bag_folder, read_episode_facts)
 from act_common.image_encoding import COMPRESSED_SUFFIX
 from act_common.joint_vectors import JointStateError, follower_vector, leader_vector
 from act_common.robot_config import ArmConfig, RobotConfig
 from act_training.conversion.bag_reader import (ConversionError, EpisodeBag, ImageFetcher, WindowDrops,
                                                 keep_episode_window, read_episode_bag)
-from act_training.conversion.hdf5_layout import IMAGE_STORAGE, EpisodeFileWriter, episode_file_name
+from act_training.conversion.hdf5_writer import EpisodeFileWriter
 from act_training.conversion.resampling import (StreamTiming, control_grid, frame_ages_s, interpolate,
                                                 nearest_within, newest_not_after, stream_timing)
+from act_training.hdf5_format import ACTION_SOURCES, IMAGE_STORAGE, TIME_SOURCES
 
-ACTION_SOURCES = ('commanded', 'leader')
-TIME_SOURCES = ('header', 'receive')
-_EPISODE_DIR = re.compile(r'^episode_(\d+)$')
 
 
 @dataclass(frozen=True)
@@ -134,15 +132,15 @@ def find_episode_bags(inputs: Sequence[Path]) -> list[Path]:
     for item in map(Path, inputs):
         if not item.exists():
             raise FileNotFoundError(f'{item} does not exist')
-        if _is_bag(item):
+        if is_bag_folder(item):
             bags.append(item)
         elif item.is_dir():
-            bags.extend(child for child in sorted(item.iterdir()) if child.is_dir() and _is_bag(child))
-    return sorted(bags, key=lambda p: (int(_EPISODE_DIR.match(p.name).group(1)) if _EPISODE_DIR.match(p.name) else 1 << 60, str(p)))
+            bags.extend(child for child in sorted(item.iterdir()) if is_bag_folder(child))
 
-
-def _is_bag(path: Path) -> bool:
-    return path.is_dir() and ((path / 'metadata.yaml').is_file() or any(path.glob('*.mcap')) or any(path.glob('*.db3')))
+    def order(path: Path) -> tuple[int, str]:
+        index = episode_index_of(path.name)
+        return (index if index is not None else 1 << 60), str(path)
+    return sorted(bags, key=order)
 
 
 def convert_episodes(config: ConversionConfig,
@@ -169,53 +167,21 @@ def convert_episodes(config: ConversionConfig,
     return report
 
 
-def _episode_facts(bag: Path, episode: EpisodeBag | None, position: int, default_task: str) -> dict:
-    """task, index, seed, success, cameras of an episode: episode.json, else custom_data, else defaults."""
-    facts = {'task': default_task, 'episode_index': position, 'seed': -1, 'success': False, 'cameras': None,
-             'camera_sizes': None, 'render_settings': None, 'start_time_ns': 0, 'stop_time_ns': 0}
-    match = _EPISODE_DIR.match(bag.name)
-    if match:
-        facts['episode_index'] = int(match.group(1))
-    custom = episode.custom_data if episode is not None else {}
-    if 'act.task' in custom:
-        facts.update(task=custom['act.task'], seed=int(custom.get('act.seed', -1)),
-                     success=custom.get('act.success') == 'true', episode_index=int(custom.get('act.episode_index', facts['episode_index'])))
-        for key in ('camera_sizes', 'render_settings'):  # JSON in custom_data (act_teleop.episode_recording)
-            if f'act.{key}' in custom:
-                try:
-                    facts[key] = json.loads(custom[f'act.{key}'])
-                except ValueError as error:
-                    raise ConversionError(f'{bag}: metadata custom_data act.{key} is not JSON: {error}') from error
-    for key in ('start_time_ns', 'stop_time_ns'):
-        if f'act.{key}' in custom:
-            facts[key] = int(custom[f'act.{key}'])
-    record_path = bag / 'episode.json'
-    if record_path.is_file():
-        try:
-            record = json.loads(record_path.read_text())
-        except (OSError, ValueError) as error:
-            raise ConversionError(f'{bag}: episode.json is unreadable: {error}') from error
-        for key in ('task', 'episode_index', 'seed', 'success', 'cameras', 'camera_sizes', 'render_settings',
-                    'start_time_ns', 'stop_time_ns'):
-            if key in record:
-                facts[key] = record[key]
-    return facts
-
-
-def episode_window(facts: dict) -> tuple[int | None, int | None]:
-    """(start, stop) ns of the episode as recorded (episode.json, else the bag's custom
-    data); None where unknown (0: a foreign bag, or a recording that never stopped)."""
-    start, stop = int(facts.get('start_time_ns') or 0), int(facts.get('stop_time_ns') or 0)
-    return (start if start > 0 else None), (stop if stop > 0 and stop > start else None)
+def _episode_facts(bag: Path, episode: EpisodeBag | None, position: int, default_task: str) -> EpisodeFacts:
+    """task, index, seed, success, cameras of an episode (act_common.episode_format)."""
+    try:
+        return read_episode_facts(bag, episode.custom_data if episode is not None else None, default_task, position)
+    except EpisodeFormatError as error:
+        raise ConversionError(str(error)) from error
 
 
 def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[int]) -> EpisodeResult:
     robot = config.robot
     facts = _episode_facts(bag, None, position, config.default_task)
-    output = config.output_dir / episode_file_name(int(facts['episode_index']))
+    output = config.output_dir / episode_file_name(int(facts.episode_index))
     if output.exists() and not config.overwrite:
         return EpisodeResult(bag, 'skipped', f'{output} exists; pass --overwrite to replace it',
-                             episode_index=int(facts['episode_index']))
+                             episode_index=int(facts.episode_index))
     wanted_cameras = list(config.cameras) if config.cameras is not None else None
     camera_topics = {camera.name: camera.topic for camera in robot.cameras}
     # A raw camera may have been stored compressed on <topic>/compressed (image_transport's
@@ -230,7 +196,7 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
     if too_short:
         return EpisodeResult(bag, 'rejected', too_short, truncated=truncated)
     facts = _episode_facts(bag, episode, position, config.default_task)
-    index = int(facts['episode_index'])
+    index = int(facts.episode_index)
     if index in taken:
         raise ConversionError(f'{bag}: episode index {index} was already produced by another bag in this run')
     output = config.output_dir / episode_file_name(index)
@@ -238,9 +204,9 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
         return EpisodeResult(bag, 'skipped', f'{output} exists; pass --overwrite to replace it', episode_index=index)
     # Only the episode's own messages: stamps of 0 and stamps outside the recorded
     # start..stop are dropped (and counted) before anything is resampled or gap-checked.
-    dropped = keep_episode_window(episode, *episode_window(facts))
+    dropped = keep_episode_window(episode, *facts.window())
     if wanted_cameras is None:
-        recorded = facts['cameras']
+        recorded = facts.cameras
         wanted_cameras = [c for c in (recorded or robot.camera_names) if camera_topics.get(c) in episode.topics]
         if not wanted_cameras:
             raise ConversionError(f'{bag}: none of the cameras {list(robot.camera_names)} of robot {robot.name!r} is in the bag')
@@ -272,8 +238,8 @@ def _convert_one(config: ConversionConfig, bag: Path, position: int, taken: set[
 
     timings = [stream_timing(topic, times) for topic, times in state_streams + action_streams]
     timings += [stream_timing(msgs.topic, msgs.times) for msgs in cameras.values()]
-    result = EpisodeResult(bag, 'converted', episode_index=index, task=str(facts['task']),
-                           success=bool(facts['success']), timings=timings, dropped=dropped, truncated=truncated)
+    result = EpisodeResult(bag, 'converted', episode_index=index, task=str(facts.task),
+                           success=bool(facts.success), timings=timings, dropped=dropped, truncated=truncated)
     too_long = [t for t in timings if t.max_gap_s > config.max_gap_s]
     if too_long:
         worst = max(too_long, key=lambda t: t.max_gap_s)
@@ -395,16 +361,16 @@ def _write_episode(config, result, output, episode, cameras, frame_picks, ticks,
         writer.qvel[:] = qvel
         writer.action[:] = action
         writer.set_attributes({
-            'sim': bool(robot.simulated), 'task': str(facts['task']), 'robot': robot.name,
+            'sim': bool(robot.simulated), 'task': str(facts.task), 'robot': robot.name,
             'vector_names': list(robot.vector_names), 'action_names': list(robot.vector_names),
             'camera_names': list(cameras),
-            'control_rate_hz': float(robot.control_rate_hz), 'success': bool(facts['success']),
-            'seed': int(facts['seed']), 'source': str(episode.path), 'episode_index': int(result.episode_index),
+            'control_rate_hz': float(robot.control_rate_hz), 'success': bool(facts.success),
+            'seed': int(facts.seed), 'source': str(episode.path), 'episode_index': int(result.episode_index),
             'action_source': config.action_source, 'time_source': config.time_source,
             'start_time_ns': int(ticks[0]), 'truncated': bool(result.truncated), 'recovery': result.truncated,
             # How a simulator rendered the frames (absent for real cameras): training carries it
             # into the checkpoint, and `act eval` renders with it.
-            **({'render_settings': dict(facts['render_settings'])} if facts['render_settings'] else {}),
+            **({'render_settings': dict(facts.render_settings)} if facts.render_settings else {}),
         })
         writer.commit()
     except BaseException:

@@ -23,18 +23,19 @@ from typing import Sequence
 
 import numpy as np
 
+from act_common.errors import ActError
 from act_common.robot_config import RobotConfig
 from act_training.conversion import lerobot_format as fmt
-from act_training.data.episodes import ACTION, IMAGES, QPOS, default_vector_names, read_frames
+from act_training.data.episodes import default_vector_names, read_frames
+from act_training.hdf5_format import ACTION, IMAGES, QPOS, QVEL, image_path
 
-QVEL = '/observations/qvel'
 # Frames read from an episode file per call while encoding (bounds the scratch memory).
 _READ_BLOCK = 64
 # At most this many evenly spaced frames per episode go into the image statistics (as LeRobot samples).
 _STATS_FRAMES = 100
 
 
-class LeRobotExportError(RuntimeError):
+class LeRobotExportError(ActError, RuntimeError):
     """The episodes cannot be exported; the message names the file and the field."""
 
 
@@ -270,7 +271,7 @@ def _write(paths: list[Path], root: Path, robot: RobotConfig, data_file_mb: floa
                 episode = _Episode(path, h5)
                 shapes = {}
                 for camera in episode.cameras:
-                    name = f'{IMAGES}/{camera}'
+                    name = image_path(camera)
                     if name not in h5:
                         raise LeRobotExportError(f'{path}: {name}: listed in camera_names but missing')
                     shapes[camera] = tuple(int(v) for v in read_frames(h5, name, 0, 1).shape[1:3])
@@ -305,14 +306,14 @@ def _write(paths: list[Path], root: Path, robot: RobotConfig, data_file_mb: floa
                     table = _table(columns)
                 data_writer.write_table(table)
                 data_bytes += table.nbytes
-                row.update({'data/chunk_index': chunk, 'data/file_index': file,
+                row.update({fmt.DATA_CHUNK_COLUMN: chunk, fmt.DATA_FILE_COLUMN: file,
                             'dataset_from_index': total, 'dataset_to_index': total + length})
                 if data_bytes >= data_file_mb * 1e6:
                     data_writer.close()
                     data_writer, data_number, data_bytes = None, data_number + 1, 0
 
                 for camera, (height, width) in cameras.items():
-                    key, name = fmt.IMAGE_PREFIX + camera, f'{IMAGES}/{camera}'
+                    key, name = fmt.IMAGE_PREFIX + camera, image_path(camera)
                     chunk, file = fmt.chunk_and_file(video_numbers[camera])
                     if camera not in videos:
                         videos[camera] = _VideoFile(root / fmt.VIDEO_PATH.format(video_key=key, chunk_index=chunk,
@@ -333,10 +334,10 @@ def _write(paths: list[Path], root: Path, robot: RobotConfig, data_file_mb: floa
                         video.close()
                         del videos[camera]
                         video_numbers[camera] += 1
-            row.update({'meta/episodes/chunk_index': 0, 'meta/episodes/file_index': 0})
+            row.update({fmt.EPISODES_CHUNK_COLUMN: 0, fmt.EPISODES_FILE_COLUMN: 0})
             for key, values in stats.items():
                 for stat, value in values.items():
-                    row[f'stats/{key}/{stat}'] = np.asarray(value).tolist()
+                    row[fmt.stats_column(key, stat)] = np.asarray(value).tolist()
             rows.append(row)
             all_stats.append(stats)
             sources.append({'episode_index': episode_index, 'source': str(path)})

@@ -31,6 +31,11 @@ CHUNKS_SIZE = 1000
 DATA_FILES_SIZE_IN_MB = 100
 VIDEO_FILES_SIZE_IN_MB = 200
 
+# Episode-metadata columns: where an episode's frames and its metadata row are stored, and
+# its statistics (one column per feature and statistic: stats_column).
+DATA_CHUNK_COLUMN, DATA_FILE_COLUMN = 'data/chunk_index', 'data/file_index'
+EPISODES_CHUNK_COLUMN, EPISODES_FILE_COLUMN = 'meta/episodes/chunk_index', 'meta/episodes/file_index'
+
 STATE = 'observation.state'
 VELOCITY = 'observation.velocity'
 ACTION = 'action'
@@ -47,6 +52,11 @@ VIDEO_CODEC, VIDEO_CODEC_NAME, VIDEO_PIX_FMT, VIDEO_OPTIONS = 'libsvtav1', 'av1'
 def chunk_and_file(file_number: int) -> tuple[int, int]:
     """The n-th file of a kind (0, 1, ...) -> (chunk_index, file_index)."""
     return file_number // CHUNKS_SIZE, file_number % CHUNKS_SIZE
+
+
+def stats_column(feature: str, stat: str) -> str:
+    """The episode-metadata column of one statistic of one feature (stat of STAT_NAMES)."""
+    return f'stats/{feature}/{stat}'
 
 
 def video_columns(video_key: str) -> tuple[str, str, str, str]:

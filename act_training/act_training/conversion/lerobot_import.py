@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from act_common.episode_format import episode_file_name
 from act_training.conversion import lerobot_format as fmt
-from act_training.conversion.hdf5_layout import EpisodeFileWriter, episode_file_name
+from act_training.conversion.hdf5_writer import EpisodeFileWriter
 from act_training.data.episodes import EpisodeDataError
 
 # Written last into an import folder: its presence means the import completed.
@@ -144,7 +145,8 @@ def import_lerobot_dataset(root: Path, output_dir: Path) -> Path:
     try:
         for row in episodes:
             index = int(row['episode_index'])
-            data_path = root / info['data_path'].format(chunk_index=row['data/chunk_index'], file_index=row['data/file_index'])
+            data_path = root / info['data_path'].format(chunk_index=row[fmt.DATA_CHUNK_COLUMN],
+                                                       file_index=row[fmt.DATA_FILE_COLUMN])
             if data_path not in tables:
                 if not data_path.is_file():
                     raise LeRobotImportError(f'{data_path}: missing (episode {index}\'s data file)')

@@ -19,7 +19,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from act_training.data.episodes import IMAGES, Episode, EpisodeInfo, read_frames
+from act_training.data.episodes import Episode, EpisodeInfo, read_frames
+from act_training.hdf5_format import image_path
 from act_training.data.images import frames_to_model_size
 from act_training.data.normalization import Normalization
 
@@ -133,7 +134,7 @@ def frame_bytes(n_frames: int, n_cameras: int, image_size: tuple[int, int]) -> i
 
 def _read_camera(h5, camera: str, image_size: tuple[int, int], out: torch.Tensor) -> None:
     """Decodes and resizes one camera's frames of one episode into out: (T, 3, H, W) uint8."""
-    name = f'{IMAGES}/{camera}'
+    name = image_path(camera)
     length = h5[name].shape[0]
     for start in range(0, length, _READ_BLOCK):
         block = read_frames(h5, name, start, min(start + _READ_BLOCK, length))  # (n, H0, W0, 3) uint8
@@ -192,7 +193,7 @@ class LazyFrameDataset(torch.utils.data.Dataset):
         if episode not in self._files:
             self._files[episode] = h5py.File(self.paths[episode], 'r')
         h5 = self._files[episode]
-        frames = np.concatenate([read_frames(h5, f'{IMAGES}/{camera}', step, step + 1)
+        frames = np.concatenate([read_frames(h5, image_path(camera), step, step + 1)
                                  for camera in self.camera_names])  # (N_cam, H0, W0, 3)
         return frames_to_model_size(frames, self.image_size)  # (N_cam, 3, H, W)
 

@@ -18,10 +18,10 @@ import torch
 from act_training.config import ConfigError, DatasetInfo, ModelConfig, TrainConfig
 from act_training.data.chunks import (ChunkVectors, FrameIndex, InMemoryChunks, LazyChunks, frame_bytes,
                                       validation_frames)
-from act_training.data.episodes import (ACTION, DEFAULT_CONTROL_RATE_HZ, QPOS, EpisodeDataError, EpisodeInfo,
-                                        check_consistent, default_vector_names, find_episodes, inspect_episode,
-                                        read_vectors)
+from act_training.data.episodes import (DEFAULT_CONTROL_RATE_HZ, EpisodeDataError, EpisodeInfo, check_consistent,
+                                        default_vector_names, find_episodes, inspect_episode, read_vectors)
 from act_training.data.normalization import Normalization, VectorStats
+from act_training.hdf5_format import ACTION, QPOS
 
 log = logging.getLogger('act_training')
 GIB = 1024 ** 3

@@ -1,15 +1,6 @@
-"""Episodes in the original ACT HDF5 layout, the contract between conversion and training.
-
-One file per episode, `episode_<index>.hdf5`:
-  /observations/qpos              (T, D_state) float   observed robot state
-  /observations/qvel              (T, D_state) float   (not used by ACT)
-  /observations/images/<camera>   (T, H, W, 3) uint8   RGB frames (any HDF5 filter: gzip, lzf)
-                                  or (T, L) uint8 JPEG rows with the root attribute
-                                  `compress` (the ALOHA 2 layout, data.jpeg_rows)
-  /action                         (T, D_action) float  commanded targets
-  attribute `sim` (bool); our converter adds `task`, `robot`, `vector_names` (JSON list),
-  `action_names` (JSON list), `camera_names` (JSON list), `control_rate_hz`, `success`,
-  `seed`, `source`. Those are optional here: existing ALOHA datasets lack them.
+"""Reads and checks episodes in the ACT HDF5 layout (act_training.hdf5_format), the
+contract between conversion and training; existing ALOHA datasets (without our attributes,
+or in the ALOHA 2 JPEG-row variant) read too.
 
 Every check happens before training starts, and every error names the file and the field.
 """
@@ -17,28 +8,26 @@ Every check happens before training starts, and every error names the file and t
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from act_training.data.jpeg_rows import COMPRESS_ATTRIBUTE, JpegRowError, decode_row, decode_rows
+from act_common.episode_format import HDF5_SUFFIX, episode_index_of
+from act_common.errors import ActError
+from act_training.data.jpeg_rows import JpegRowError, decode_row, decode_rows
+from act_training.hdf5_format import ACTION, COMPRESS_ATTRIBUTE, IMAGES, JSON_LIST_ATTRIBUTES, QPOS, image_path
 
-EPISODE_PATTERN = re.compile(r'^episode_(\d+)\.hdf5$')
-QPOS = '/observations/qpos'
-ACTION = '/action'
-IMAGES = '/observations/images'
 # The ALOHA rate, for datasets that do not record theirs.
 DEFAULT_CONTROL_RATE_HZ = 50.0
-# The ALOHA vector layout (act_bringup's robot configs), assumed for 14-entry datasets
+# The ALOHA vector layout (act_common's robot configs), assumed for 14-entry datasets
 # recorded before vector_names existed: per arm 6 joints then the gripper.
 ALOHA_JOINTS = ('waist', 'shoulder', 'elbow', 'forearm_roll', 'wrist_angle', 'wrist_rotate', 'gripper')
 ALOHA_VECTOR_NAMES = tuple(f'{arm}_{joint}' for arm in ('left', 'right') for joint in ALOHA_JOINTS)
 
 
-class EpisodeDataError(ValueError):
+class EpisodeDataError(ActError, ValueError):
     """An episode file is unusable; the message names the file and the field."""
 
 
@@ -81,7 +70,8 @@ def find_episodes(data_dir: str | Path) -> list[Path]:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise EpisodeDataError(f'{data_dir}: data directory does not exist')
-    found = [(int(m.group(1)), path) for path in data_dir.iterdir() if (m := EPISODE_PATTERN.match(path.name))]
+    found = [(index, path) for path in data_dir.iterdir()
+             if (index := episode_index_of(path.name, HDF5_SUFFIX)) is not None]
     if not found:
         raise EpisodeDataError(f'{data_dir}: no episode_<index>.hdf5 files')
     return [path for _, path in sorted(found)]
@@ -97,7 +87,7 @@ def _decode_attr(value: Any) -> Any:
 
 def _read_attrs(path: Path, attrs) -> dict[str, Any]:
     out = {key: _decode_attr(attrs[key]) for key in attrs}
-    for key in ('vector_names', 'action_names', 'camera_names'):
+    for key in JSON_LIST_ATTRIBUTES:
         if key in out:
             value = out[key]
             if isinstance(value, str):
@@ -152,7 +142,7 @@ def inspect_episode(path: str | Path, camera_names: Sequence[str] | None = None)
         wanted = available if camera_names is None else list(camera_names)
         cameras = {}
         for camera in wanted:
-            name = f'{IMAGES}/{camera}'
+            name = image_path(camera)
             if camera not in available:
                 raise EpisodeDataError(f'{path}: {name}: missing camera {camera!r}; the file has cameras {available}')
             frames = h5[name]

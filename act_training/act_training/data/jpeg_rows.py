@@ -22,8 +22,6 @@ import io
 
 import numpy as np
 
-COMPRESS_ATTRIBUTE = 'compress'
-COMPRESS_LEN = '/compress_len'
 # act-plus-plus uses quality 50 ("tried as low as 20, seems fine"); 90 keeps our sim
 # frames within 0.2 grey levels (mean absolute error) of the originals (bench/bench_conversion.py).
 DEFAULT_JPEG_QUALITY = 90

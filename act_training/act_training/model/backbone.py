@@ -28,13 +28,14 @@ import torchvision
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from act_common.errors import ActError
 from act_training.config import BACKBONE_NORMS
 
 FEATURE_CHANNELS = 512
 STRIDE = 32
 
 
-class BackboneWeightsError(RuntimeError):
+class BackboneWeightsError(ActError, RuntimeError):
     """Backbone weights were asked for but cannot be loaded; never falls back to random init."""
 
 

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from act_training.config import PRECISIONS
 from act_training.model.inference import ActInference
 from act_training.model.onednn import onednn_available, pack_linears
 
@@ -30,17 +31,15 @@ log = logging.getLogger('act_training')
 
 
 def cpu_features():
-    """act_common.cpu_features (the one reader of CPU flags), imported on first CPU use:
-    the package imports without act_common on a GPU training machine."""
+    """act_common.cpu_features (the one reader of CPU flags), imported on first CPU use: a
+    run on a GPU never reads the CPU's flags. (Of act_common, training otherwise imports only
+    its plain-Python definitions: episode_format and errors.)"""
     from act_common.cpu_features import cpu_features as read
 
     return read()
 
 # (per-camera (H, W, 3) uint8 frames, (Ds,) float32 normalized qpos) -> (S, Da) float32 normalized
 Runner = Callable[[list[np.ndarray], np.ndarray], np.ndarray]
-
-
-PRECISIONS = ('auto', 'fp32', 'bf16')
 
 
 def native_bf16(device: torch.device) -> bool:

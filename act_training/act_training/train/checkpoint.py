@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import torch
 
+from act_common.errors import ActError
 from act_training.config import (DatasetInfo, ModelConfig, TrainConfig, config_to_dict, model_config_from_dict,
                                  train_config_from_dict)
 from act_training.data.normalization import Normalization
@@ -41,7 +42,7 @@ STATE_TENSORS_FILE = 'training_state.safetensors'
 STATE_JSON_FILE = 'training_state.json'
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ActError, RuntimeError):
     """A checkpoint folder is missing or unreadable; the message names the folder and file."""
 
 

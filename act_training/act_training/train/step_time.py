@@ -20,6 +20,7 @@ from act_training.config import ModelConfig, TrainConfig
 from act_training.data.chunks import Batch
 from act_training.model import build_model
 from act_training.model.runner import native_bf16
+from act_training.train.batch_loss import forward_loss
 from act_training.train.optim import build_optimizer
 
 
@@ -39,9 +40,6 @@ class SyntheticStep:
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, bf16: bool | None = None,
                  state_dim: int = 14, action_dim: int = 14):
-        from act_training.train.trainer import forward_loss
-
-        self.forward_loss = forward_loss
         device = torch.device('cpu')
         self.bf16 = uses_bf16(train_config, device) if bf16 is None else bf16
         self.model_config = replace(model_config, state_dim=state_dim, action_dim=action_dim, backbone_weights='none',
@@ -56,7 +54,7 @@ class SyntheticStep:
         self.autocast = autocast_for(self.bf16, device)
 
     def __call__(self) -> None:
-        terms = self.forward_loss(self.model, self.batch, self.model_config, self.autocast)
+        terms = forward_loss(self.model, self.batch, self.model_config, self.autocast)
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         self.optimizer.step()

@@ -23,13 +23,14 @@ from typing import Callable, Union
 import numpy as np
 import torch
 
+from act_common.errors import ActError
 from act_training.config import RESUMABLE_TRAIN_FIELDS, ModelConfig, TrainConfig
-from act_training.data.chunks import Batch, StepSampler
+from act_training.data.chunks import StepSampler
 from act_training.data.dataset import TrainingData, prepare_training_data
 from act_training.data.images import normalize_images
 from act_training.model.act import ActModel, build_model
 from act_training.model.backbone import load_backbone_weights
-from act_training.model.loss import act_loss
+from act_training.train.batch_loss import forward_loss
 from act_training.train.checkpoint import (TrainingState, load_checkpoint, load_training_state, resolve_checkpoint_dir,
                                            save_checkpoint, CheckpointError)
 from act_training.train.distributed import DistContext, setup_distributed, teardown_distributed
@@ -47,7 +48,7 @@ def snapshot_name(step: int) -> str:
     return f'step_{step:06d}'
 
 
-class TrainingError(RuntimeError):
+class TrainingError(ActError, RuntimeError):
     """Training cannot start or continue (diverged, output folder in use, resume mismatch)."""
 
 
@@ -167,18 +168,6 @@ class _Reporter:
             self.writer.close()
 
 
-def forward_loss(model, batch: Batch, config: ModelConfig, autocast, qpos_noise_std: float = 0.0):
-    """The training loss of one batch. qpos_noise_std: Gaussian noise added to the
-    normalized qpos the model reads (TrainConfig.qpos_noise_std says why)."""
-    images = normalize_images(batch.images)  # (B, N_cam, 3, H, W)
-    qpos = batch.qpos
-    if qpos_noise_std > 0:
-        qpos = qpos + qpos_noise_std * torch.randn_like(qpos)  # (B, Ds); drawn from the step's seed
-    with autocast():
-        out = model(images, qpos, batch.actions, batch.is_pad)
-    return act_loss(out.actions, batch.actions, batch.is_pad, out.mu, out.logvar, config.kl_weight)
-
-
 @torch.no_grad()
 def validate(model: ActModel, data: TrainingData, batch_size: int, device: torch.device, autocast) -> float:
     """L1 of the inference path (z = 0, dropout off) on the held-out samples, averaged over
@@ -219,6 +208,11 @@ def probe_l1(model: ActModel, data: TrainingData, device: torch.device, autocast
     finally:
         model.train()
     return errors
+
+
+def _probe_metrics(probe: dict[str, float]) -> dict[str, float]:
+    """The vision probe's L1s (probe_l1: t0, mid) as checkpoint metrics: val_l1_t0, val_l1_mid."""
+    return {f'val_l1_{name}': value for name, value in probe.items()}
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, data_dir: str | Path, output_dir: str | Path, *,
@@ -325,7 +319,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
         save_checkpoint(last_dir, state_dict=model.state_dict(), model_config=model_config, train_config=train_config,
                         dataset=data.info, normalization=data.normalization, step=step,
                         metrics={'train_l1': window_l1, 'val_l1': val_l1, 'best_val_l1': best_val_l1, 'final': final,
-                                 **{f'val_l1_{k}': v for k, v in probe.items()}},
+                                 **_probe_metrics(probe)},
                         training_state=training_state)
 
     window_sums = torch.zeros(3, device=device)  # loss, l1, kl summed since the last report
@@ -377,13 +371,13 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                         save_checkpoint(best_dir, state_dict=model.state_dict(), model_config=model_config,
                                         train_config=train_config, dataset=data.info, normalization=data.normalization,
                                         step=done, metrics={'val_l1': val_l1, 'train_l1': window_l1,
-                                                            **{f'val_l1_{k}': v for k, v in probe.items()}})
+                                                            **_probe_metrics(probe)})
                 context.barrier()
             if done in train_config.snapshot_steps and context.is_main:
                 save_checkpoint(output_dir / snapshot_name(done), state_dict=model.state_dict(), model_config=model_config,
                                 train_config=train_config, dataset=data.info, normalization=data.normalization, step=done,
                                 metrics={'val_l1': val_l1, 'train_l1': window_l1, 'train_seconds': train_time,
-                                         **{f'val_l1_{k}': v for k, v in probe.items()}})
+                                         **_probe_metrics(probe)})
             if checkpointing:
                 save(done, final)
                 last_saved = done
@@ -394,8 +388,6 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
         if reporter is not None:
             reporter.close()
 
-    if start_step == train_config.steps:  # pragma: no cover - rejected above
-        raise TrainingError('nothing to train')
     return TrainResult(
         output_dir=output_dir, last_checkpoint=last_dir, best_checkpoint=best_dir if best_val_l1 is not None else None,
         steps=train_config.steps, final_val_l1=val_l1, best_val_l1=best_val_l1, best_step=best_step,

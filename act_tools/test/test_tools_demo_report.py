@@ -1,0 +1,95 @@
+"""The demo's configuration checks, its trajectory traces and report plots (no ROS graph)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from act_tools.demo import DemoConfig, DemoError, prepare_output
+from act_tools.demo_report import plot_success, plot_training_curves, plot_trajectory, validation_points
+from act_tools.trajectory_trace import Trajectory
+
+
+def test_demo_config_names_the_bad_field(tmp_path):
+    with pytest.raises(ValueError, match='episodes must be >= 2'):
+        DemoConfig(output_dir=tmp_path, episodes=1)
+    with pytest.raises(ValueError, match='eval_episodes'):
+        DemoConfig(output_dir=tmp_path, eval_episodes=0)
+    with pytest.raises(ValueError, match="device must be cpu, cuda or cuda:N, got 'tpu'"):
+        DemoConfig(output_dir=tmp_path, device='tpu')
+
+
+def test_prepare_output_keeps_an_earlier_run_unless_told(tmp_path):
+    (tmp_path / 'run.txt').write_text('earlier')
+    with pytest.raises(DemoError, match='already holds a run'):
+        prepare_output(DemoConfig(output_dir=tmp_path))
+    assert (tmp_path / 'run.txt').exists()
+    prepare_output(DemoConfig(output_dir=tmp_path, overwrite=True))
+    assert tmp_path.is_dir() and not any(tmp_path.iterdir())
+
+
+def test_prepare_output_refuses_a_run_the_disk_cannot_hold(tmp_path):
+    with pytest.raises(DemoError, match=r'10000000 episodes need about \d+ GB .* free'):
+        prepare_output(DemoConfig(output_dir=tmp_path / 'demo', episodes=10_000_000))
+
+
+def test_trajectory_round_trips_without_pickle(tmp_path):
+    names = tuple(f'j{i}' for i in range(14))
+    trace = Trajectory(names, np.linspace(0, 1, 5), np.arange(70.0).reshape(5, 14), np.linspace(0, 1, 7),
+                       np.full((7, 14), np.nan))
+    loaded = Trajectory.load(trace.save(tmp_path / 'trace.npz'))
+    assert loaded.names == names
+    np.testing.assert_array_equal(loaded.command, trace.command)
+    np.testing.assert_array_equal(loaded.measured_t, trace.measured_t)
+    assert np.isnan(loaded.measured).all()
+
+
+def _png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and path.stat().st_size > 5000
+
+
+def test_report_plots_are_written(tmp_path):
+    curve = [{'step': s, 'loss': 1.0 / s, 'l1': 0.5 / s, 'kl': 0.1, 'lr': 1e-4, 'val_l1': None if s < 20 else 0.04}
+             for s in range(5, 45, 5)]
+    assert _png(plot_training_curves(curve, tmp_path / 'curves.png'))
+    episodes = [{'index': i, 'seed': 100000 + i, 'success': i == 1, 'episode_max_reward': float(i + 2),
+                 'max_reward': 4.0} for i in range(3)]
+    assert _png(plot_success(episodes, tmp_path / 'success.png'))
+    t = np.linspace(0, 8, 400)
+    trace = Trajectory(tuple(f'j{i}' for i in range(14)), t, np.sin(t)[:, None].repeat(14, 1), t,
+                       np.cos(t)[:, None].repeat(14, 1))
+    assert _png(plot_trajectory(trace.save(tmp_path / 'trace.npz'), tmp_path / 'trajectories.png', title='episode 0'))
+
+
+def test_each_validation_is_plotted_once_at_its_first_report():
+    curve = [{'step': 25, 'val_l1': None}, {'step': 500, 'val_l1': None}, {'step': 525, 'val_l1': 0.3},
+             {'step': 550, 'val_l1': 0.3}, {'step': 1000, 'val_l1': 0.3}, {'step': 1025, 'val_l1': 0.2},
+             {'step': 1050, 'val_l1': 0.2}]
+    assert validation_points(curve) == [(525, 0.3), (1025, 0.2)]
+
+
+@pytest.mark.slow  # times real training steps (20 s here)
+def test_the_cpu_demo_trains_the_steps_that_fit_its_minutes_on_this_cpu(monkeypatch):
+    from act_tools.demo import fit_steps_to_budget
+    from act_training.config import ModelConfig, TrainConfig
+    from act_training.train import step_time
+
+    model = ModelConfig(camera_names=('top',), image_height=32, image_width=32, chunk_size=5, dim_model=32, n_heads=2,
+                        dim_feedforward=64, n_encoder_layers=1, n_vae_encoder_layers=1, backbone_weights='none')
+    train = TrainConfig(steps=1000, batch_size=2, device='cpu')
+    measured = []
+    real_measure = step_time.measure_step_seconds
+
+    def measure(step, steps=5, warmup=2):  # the real steps run; the figure is pinned
+        measured.append(real_measure(step, steps=1, warmup=0))
+        return 0.5
+
+    monkeypatch.setattr(step_time, 'measure_step_seconds', measure)
+    lines = []
+    assert fit_steps_to_budget(model, train, 10.0, lines.append).steps == 1000  # 1200 fit, the config says 1000
+    assert fit_steps_to_budget(model, train, 5.0, lines.append).steps == 600
+    assert fit_steps_to_budget(model, train, 1e-5, lines.append).steps == 100  # the floor: a tenth
+    assert len(measured) == 3 and all(s > 0 for s in measured)
+    assert '0.50 s per step measured here' in lines[0] and 'native bf16' in lines[0]
+    with pytest.raises(ValueError, match='train_minutes'):
+        DemoConfig(output_dir=Path('x'), train_minutes=-1)

@@ -1,0 +1,25 @@
+"""The training loss of one batch: pixels normalized, optional qpos noise, the model's
+forward pass under the step's autocast, then L1 + kl_weight * KL (model.loss). Its own
+module because the trainer and the step-time measurement (train.step_time) both run it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from act_training.config import ModelConfig
+from act_training.data.chunks import Batch
+from act_training.data.images import normalize_images
+from act_training.model.loss import LossTerms, act_loss
+
+
+def forward_loss(model, batch: Batch, config: ModelConfig, autocast, qpos_noise_std: float = 0.0) -> LossTerms:
+    """The training loss of one batch. qpos_noise_std: Gaussian noise added to the
+    normalized qpos the model reads (TrainConfig.qpos_noise_std says why)."""
+    images = normalize_images(batch.images)  # (B, N_cam, 3, H, W)
+    qpos = batch.qpos
+    if qpos_noise_std > 0:
+        qpos = qpos + qpos_noise_std * torch.randn_like(qpos)  # (B, Ds); drawn from the step's seed
+    with autocast():
+        out = model(images, qpos, batch.actions, batch.is_pad)
+    return act_loss(out.actions, batch.actions, batch.is_pad, out.mu, out.logvar, config.kl_weight)
