@@ -53,7 +53,7 @@ from act_training.model.onednn import flop_counter  # noqa: E402
 from act_training.model.runner import native_bf16  # noqa: E402
 from act_training.train.step_time import SyntheticStep  # noqa: E402
 
-DEMO_CONFIG = ROOT / 'act_bringup' / 'config' / 'training' / 'cpu_demo.yaml'
+DEMO_CONFIG = ROOT / 'act_training' / 'config' / 'training' / 'cpu_demo.yaml'
 
 
 def median_seconds(call, repeats: int, warmup: int = 1) -> float:
