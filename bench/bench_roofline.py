@@ -51,20 +51,14 @@ from act_training.model import build_model  # noqa: E402
 from act_training.model.inference import ActInference  # noqa: E402
 from act_training.model.onednn import flop_counter  # noqa: E402
 from act_training.model.runner import native_bf16  # noqa: E402
-from act_training.train.step_time import SyntheticStep  # noqa: E402
+from act_training.train.step_time import SyntheticStep, measure_step_seconds  # noqa: E402
 
 DEMO_CONFIG = ROOT / 'act_training' / 'config' / 'training' / 'cpu_demo.yaml'
 
 
 def median_seconds(call, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median wall seconds of `repeats` calls after `warmup` (the trainer's step timer)."""
+    return measure_step_seconds(call, repeats, warmup)
 
 
 # --- 1. the achievable rate ----------------------------------------------------------------
