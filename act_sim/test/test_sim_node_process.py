@@ -25,6 +25,9 @@ def test_console_script_runs_in_its_own_process():
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(probe)
         assert spin_until(executor, lambda: len(probe.clocks) >= 5, 60, process), 'no /clock from the sim_node process'
-        assert probe.rewards and probe.rewards[-1].task == 'insertion' and probe.rewards[-1].seed == 9
+        # Each subscription is matched on its own by discovery: /clock can arrive before the
+        # reward subscription has matched (CI, stop 17), so wait for a reward too.
+        assert spin_until(executor, lambda: bool(probe.rewards), 30, process), 'no /sim/task_reward from the sim_node process'
+        assert probe.rewards[-1].task == 'insertion' and probe.rewards[-1].seed == 9
         executor.shutdown()
         probe.destroy_node()
