@@ -11,7 +11,11 @@ Part 2, recording: `recorder_node` (its own process) records episodes of --episo
 to back from act_teleop.synthetic_streams (--record-cameras at 480x640 rgb8 30 Hz and the
 joint streams at 50 Hz) through its services; per sample: bytes written, messages stored
 and dropped (episode.json), recorder RSS. Finished episodes are deleted after they are
-counted, so the disk holds at most two.
+counted, so the disk holds at most two. Before deleting, the bench reads the frame numbers
+the publisher wrote into each header (frame_id = k) and counts the gaps per topic: messages
+published and never stored, wherever they were lost (DDS history, the recorder's queue).
+--contend MINUTE:SECONDS (repeatable) starts one busy process per core at MINUTE for
+SECONDS, to check that a recorder that fell behind comes back (memory, rate, losses).
 
 Prints a table per sample and, after the first sample (warm-up: model load, allocator,
 DDS discovery), the growth per hour from a least-squares line: RSS in MB/h and % of the
@@ -169,6 +173,59 @@ def soak_policy(args, workdir: Path, env: dict) -> Series:
     return series
 
 
+def frame_number_gaps(bag: Path, topics: list[str]) -> dict[str, int]:
+    """Per topic, the frame numbers missing between the first and last stored message of
+    the bag (act_teleop.synthetic_streams writes message k's number into header.frame_id)."""
+    import struct
+
+    from rosbags.rosbag2 import Reader
+
+    numbers: dict[str, list[int]] = {topic: [] for topic in topics}
+    with Reader(bag) as reader:
+        connections = [c for c in reader.connections if c.topic in numbers]
+        for connection, _, data in reader.messages(connections=connections):
+            # CDR of a message that starts with std_msgs/Header: 4-byte encapsulation, stamp
+            # (int32 sec, uint32 nanosec), then frame_id as uint32 length (with its NUL) + bytes.
+            (length,) = struct.unpack_from('<I', data, 12)
+            numbers[connection.topic].append(int(data[16:16 + length - 1]))
+    gaps = {}
+    for topic, values in numbers.items():
+        unique = set(values)
+        gaps[topic] = (max(unique) - min(unique) + 1 - len(unique)) if unique else 0
+    return gaps
+
+
+class Contention:
+    """One busy-looping process per core during [minute, minute + seconds) of the run."""
+
+    def __init__(self, windows: list[str]):
+        self.windows = []
+        for window in windows:
+            minute, _, seconds = window.partition(':')
+            self.windows.append((float(minute) * 60, float(seconds or 60)))
+        self._processes: list[subprocess.Popen] = []
+        self._until = 0.0
+
+    def update(self, elapsed_s: float) -> None:
+        if self._processes and elapsed_s >= self._until:
+            for process in self._processes:
+                process.kill()
+                process.wait()
+            self._processes = []
+            print(f'  contention ended at {elapsed_s / 60:.1f} min', flush=True)
+        for start, seconds in list(self.windows):
+            if elapsed_s >= start and not self._processes:
+                self.windows.remove((start, seconds))
+                self._until = elapsed_s + seconds
+                self._processes = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+                                   for _ in range(os.cpu_count() or 1)]
+                print(f'  contention: {len(self._processes)} busy processes from {elapsed_s / 60:.1f} min for '
+                      f'{seconds:g} s', flush=True)
+
+    def close(self) -> None:
+        self.update(float('inf'))
+
+
 def soak_recording(args, workdir: Path, env: dict) -> Series:
     import rclpy
     from act_msgs.srv import StartEpisode, StopEpisode
@@ -205,8 +262,19 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
             raise RuntimeError(f'{client.srv_name}: no answer within {timeout_s} s')
         return future.result()
 
+    from act_common.robot_config import load_robot_config
+
+    robot_config = load_robot_config(robot)
+    numbered_topics = [robot_config.camera(name).topic for name in args.record_cameras]
+    for arm in robot_config.arms:
+        numbered_topics.append(arm.follower.joint_states_topic)
+        if arm.leader is not None:
+            numbered_topics.append(arm.leader.joint_states_topic)
+    numbered_topics.append(robot_config.action_topic)
     series = Series()
-    totals = dict(bytes=0, stored=0, dropped=0, episodes=0)
+    totals = dict(bytes=0, stored=0, dropped=0, lost=0, episodes=0)
+    lost_per_topic: dict[str, int] = {}
+    contention = Contention(args.contend)
     try:
         if not start_client.wait_for_service(timeout_sec=60) or not stop_client.wait_for_service(timeout_sec=60):
             raise RuntimeError(f'recorder services not found: see {workdir}/recorder.log')
@@ -215,8 +283,10 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
         started = time.monotonic()
         next_sample = started + args.sample_s
         previous = dict(totals)
-        print(f'{"min":>5s} {"recorder RSS MB":>15s} {"episodes":>8s} {"MB written":>10s} {"stored":>8s} {"dropped":>7s}')
+        print(f'{"min":>5s} {"recorder RSS MB":>15s} {"episodes":>8s} {"MB written":>10s} {"stored":>8s} {"dropped":>7s} '
+              f'{"lost":>6s}')
         while True:
+            contention.update(time.monotonic() - started)
             answer = call(start_client, StartEpisode.Request(task_name='soak', episode_index=-1, seed=-1))
             if answer.result != StartEpisode.Response.RESULT_OK:
                 raise RuntimeError(f'start_episode: {answer.message}')
@@ -227,6 +297,9 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
             totals['bytes'] += sum(f.stat().st_size for f in bag.iterdir())
             totals['stored'] += record['message_count']
             totals['dropped'] += record['dropped_count']
+            for topic, gaps in frame_number_gaps(bag, numbered_topics).items():
+                totals['lost'] += gaps
+                lost_per_topic[topic] = lost_per_topic.get(topic, 0) + gaps
             totals['episodes'] += 1
             shutil.rmtree(bag)  # counted; keep the disk bounded
             now = time.monotonic()
@@ -234,17 +307,19 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
                 minute = (now - started) / 60
                 row = dict(recorder_rss_mb=rss_mb(process), episodes=totals['episodes'] - previous['episodes'],
                            mb_written=(totals['bytes'] - previous['bytes']) / 1e6,
-                           stored=totals['stored'] - previous['stored'], dropped=totals['dropped'] - previous['dropped'])
+                           stored=totals['stored'] - previous['stored'], dropped=totals['dropped'] - previous['dropped'],
+                           lost=totals['lost'] - previous['lost'])
                 series.add(minute, **row)
                 previous = dict(totals)
                 next_sample += args.sample_s
                 print(f'{minute:5.1f} {row["recorder_rss_mb"]:15.1f} {row["episodes"]:8d} {row["mb_written"]:10.0f} '
-                      f'{row["stored"]:8d} {row["dropped"]:7d}', flush=True)
+                      f'{row["stored"]:8d} {row["dropped"]:7d} {row["lost"]:6d}', flush=True)
                 if minute >= args.recording_minutes - 1e-6:
                     break
             if recorder.poll() is not None:
                 raise RuntimeError(f'the recorder ended: see {workdir}/recorder.log')
     finally:
+        contention.close()
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
@@ -257,7 +332,9 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
                 child.kill()
         log.close()
     print(f'recording total: {totals["episodes"]} episodes, {totals["bytes"] / 1e9:.2f} GB, {totals["stored"]} messages '
-          f'stored, {totals["dropped"]} dropped')
+          f'stored, {totals["dropped"]} dropped by the recorder, {totals["lost"]} lost (frame-number gaps: '
+          f'published and never stored)')
+    print(f'lost per topic: {lost_per_topic}')
     return series
 
 
@@ -285,7 +362,7 @@ def plot(path: Path, policy: Series | None, recording: Series | None) -> None:
         panels += [(policy, ['policy_rss_mb', 'sim_rss_mb'], 'RSS (MB)'),
                    (policy, ['deadline_misses', 'held_ticks'], 'per sample'), (policy, ['latency_ms'], 'inference ms')]
     if recording is not None and recording.minutes:
-        panels += [(recording, ['recorder_rss_mb'], 'RSS (MB)'), (recording, ['mb_written', 'dropped'], 'per sample')]
+        panels += [(recording, ['recorder_rss_mb'], 'RSS (MB)'), (recording, ['mb_written', 'dropped', 'lost'], 'per sample')]
     if not panels:
         return
     figure, axes = plt.subplots(len(panels), 1, figsize=(7, 2.2 * len(panels)), sharex=False, squeeze=False)
@@ -309,6 +386,8 @@ def main() -> int:
     parser.add_argument('--sample-s', type=float, default=60.0, help='seconds between samples')
     parser.add_argument('--episode-s', type=float, default=20.0, help='length of each recorded episode')
     parser.add_argument('--record-cameras', nargs='+', default=['top'], help='cameras of the synthetic recording')
+    parser.add_argument('--contend', action='append', default=[], metavar='MINUTE:SECONDS',
+                        help='recording session: one busy process per core from MINUTE for SECONDS (repeatable)')
     parser.add_argument('--checkpoint', help='policy checkpoint (default: a small one trained here)')
     parser.add_argument('--plot', default='soak.png', help='figure file')
     parser.add_argument('--workdir', help='logs and temporary files (default: a temporary folder)')
@@ -333,7 +412,7 @@ def main() -> int:
     if args.recording_minutes > 0:
         print(f'\n== recording session, {args.recording_minutes:g} min of {args.episode_s:g} s episodes ==')
         recording = soak_recording(args, workdir, env)
-        report('recording', recording, ['recorder_rss_mb'], ['dropped', 'mb_written'])
+        report('recording', recording, ['recorder_rss_mb'], ['dropped', 'lost', 'mb_written', 'stored'])
     plot(Path(args.plot), policy, recording)
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)

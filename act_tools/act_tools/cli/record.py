@@ -113,7 +113,9 @@ def _record_hardware(args) -> int:
     if not args.no_teleop:
         specs.append(NodeSpec(TeleopNode, node_params_path('teleop'), {'robot_config': robot, **overrides['teleop']}))
     try:
-        nodes = NodeSet(specs)
+        # One thread: the recorder lost a quarter of its joint states on the multi-threaded
+        # executor (act_teleop.recorder_node); neither node's callbacks block.
+        nodes = NodeSet(specs, threads=1)
     except ActError:
         raise  # cli.main reports it (a bad parameter value: exit 2)
     except (RuntimeError, ValueError, FileNotFoundError) as error:
