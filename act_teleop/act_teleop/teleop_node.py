@@ -19,8 +19,9 @@ Services: ~/stop and ~/start (std_srvs/Trigger); start begins a new soft start.
 
 Callbacks only store the newest sample; the control timer runs act_teleop.teleop_controller
 at the robot's control rate, on sim time with use_sim_time. The node spins on a
-MultiThreadedExecutor: the ~/start and ~/stop services (their own callback group) are
-answered while the control timer runs.
+SingleThreadedExecutor: no callback blocks (the services only flip the mirroring state),
+and rclpy 9.1's MultiThreadedExecutor costs a core and milliseconds per message
+(act_common.node_set; act_teleop.recorder_node lost joint states on it).
 """
 
 from __future__ import annotations
@@ -219,4 +220,4 @@ class TeleopNode(Node):
 def main(args: list[str] | None = None) -> None:
     from act_common.node_main import spin_node
 
-    spin_node(TeleopNode, args, multi_threaded=True)
+    spin_node(TeleopNode, args)

@@ -9,7 +9,7 @@ import pytest
 import rclpy
 from act_msgs.msg import PolicyStatus
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
@@ -52,7 +52,7 @@ class Rig:
         self.probe.create_subscription(PolicyStatus, TELEOP_STATUS_TOPIC, lambda m: self._add(self.statuses, m), STATUS_QOS)
         self.start_client = self.probe.create_client(Trigger, TELEOP_START_SERVICE)
         self.stop_client = self.probe.create_client(Trigger, TELEOP_STOP_SERVICE)
-        self.executor = MultiThreadedExecutor(context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)  # as teleop_node's main spins it
         self.executor.add_node(self.teleop)
         self.executor.add_node(self.probe)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)

@@ -178,6 +178,12 @@ class TrainConfig:
     # that phase a few percent of the batches in a short CPU run.
     early_steps: int = 0
     early_steps_weight: int = 1
+    # Departure, 0 in the paper config: each training sample's frames shifted by up to this
+    # many pixels (edge-replicated; data.images.random_shift). From-scratch vision on a few
+    # dozen episodes sees each episode's first frame only a handful of times in a CPU run,
+    # and can fit those frames' pixels instead of where the object is; the shift makes that
+    # harder (DrQ, Kostrikov et al. 2020: 4 px at 84x84; Diffusion Policy random-crops).
+    image_shift: int = 0
     # qpos/action std below this are raised to it: a joint that never moves in the
     # demonstrations must not blow up its normalized value at test time.
     std_floor: float = 0.01
@@ -193,7 +199,7 @@ class TrainConfig:
         object.__setattr__(self, 'snapshot_steps', tuple(self.snapshot_steps))
         _check(all(_is_int(k) and k > 0 for k in self.snapshot_steps),
                f'train.snapshot_steps must be positive integers, got {list(self.snapshot_steps)}')
-        for name in ('warmup_steps', 'val_every', 'num_workers', 'seed', 'early_steps'):
+        for name in ('warmup_steps', 'val_every', 'num_workers', 'seed', 'early_steps', 'image_shift'):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 0, f'train.{name} must be an integer >= 0, got {value!r}')
         for name in ('lr', 'backbone_lr'):

@@ -145,27 +145,73 @@ def test_steps_for_budget_fits_the_budget_within_its_bounds():
         steps_for_budget(600.0, 0.0, max_steps=10)
 
 
+class InputRecorder(nn.Module):
+    """A stand-in model that keeps the (images, qpos) forward_loss gives it."""
+
+    def __init__(self, seen: list):
+        super().__init__()
+        self.seen = seen
+
+    def forward(self, images, qpos, actions=None, is_pad=None):
+        from act_training.model.act import ActOutput
+        self.seen.append((images.clone(), qpos.clone()))
+        return ActOutput(actions=torch.zeros_like(actions, requires_grad=True), mu=None, logvar=None)
+
+
 def test_qpos_noise_reaches_the_model_in_training_only_and_in_joint_std_units():
     from act_training.data.chunks import Batch
     seen = []
-
-    class Recorder(nn.Module):
-        def forward(self, images, qpos, actions=None, is_pad=None):
-            seen.append(qpos.clone())
-            from act_training.model.act import ActOutput
-            return ActOutput(actions=torch.zeros_like(actions, requires_grad=True), mu=None, logvar=None)
-
     config = tiny_model_config(use_vae=False)
     batch = Batch(torch.zeros(4096, 1, 3, 8, 8, dtype=torch.uint8), torch.ones(4096, 3), torch.zeros(4096, 2, 3),
                   torch.zeros(4096, 2, dtype=torch.bool))
     import contextlib
-    trainer.forward_loss(Recorder(), batch, config, contextlib.nullcontext)
-    trainer.forward_loss(Recorder(), batch, config, contextlib.nullcontext, qpos_noise_std=0.3)
-    assert torch.equal(seen[0], batch.qpos)
-    noise = seen[1] - batch.qpos
+    trainer.forward_loss(InputRecorder(seen), batch, config, contextlib.nullcontext)
+    trainer.forward_loss(InputRecorder(seen), batch, config, contextlib.nullcontext, qpos_noise_std=0.3)
+    assert torch.equal(seen[0][1], batch.qpos)
+    noise = seen[1][1] - batch.qpos
     assert abs(float(noise.std()) - 0.3) < 0.01 and abs(float(noise.mean())) < 0.01
     with pytest.raises(ConfigError, match='qpos_noise_std'):
         tiny_train_config(qpos_noise_std=-0.1)
+
+
+def test_random_shift_moves_each_sample_by_whole_pixels_with_replicated_edges():
+    from act_training.data.images import random_shift
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (16, 2, 3, 12, 10), dtype=torch.uint8)  # (B, N_cam, 3, H, W)
+    assert random_shift(images, 0) is images
+    shifted = random_shift(images, 3)
+    assert shifted.shape == images.shape and shifted.dtype == torch.uint8
+    padded = torch.nn.functional.pad(images.reshape(16, 6, 12, 10).float(), (3, 3, 3, 3), mode='replicate')
+    offsets = set()
+    for b in range(16):
+        # Exactly one offset in [-3, 3]^2 reproduces the sample, for both cameras at once.
+        matches = [(dy, dx) for dy in range(7) for dx in range(7)
+                   if torch.equal(padded[b, :, dy:dy + 12, dx:dx + 10].to(torch.uint8), shifted[b].reshape(6, 12, 10))]
+        assert len(matches) >= 1
+        offsets.add(matches[0])
+    assert len(offsets) > 4  # the samples of a batch move differently
+    torch.manual_seed(0)
+    again = random_shift(images, 3)
+    torch.manual_seed(0)
+    assert torch.equal(random_shift(images, 3), again)  # the step's seed decides
+    with pytest.raises(ValueError, match='N_cam'):
+        random_shift(images[0], 2)
+
+
+def test_image_shift_reaches_the_model_in_training_only():
+    from act_training.data.chunks import Batch
+    seen = []
+    import contextlib
+    config = tiny_model_config(use_vae=False)
+    frames = torch.randint(0, 256, (8, 1, 3, 16, 16), dtype=torch.uint8)
+    batch = Batch(frames, torch.ones(8, 3), torch.zeros(8, 2, 3), torch.zeros(8, 2, dtype=torch.bool))
+    trainer.forward_loss(InputRecorder(seen), batch, config, contextlib.nullcontext)
+    trainer.forward_loss(InputRecorder(seen), batch, config, contextlib.nullcontext, image_shift=4)
+    assert torch.equal(seen[0][0], normalize_images(frames))
+    assert not torch.equal(seen[1][0], seen[0][0])
+    assert tiny_train_config(image_shift=4).image_shift == 4
+    with pytest.raises(ConfigError, match='image_shift'):
+        tiny_train_config(image_shift=-1)
 
 
 def test_early_steps_are_listed_weight_times():

@@ -1,5 +1,6 @@
 """Camera frames: the one resize (recording size -> model size) used both when episodes are
-loaded for training and by the inference API, and the ImageNet normalization."""
+loaded for training and by the inference API, the ImageNet normalization, and the
+training-time random shift."""
 
 from __future__ import annotations
 
@@ -38,3 +39,22 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
     scale = torch.tensor([1.0 / (255.0 * s) for s in IMAGENET_STD], device=images.device)  # (3,)
     shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], device=images.device)  # (3,)
     return images.float() * scale[:, None, None] + shift[:, None, None]
+
+
+def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """Each sample's frames moved by a random whole-pixel offset in [-pad, pad] on each axis,
+    the uncovered border filled by repeating the edge pixels (DrQ's augmentation: Kostrikov
+    et al. 2020, "Image Augmentation Is All You Need"). The cameras of one sample move
+    together. (B, N_cam, 3, H, W) -> the same shape and dtype; pad 0 returns `images`.
+    Offsets come from torch's global generator (the trainer seeds it per step)."""
+    if pad <= 0:
+        return images
+    if images.dim() != 5:
+        raise ValueError(f'expected (B, N_cam, 3, H, W) frames, got {tuple(images.shape)}')
+    batch, cameras, channels, height, width = images.shape
+    flat = images.reshape(batch, cameras * channels, height, width)
+    # Replicate padding needs a float tensor; uint8 frames go through float and come back exact.
+    padded = F.pad(flat.float(), (pad, pad, pad, pad), mode='replicate')  # (B, N*3, H+2p, W+2p)
+    offsets = torch.randint(0, 2 * pad + 1, (batch, 2))  # (B, [dy, dx]), on the CPU: a few ints
+    out = torch.stack([padded[b, :, dy:dy + height, dx:dx + width] for b, (dy, dx) in enumerate(offsets.tolist())])
+    return out.to(images.dtype).reshape(images.shape)

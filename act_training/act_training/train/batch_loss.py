@@ -1,4 +1,4 @@
-"""The training loss of one batch: pixels normalized, optional qpos noise, the model's
+"""The training loss of one batch: optional random shift, pixels normalized, optional qpos noise, the model's
 forward pass under the step's autocast, then L1 + kl_weight * KL (model.loss). Its own
 module because the trainer and the step-time measurement (train.step_time) both run it.
 """
@@ -9,14 +9,16 @@ import torch
 
 from act_training.config import ModelConfig
 from act_training.data.chunks import Batch
-from act_training.data.images import normalize_images
+from act_training.data.images import normalize_images, random_shift
 from act_training.model.loss import LossTerms, act_loss
 
 
-def forward_loss(model, batch: Batch, config: ModelConfig, autocast, qpos_noise_std: float = 0.0) -> LossTerms:
+def forward_loss(model, batch: Batch, config: ModelConfig, autocast, qpos_noise_std: float = 0.0,
+                 image_shift: int = 0) -> LossTerms:
     """The training loss of one batch. qpos_noise_std: Gaussian noise added to the
-    normalized qpos the model reads (TrainConfig.qpos_noise_std says why)."""
-    images = normalize_images(batch.images)  # (B, N_cam, 3, H, W)
+    normalized qpos the model reads (TrainConfig.qpos_noise_std says why). image_shift:
+    random shift of each sample's frames by up to this many pixels (TrainConfig.image_shift)."""
+    images = normalize_images(random_shift(batch.images, image_shift))  # (B, N_cam, 3, H, W)
     qpos = batch.qpos
     if qpos_noise_std > 0:
         qpos = qpos + qpos_noise_std * torch.randn_like(qpos)  # (B, Ds); drawn from the step's seed
