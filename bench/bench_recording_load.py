@@ -4,7 +4,7 @@
 
 The publisher (act_teleop.synthetic_streams, the aloha_sim topics: cameras, 2 follower
 and 2 leader joint states, the commanded action, /clock, /sim/task_reward) runs in its
-own process; the RecorderNode runs in this one, spun by a MultiThreadedExecutor as its
+own process; the RecorderNode runs in this one, spun by a SingleThreadedExecutor as its
 console script does. Prints messages published vs stored per topic, drops, the peak
 writer backlog, the write rate and the CPU use of both processes (cores = CPU s / wall s).
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 
 from act_common.config_paths import robot_config_path
 from act_tools.paths import use_large_data_dds_profile
@@ -56,7 +56,7 @@ def main() -> int:
     recorder = RecorderNode(context=context, cli_args=[
         '--ros-args', '-p', f'robot_config:={robot}', '-p', f'output_dir:={workdir}', '-p', f'storage_id:={args.storage}',
         '-p', 'cameras:=[' + ', '.join(args.cameras) + ']'])
-    executor = MultiThreadedExecutor(context=context)
+    executor = SingleThreadedExecutor(context=context)
     executor.add_node(recorder)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
