@@ -6,21 +6,23 @@ from __future__ import annotations
 from typing import Callable
 
 
-def spin_node(make_node: Callable[[], object], args: list[str] | None = None, multi_threaded: bool = False) -> None:
-    """Creates the node after rclpy.init (so it sees the --ros-args) and spins it.
+def spin_node(make_node: Callable[[], object], args: list[str] | None = None) -> None:
+    """Creates the node after rclpy.init (so it sees the --ros-args) and spins it on a
+    SingleThreadedExecutor.
 
-    multi_threaded: rclpy's MultiThreadedExecutor, for nodes whose callbacks block (service
-    calls that wait on other callbacks). Nodes whose callbacks only store data spin faster
-    on the SingleThreadedExecutor: measured on the 2-core machine, the MultiThreadedExecutor
-    added 6-10 ms per message (policy node tick lateness 6-7 ms median vs 0.9 ms)."""
+    Every node of the suite spins on one thread: their callbacks only store data or hand
+    work to threads of their own (a service that must wait is a coroutine:
+    act_teleop.recorder_node's stop). rclpy 9.1's MultiThreadedExecutor, measured on the
+    2-core machine, added 6-10 ms per message (policy node tick lateness 6-7 ms median vs
+    0.9 ms), and on it the recorder took 94 % of a core and lost 27 % of its joint states."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=args)
     node = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor() if multi_threaded else SingleThreadedExecutor()
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

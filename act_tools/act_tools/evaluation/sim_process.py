@@ -3,12 +3,27 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 from act_tools.evaluation.config import EvalError
+
+
+# prctl(2) option: the signal the kernel sends a process when its parent ends (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM when the parent ends, whichever way
+    (SIGKILL, a crash), so that an `act eval` stopped with kill leaves no sim_node behind
+    (one did, spinning at 67 % of a core). Linux only; elsewhere close() alone ends it."""
+    if sys.platform.startswith('linux'):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 class SimProcess:
@@ -25,8 +40,10 @@ class SimProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self._log = open(log_path, 'w')
+        # The kernel sends the death signal when the *thread* that started the child ends:
+        # make a SimProcess on a thread that outlives it (act eval and act demo: the main one).
         self.process = subprocess.Popen([str(executable), *arguments], stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+                                        env={**os.environ, 'PYTHONUNBUFFERED': '1'}, preexec_fn=_end_with_parent)
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
