@@ -27,8 +27,8 @@ def handle(args) -> int:
     output = Path(args.output) if args.output else Path('demo_output') / time.strftime('%Y%m%d-%H%M%S')
     config = DemoConfig(
         output_dir=output, task=args.task,
-        episodes=args.episodes if args.episodes is not None else (50 if gpu else 20),
-        eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else 20),
+        episodes=args.episodes if args.episodes is not None else (50 if gpu else DemoConfig.episodes),
+        eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else DemoConfig.eval_episodes),
         training_config=args.config or ('paper' if gpu else 'cpu_demo'), training_overrides=tuple(args.set),
         device='cuda' if gpu else 'cpu', train_minutes=args.train_minutes, eval_real_time_factor=args.real_time_factor,
         eval_mode=args.eval_mode, overwrite=args.overwrite, camera_compression=args.camera_compression)
@@ -68,7 +68,7 @@ def register(subparsers) -> None:
     parser.add_argument('--output', help='folder for every stage\'s output (default: demo_output/<date-time>)')
     parser.add_argument('--task', default='transfer_cube', choices=TASK_NAMES,
                         help='simulated task (default: transfer_cube)')
-    parser.add_argument('--episodes', type=int, help='scripted demonstrations to record (default: 20; 50 with --gpu)')
+    parser.add_argument('--episodes', type=int, help='scripted demonstrations to record (default: 45; 50 with --gpu)')
     parser.add_argument('--eval-episodes', type=int,
                         help='closed-loop evaluation episodes on unseen seeds (default: 20; 50 with --gpu)')
     parser.add_argument('--train-minutes', type=float, default=DEFAULT_TRAIN_MINUTES,
