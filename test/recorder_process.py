@@ -8,7 +8,7 @@ Prints `recording <bag path>` once the bag is open, then spins until killed.
 import sys
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 
 from act_teleop.recorder_node import RecorderNode
 
@@ -20,7 +20,7 @@ def main() -> None:
                                   '-p', 'cameras:=[' + ', '.join(cameras) + ']'])
     record = node.start_episode('killed_task', -1, 7)
     print(f'recording {record.bag_path}', flush=True)
-    executor = MultiThreadedExecutor()
+    executor = SingleThreadedExecutor()  # as recorder_node's main spins it
     executor.add_node(node)
     executor.spin()
 
