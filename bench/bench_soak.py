@@ -263,14 +263,12 @@ def soak_recording(args, workdir: Path, env: dict) -> Series:
         return future.result()
 
     from act_common.robot_config import load_robot_config
+    from act_teleop.recorder_node import recorded_topics
 
-    robot_config = load_robot_config(robot)
-    numbered_topics = [robot_config.camera(name).topic for name in args.record_cameras]
-    for arm in robot_config.arms:
-        numbered_topics.append(arm.follower.joint_states_topic)
-        if arm.leader is not None:
-            numbered_topics.append(arm.leader.joint_states_topic)
-    numbered_topics.append(robot_config.action_topic)
+    # The recorded topics whose messages carry their frame number: the cameras and the
+    # JointState streams (/clock has no header; the reward's frame_id is not numbered).
+    numbered_topics = [topic.spec.name for topic in recorded_topics(load_robot_config(robot), args.record_cameras, True)
+                       if topic.spec.type_name in ('sensor_msgs/msg/Image', 'sensor_msgs/msg/JointState')]
     series = Series()
     totals = dict(bytes=0, stored=0, dropped=0, lost=0, episodes=0)
     lost_per_topic: dict[str, int] = {}
