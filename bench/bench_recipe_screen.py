@@ -66,8 +66,13 @@ def table(folder: Path) -> str:
         low, high = wilson_interval(block['successes'], block['episodes'])
         return f'{block["successes"]}/{block["episodes"]} ({100 * low:.0f}-{100 * high:.0f} %)'
 
-    lines = ['| recipe | overrides on its config | train episodes | steps | train min | t0 L1 | mid L1 | '
-             'success, unseen seeds (95 % CI) | success, own training seeds |', '|' + '---|' * 9]
+    def spread(row):
+        # '-' for rows screened before the trainer logged it.
+        value = row['probe_l1'].get('t0_spread')
+        return '-' if value is None else f'{value:.2f}'
+
+    lines = ['| recipe | overrides on its config | train episodes | steps | train min | t0 L1 | mid L1 | t0 spread | '
+             'success, unseen seeds (95 % CI) | success, own training seeds |', '|' + '---|' * 10]
     cpus = set()
     for path in sorted(folder.glob('*/screen.json'), key=lambda p: p.stat().st_mtime):
         row = json.loads(path.read_text())
@@ -75,7 +80,7 @@ def table(folder: Path) -> str:
         probe = row['probe_l1']
         lines.append(f'| {row["name"]} | {row["config"]} {" ".join(row["overrides"])} | {row["train_episodes"]} | '
                      f'{row["steps"]} | {row["train_minutes"]:.1f} | {probe.get("t0", float("nan")):.3f} | '
-                     f'{probe.get("mid", float("nan")):.3f} | {rate(row["success"]["unseen"])} | '
+                     f'{probe.get("mid", float("nan")):.3f} | {spread(row)} | {rate(row["success"]["unseen"])} | '
                      f'{rate(row["success"]["training"])} |')
     return '\n'.join(lines + [''] + [f'CPU: {cpu}' for cpu in sorted(cpus)])
 

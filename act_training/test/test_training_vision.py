@@ -69,13 +69,15 @@ def test_training_reports_the_t0_and_mid_episode_errors_of_its_final_weights(tmp
     config = tiny_model_config(image_height=32, image_width=32, backbone_norm='group_norm')
     result = trainer.train(config, tiny_train_config(steps=4, val_every=4, checkpoint_every=4, val_fraction=0.5),
                            data, tmp_path / 'run', progress=None)
-    assert set(result.final_probe_l1) == {'t0', 'mid'}
+    # Two validation episodes (val_fraction 0.5 of 4): the spread of their t = 0 chunks too.
+    assert set(result.final_probe_l1) == {'t0', 'mid', 't0_spread'}
     assert all(np.isfinite(v) and v > 0 for v in result.final_probe_l1.values())
     # The same figure from the saved weights, computed by hand on the first frames.
     from act_training.data.dataset import prepare_training_data
     from act_training.train.checkpoint import load_checkpoint
     saved = load_checkpoint(result.last_checkpoint)
     assert saved.metrics['val_l1_t0'] == pytest.approx(result.final_probe_l1['t0'])
+    assert saved.metrics['val_t0_spread'] == pytest.approx(result.final_probe_l1['t0_spread'])
     data_ = prepare_training_data(data, config, saved.train_config, device=torch.device('cpu'),
                                   resume_info=saved.dataset, resume_normalization=saved.normalization)
     model = build_model(saved.model_config)
@@ -87,6 +89,24 @@ def test_training_reports_the_t0_and_mid_episode_errors_of_its_final_weights(tmp
     keep = ~batch.is_pad
     expected = float((predicted - batch.actions).abs()[keep].mean())
     assert result.final_probe_l1['t0'] == pytest.approx(expected, rel=0.05)  # bf16 autocast where native
+    rows = keep.all(dim=0)  # (S,) rows no episode pads
+    spread = float(predicted[:, rows].std(dim=0).mean() / batch.actions[:, rows].std(dim=0).mean())
+    assert result.final_probe_l1['t0_spread'] == pytest.approx(spread, rel=0.1)
+
+
+def test_chunk_spread_ratio_is_zero_for_one_chunk_whatever_the_episode_and_one_for_the_demonstrations():
+    demonstrated = torch.tensor([[[0.0, 1.0]], [[2.0, 5.0]], [[4.0, 0.0]]])  # (E=3, S=1, Da=2)
+    blind = demonstrated.mean(dim=0, keepdim=True).expand_as(demonstrated)
+    assert trainer.chunk_spread_ratio(blind, demonstrated) == 0.0
+    assert trainer.chunk_spread_ratio(demonstrated, demonstrated) == pytest.approx(1.0)
+    # Half way to the mean chunk: half the spread.
+    halfway = blind + 0.5 * (demonstrated - blind)
+    assert trainer.chunk_spread_ratio(halfway, demonstrated) == pytest.approx(0.5)
+    assert np.isnan(trainer.chunk_spread_ratio(demonstrated, blind))  # demonstrations all alike
+    with pytest.raises(ValueError, match='E >= 2'):
+        trainer.chunk_spread_ratio(demonstrated[:1], demonstrated[:1])
+    with pytest.raises(ValueError, match='one shape'):
+        trainer.chunk_spread_ratio(demonstrated, demonstrated[:, :, :1])
 
 
 @pytest.mark.parametrize('native', [True, False])

@@ -151,11 +151,14 @@ class _Reporter:
     def validation(self, step: int, val_l1: float, probe: dict[str, float]) -> None:
         if self.writer is not None:
             self.writer.add_scalar('val/l1', val_l1, step)
-            for name, value in probe.items():
-                self.writer.add_scalar(f'val/l1_{name}', value, step)
+            for name, value in _probe_metrics(probe).items():
+                self.writer.add_scalar(name.replace('val_', 'val/', 1), value, step)
         message = f'step {step}: validation L1 {val_l1:.4f}'
         if probe:
-            message += ' (first chunk at t = 0: ' + f"{probe.get('t0', math.nan):.4f}, mid-episode: {probe.get('mid', math.nan):.4f})"
+            message += ' (first chunk at t = 0: ' + f"{probe.get('t0', math.nan):.4f}, mid-episode: {probe.get('mid', math.nan):.4f}"
+            if 't0_spread' in probe:
+                message += f"; t = 0 chunks differ between episodes {probe['t0_spread']:.2f} as much as demonstrated"
+            message += ')'
         if self.bar is not None:
             self.bar.write(message)
         else:
@@ -189,11 +192,34 @@ def validate(model: ActModel, data: TrainingData, batch_size: int, device: torch
     return total / count
 
 
+def chunk_spread_ratio(predicted: torch.Tensor, demonstrated: torch.Tensor) -> float:
+    """How much the predicted chunks differ between episodes, as a fraction of how much the
+    demonstrated ones do: the mean over (row, joint) of the std across episodes, predicted
+    over demonstrated. predicted, demonstrated: (E, S, Da) chunks of E >= 2 episodes at the
+    same step, in the same units. 0 means one chunk whatever the episode; NaN where the
+    demonstrations do not differ either.
+
+    At t = 0 every episode starts from the same qpos, so only the image can make the chunks
+    differ: a ratio near 0 there is a policy that does not look, whatever its L1. A
+    random-init backbone with frozen BatchNorm (no normalization at all) can train into
+    that state: its output decays towards zero and the image stops reaching the
+    transformer (bench/results/recipe_screen.md, fourth session)."""
+    if predicted.shape != demonstrated.shape or predicted.dim() != 3 or predicted.shape[0] < 2:
+        raise ValueError(f'need (E >= 2, S, Da) chunks of one shape, got {tuple(predicted.shape)} and '
+                         f'{tuple(demonstrated.shape)}')
+    spread = demonstrated.float().std(dim=0).mean()
+    if float(spread) == 0.0:
+        return math.nan
+    return float(predicted.float().std(dim=0).mean() / spread)
+
+
 @torch.no_grad()
 def probe_l1(model: ActModel, data: TrainingData, device: torch.device, autocast) -> dict[str, float]:
     """The vision diagnostic: inference-path L1 (action std units, non-padded entries) of
     the chunk predicted at t = 0 of each validation episode ('t0') and at mid-episode
-    steps ('mid'); data.dataset.validation_probe_frames says why. {} without validation."""
+    steps ('mid'); data.dataset.validation_probe_frames says why. With two validation
+    episodes or more, also 't0_spread': chunk_spread_ratio of the t = 0 chunks (rows
+    padded in any episode left out). {} without validation."""
     model.eval()
     errors = {}
     try:
@@ -205,14 +231,21 @@ def probe_l1(model: ActModel, data: TrainingData, device: torch.device, autocast
                 predicted = model(normalize_images(batch.images), batch.qpos).actions
             keep = (~batch.is_pad)[..., None]  # (B, S, 1)
             errors[name] = float(((predicted.float() - batch.actions).abs() * keep).sum() / (keep.sum() * predicted.shape[-1]))
+            if name == 't0' and len(frames) >= 2:
+                rows = keep[..., 0].all(dim=0)  # (S,) rows no episode pads
+                errors['t0_spread'] = chunk_spread_ratio(predicted[:, rows], batch.actions[:, rows])
     finally:
         model.train()
     return errors
 
 
+# probe_l1's names -> the checkpoint metrics and TensorBoard scalars that carry them.
+PROBE_METRICS = {'t0': 'val_l1_t0', 'mid': 'val_l1_mid', 't0_spread': 'val_t0_spread'}
+
+
 def _probe_metrics(probe: dict[str, float]) -> dict[str, float]:
-    """The vision probe's L1s (probe_l1: t0, mid) as checkpoint metrics: val_l1_t0, val_l1_mid."""
-    return {f'val_l1_{name}': value for name, value in probe.items()}
+    """The vision probe (probe_l1) as checkpoint metrics: val_l1_t0, val_l1_mid, val_t0_spread."""
+    return {PROBE_METRICS[name]: value for name, value in probe.items()}
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, data_dir: str | Path, output_dir: str | Path, *,
