@@ -260,6 +260,7 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs) -> None:
 
     from act_training.train import train
     from act_training.train.step_time import uses_bf16
+    from act_training.train.trainer import blind_warning
 
     model_config, train_config = configs
     if config.device == 'cpu' and config.train_minutes > 0:
@@ -280,6 +281,9 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs) -> None:
         trained = train(model_config, train_config, config.episodes_dir, config.run_dir, progress=on_progress)
     finally:
         bar.close()
+    warning = blind_warning(trained.final_probe_l1)
+    if warning is not None:
+        say(f'train: warning: {warning}')
     result.training = {
         'steps': trained.steps, 'seconds': round(trained.seconds, 1), 'samples_per_s': round(trained.samples_per_s, 2),
         'precision': 'bf16 autocast' if uses_bf16(train_config, torch.device(config.device)) else 'fp32',

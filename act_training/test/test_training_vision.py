@@ -242,3 +242,12 @@ def test_early_steps_are_listed_weight_times():
     assert oversample_early_steps(index, [1], early_steps=0, weight=3).tolist() == [5, 6, 7, 8]
     with pytest.raises(ConfigError, match='early_steps_weight'):
         tiny_train_config(early_steps_weight=0)
+
+
+def test_blind_warning_only_below_the_measured_spread_of_a_policy_that_looks():
+    assert 'does not use its cameras' in trainer.blind_warning({'t0': 0.2, 't0_spread': 0.0})
+    assert trainer.blind_warning({'t0': 0.2, 't0_spread': trainer.BLIND_T0_SPREAD}) is None
+    assert trainer.blind_warning({'t0': 0.2, 't0_spread': 0.45}) is None
+    # No spread measured (one validation episode, or demonstrations all alike): no claim.
+    assert trainer.blind_warning({'t0': 0.2}) is None
+    assert trainer.blind_warning({'t0_spread': float('nan')}) is None
