@@ -172,6 +172,12 @@ class TrainConfig:
     # the image can tell) is worse than the mean chunk (measured: t0 L1 0.28-0.30 on its own
     # training episodes, mean chunk 0.14). Noise hides the offsets and leaves the image.
     qpos_noise_std: float = 0.0
+    # Departure, 0 in the paper config: the probability that a training sample's qpos is
+    # replaced by the dataset mean (0 once normalized), so that the model must tell the
+    # arm's state and the object's place from the image alone. Without it the image is
+    # needed only in the first steps of an episode, before qpos tells where the object is,
+    # and runs trained from scratch can stop using it (bench/results/recipe_screen.md).
+    qpos_dropout: float = 0.0
     # Departure, off in the paper config: the first `early_steps` of every episode are
     # sampled `early_steps_weight` times as often. Before the grasp, where the policy must
     # find the object, is where only the image tells episodes apart; uniform sampling gives
@@ -208,6 +214,8 @@ class TrainConfig:
         for name in ('weight_decay', 'grad_clip_norm', 'qpos_noise_std'):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0.0, f'train.{name} must be >= 0, got {value!r}')
+        _check(_is_number(self.qpos_dropout) and 0.0 <= self.qpos_dropout < 1.0,
+               f'train.qpos_dropout must be in [0, 1), got {self.qpos_dropout!r}')
         _check(self.lr_schedule in LR_SCHEDULES, f'train.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}')
         _check(_is_number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0,
                f'train.val_fraction must be in [0, 1), got {self.val_fraction!r}')

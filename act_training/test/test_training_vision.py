@@ -251,3 +251,26 @@ def test_blind_warning_only_below_the_measured_spread_of_a_policy_that_looks():
     # No spread measured (one validation episode, or demonstrations all alike): no claim.
     assert trainer.blind_warning({'t0': 0.2}) is None
     assert trainer.blind_warning({'t0_spread': float('nan')}) is None
+
+
+def test_qpos_dropout_replaces_whole_samples_qpos_by_the_mean_at_its_rate():
+    from act_training.data.chunks import Batch
+    import contextlib
+    seen = []
+    config = tiny_model_config(use_vae=False)
+    qpos = torch.randn(4096, 3) + 2.0  # normalized qpos, none of it 0
+    batch = Batch(torch.zeros(4096, 1, 3, 8, 8, dtype=torch.uint8), qpos, torch.zeros(4096, 2, 3),
+                  torch.zeros(4096, 2, dtype=torch.bool))
+    torch.manual_seed(0)
+    trainer.forward_loss(InputRecorder(seen), batch, config, contextlib.nullcontext, qpos_dropout=0.25)
+    given = seen[0][1]
+    dropped = (given == 0).all(dim=1)  # (B,) whole rows, never single joints
+    kept = (given == qpos).all(dim=1)
+    assert bool((dropped | kept).all())
+    assert abs(float(dropped.float().mean()) - 0.25) < 0.03
+    trainer.forward_loss(InputRecorder(seen), batch, config, contextlib.nullcontext)
+    assert torch.equal(seen[1][1], qpos)  # off by default
+    assert tiny_train_config(qpos_dropout=0.5).qpos_dropout == 0.5
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match='qpos_dropout'):
+            tiny_train_config(qpos_dropout=bad)

@@ -385,7 +385,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
             torch.manual_seed(_step_seed(train_config.seed, context.rank, step))
             batch = batch.to(device, non_blocking=True)
             terms = forward_loss(trained, batch, model_config, autocast, train_config.qpos_noise_std,
-                                 train_config.image_shift)
+                                 train_config.image_shift, train_config.qpos_dropout)
             optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
             if train_config.grad_clip_norm > 0:
