@@ -200,10 +200,9 @@ def chunk_spread_ratio(predicted: torch.Tensor, demonstrated: torch.Tensor) -> f
     demonstrations do not differ either.
 
     At t = 0 every episode starts from the same qpos, so only the image can make the chunks
-    differ: a ratio near 0 there is a policy that does not look, whatever its L1. A
-    random-init backbone with frozen BatchNorm (no normalization at all) can train into
-    that state: its output decays towards zero and the image stops reaching the
-    transformer (bench/results/recipe_screen.md, fourth session)."""
+    differ: a ratio near 0 there is a policy that does not look, whatever its L1. Most
+    from-scratch CPU runs of the demo recipe end there (bench/results/recipe_screen.md,
+    "Why most runs fail")."""
     if predicted.shape != demonstrated.shape or predicted.dim() != 3 or predicted.shape[0] < 2:
         raise ValueError(f'need (E >= 2, S, Da) chunks of one shape, got {tuple(predicted.shape)} and '
                          f'{tuple(demonstrated.shape)}')
@@ -240,8 +239,8 @@ def probe_l1(model: ActModel, data: TrainingData, device: torch.device, autocast
 
 
 # Below this t0_spread a policy is taken as not looking at its cameras. Measured on the CPU
-# recipe screen (bench/results/recipe_screen.md): 0.000 on every run that solved 1/30 seeds,
-# 0.12 and 0.45 on the two that solved 6/30 and 11/30.
+# recipe screen (bench/results/recipe_screen.md): 0.000 on every run that solved 0 or 1 of
+# 30 unseen seeds, 0.12 and 0.45 on the two that solved 6/30 and 11/30.
 BLIND_T0_SPREAD = 0.05
 
 
