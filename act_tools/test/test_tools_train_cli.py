@@ -32,6 +32,28 @@ def test_train_then_resume_from_the_command_line(tmp_path, capsys):
     assert saved['step'] == 4 and saved['model']['latent_dim'] == 4
 
 
+def test_train_warns_when_the_policy_does_not_use_its_cameras(tmp_path, capsys, monkeypatch):
+    import act_training.train as training
+    from act_training.train.trainer import TrainResult
+    data = write_episodes(tmp_path / 'data', count=3, length=8, height=32, width=32)
+    config = tmp_path / 'tiny.yaml'
+    config.write_text(TINY_YAML)
+
+    def trained(probe):
+        return TrainResult(output_dir=tmp_path / 'run', last_checkpoint=tmp_path / 'run' / 'last', best_checkpoint=None,
+                           steps=2, final_val_l1=0.1, best_val_l1=None, best_step=None, final_train_l1=0.1,
+                           final_probe_l1=probe, train_episodes=('a',), val_episodes=('b', 'c'), seconds=1.0,
+                           samples_per_s=1.0)
+
+    args = ['train', '--data', str(data), '--output', str(tmp_path / 'run'), '--config', str(config), '--device', 'cpu']
+    monkeypatch.setattr(training, 'train', lambda *a, **k: trained({'t0': 0.3, 'mid': 0.1, 't0_spread': 0.0}))
+    assert main(args) == 0
+    assert 'act train: warning: the chunks predicted at t = 0' in capsys.readouterr().err
+    monkeypatch.setattr(training, 'train', lambda *a, **k: trained({'t0': 0.3, 'mid': 0.1, 't0_spread': 0.4}))
+    assert main(args) == 0
+    assert 'warning' not in capsys.readouterr().err
+
+
 def test_errors_are_one_clear_line_bad_data_exits_1_and_a_bad_config_2(tmp_path, capsys):
     config = tmp_path / 'tiny.yaml'
     config.write_text(TINY_YAML)

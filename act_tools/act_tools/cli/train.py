@@ -21,6 +21,7 @@ def handle(args) -> int:
     from act_training.config import apply_overrides, load_training_configs
     from act_training.train import train
     from act_training.train.checkpoint import load_checkpoint_configs
+    from act_training.train.trainer import blind_warning
 
     rank = int(os.environ.get('RANK', '0'))
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format='[act train] %(message)s')
@@ -46,6 +47,9 @@ def handle(args) -> int:
         print(f'  last checkpoint: {result.last_checkpoint}')
         if result.best_checkpoint is not None:
             print(f'  best checkpoint: {result.best_checkpoint}')
+        warning = blind_warning(result.final_probe_l1)
+        if warning is not None:
+            print(f'act train: warning: {warning}', file=sys.stderr)
     return 0
 
 

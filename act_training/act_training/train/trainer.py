@@ -74,7 +74,7 @@ class TrainResult:
     best_val_l1: float | None
     best_step: int | None
     final_train_l1: float
-    # The vision diagnostic at the last validation (probe_l1): {'t0': ..., 'mid': ...}.
+    # The vision diagnostic at the last validation (probe_l1): {'t0': ..., 'mid': ..., 't0_spread': ...}.
     final_probe_l1: dict[str, float]
     train_episodes: tuple[str, ...]
     val_episodes: tuple[str, ...]
@@ -438,9 +438,6 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
     finally:
         if reporter is not None:
             reporter.close()
-    warning = blind_warning(probe) if context.is_main else None
-    if warning is not None:
-        log.warning(warning)
 
     return TrainResult(
         output_dir=output_dir, last_checkpoint=last_dir, best_checkpoint=best_dir if best_val_l1 is not None else None,
