@@ -17,6 +17,8 @@ from pathlib import Path
 # The CPU demo's training time: what a fresh `make demo` has left of 30 minutes after
 # setup, recording, conversion and evaluation (the README gives the stage times).
 DEFAULT_TRAIN_MINUTES = 12.0
+# --gpu records and evaluates the paper's 50 episodes (Zhao et al. 2023, sim tasks).
+GPU_EPISODES = 50
 
 
 def handle(args) -> int:
@@ -27,8 +29,9 @@ def handle(args) -> int:
     output = Path(args.output) if args.output else Path('demo_output') / time.strftime('%Y%m%d-%H%M%S')
     config = DemoConfig(
         output_dir=output, task=args.task,
-        episodes=args.episodes if args.episodes is not None else (50 if gpu else DemoConfig.episodes),
-        eval_episodes=args.eval_episodes if args.eval_episodes is not None else (50 if gpu else DemoConfig.eval_episodes),
+        episodes=args.episodes if args.episodes is not None else (GPU_EPISODES if gpu else DemoConfig.episodes),
+        eval_episodes=(args.eval_episodes if args.eval_episodes is not None
+                       else (GPU_EPISODES if gpu else DemoConfig.eval_episodes)),
         training_config=args.config or ('paper' if gpu else 'cpu_demo'), training_overrides=tuple(args.set),
         device='cuda' if gpu else 'cpu', train_minutes=args.train_minutes, eval_real_time_factor=args.real_time_factor,
         eval_mode=args.eval_mode, overwrite=args.overwrite, camera_compression=args.camera_compression)
@@ -60,6 +63,7 @@ def handle(args) -> int:
 
 def register(subparsers) -> None:
     from act_common.success_rate import EVAL_MODES
+    from act_tools.demo import DemoConfig
     from act_sim.tasks import TASK_NAMES
     from act_teleop.camera_compression import CAMERA_COMPRESSIONS
 
@@ -68,9 +72,11 @@ def register(subparsers) -> None:
     parser.add_argument('--output', help='folder for every stage\'s output (default: demo_output/<date-time>)')
     parser.add_argument('--task', default='transfer_cube', choices=TASK_NAMES,
                         help='simulated task (default: transfer_cube)')
-    parser.add_argument('--episodes', type=int, help='scripted demonstrations to record (default: 45; 50 with --gpu)')
+    parser.add_argument('--episodes', type=int,
+                        help=f'scripted demonstrations to record (default: {DemoConfig.episodes}; {GPU_EPISODES} with --gpu)')
     parser.add_argument('--eval-episodes', type=int,
-                        help='closed-loop evaluation episodes on unseen seeds (default: 20; 50 with --gpu)')
+                        help=f'closed-loop evaluation episodes on unseen seeds (default: {DemoConfig.eval_episodes}; '
+                        f'{GPU_EPISODES} with --gpu)')
     parser.add_argument('--train-minutes', type=float, default=DEFAULT_TRAIN_MINUTES,
                         help='CPU only: train as many of the config\'s steps as fit this many minutes on this CPU, '
                         f'measured before training (default {DEFAULT_TRAIN_MINUTES:g}; 0: all of the config\'s steps)')
