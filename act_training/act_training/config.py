@@ -19,6 +19,7 @@ from act_common.errors import ConfigurationError
 LR_SCHEDULES = ('constant', 'cosine')
 # Normalization layers of the image backbone (act_training.model.backbone says why two).
 BACKBONE_NORMS = ('frozen_batchnorm', 'group_norm')
+ACTION_LOSSES = ('l1', 'smooth_l1')
 DEVICES = ('cpu', 'cuda', 'auto')
 # Inference precisions (act_training.model.runner says what each runs as).
 PRECISIONS = ('auto', 'fp32', 'bf16')
@@ -67,6 +68,16 @@ class ModelConfig:
     # Post-norm layers as in the paper's code; True switches to pre-norm.
     pre_norm: bool = False
     kl_weight: float = 10.0
+    # The action loss: 'l1' (the paper's) or 'smooth_l1' (Huber: quadratic for errors under
+    # smooth_l1_beta, in normalized action units, linear above). Departure for training from
+    # random init: L1's gradient has the same size for every error, so the action entries a
+    # model already predicts well keep adding +-1 noise to the backbone's gradient, and the
+    # small image signal (where the object is) never wins over it. Measured on the CPU demo's
+    # data (bench/results/recipe_screen.md): a ResNet-18 from random init with a linear head,
+    # trained on the first frames of 45 episodes to predict their first chunk, stays at the
+    # mean chunk for 1100 steps with L1 and finds the cube by step 500 with smooth_l1.
+    action_loss: str = 'l1'
+    smooth_l1_beta: float = 1.0
     # False trains without the CVAE encoder (z is always 0): an ablation of the paper.
     use_vae: bool = True
     # 'imagenet': torchvision's ResNet-18 ImageNet weights from the local torch hub cache
@@ -85,6 +96,14 @@ class ModelConfig:
     # map's: the expected image (x, y) of K learned feature maps, a position the
     # transformer reads directly instead of inferring it from which token lights up.
     keypoints: int = 0
+    # Departure, 0 in the paper config: weight of an auxiliary image-only loss (training
+    # only; inference never runs it). A linear head maps the cameras' average-pooled
+    # backbone features to the action chunk; its action_loss against the demonstrated chunk
+    # is added with this weight. It gives the backbone a gradient that only the image can
+    # reduce, where through the transformer that gradient is weak: from random init most
+    # CPU runs stop using the image (bench/results/recipe_screen.md, "Why most runs fail").
+    # With smooth_l1 it is what makes the CPU recipe look (same file, "A policy that looks").
+    image_aux_weight: float = 0.0
 
     def __post_init__(self) -> None:
         # YAML/JSON give lists; the config is hashable and compared, so keep tuples.
@@ -113,10 +132,15 @@ class ModelConfig:
         _check(_is_number(self.dropout) and 0.0 <= self.dropout < 1.0, f'model.dropout must be in [0, 1), got {self.dropout!r}')
         _check(_is_number(self.kl_weight) and self.kl_weight >= 0.0, f'model.kl_weight must be >= 0, got {self.kl_weight!r}')
         _check(isinstance(self.pre_norm, bool), f'model.pre_norm must be true or false, got {self.pre_norm!r}')
+        _check(self.action_loss in ACTION_LOSSES, f'model.action_loss must be one of {ACTION_LOSSES}, got {self.action_loss!r}')
+        _check(_is_number(self.smooth_l1_beta) and self.smooth_l1_beta > 0.0,
+               f'model.smooth_l1_beta must be > 0, got {self.smooth_l1_beta!r}')
         _check(isinstance(self.use_vae, bool), f'model.use_vae must be true or false, got {self.use_vae!r}')
         _check(isinstance(self.backbone_dilation, bool),
                f'model.backbone_dilation must be true or false, got {self.backbone_dilation!r}')
         _check(_is_int(self.keypoints) and self.keypoints >= 0, f'model.keypoints must be an integer >= 0, got {self.keypoints!r}')
+        _check(_is_number(self.image_aux_weight) and self.image_aux_weight >= 0.0,
+               f'model.image_aux_weight must be >= 0, got {self.image_aux_weight!r}')
         _check(self.backbone_norm in BACKBONE_NORMS,
                f'model.backbone_norm must be one of {BACKBONE_NORMS}, got {self.backbone_norm!r}')
         _check(isinstance(self.backbone_weights, str) and self.backbone_weights != '',

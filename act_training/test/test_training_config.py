@@ -26,6 +26,9 @@ def test_defaults_are_the_papers():
     ({'camera_names': ['top', 'top']}, ['model.camera_names', 'unique']),
     ({'state_dim': -3}, ['model.state_dim', '-3']),
     ({'backbone_weights': ''}, ['model.backbone_weights']),
+    ({'action_loss': 'l2'}, ['model.action_loss', 'l2', 'smooth_l1']),
+    ({'smooth_l1_beta': 0}, ['model.smooth_l1_beta', '0']),
+    ({'image_aux_weight': -1}, ['model.image_aux_weight', '-1']),
 ])
 def test_model_config_errors_name_field_and_value(kwargs, words):
     with pytest.raises(ConfigError) as error:

@@ -75,6 +75,55 @@ def test_l1_ignores_padded_steps_and_loss_adds_weighted_kl():
     assert terms.loss.item() == pytest.approx(18 / 24 + 10 * 0.5)
 
 
+
+
+def test_smooth_l1_action_loss_is_quadratic_below_beta_and_l1_is_still_reported():
+    target = torch.zeros(1, 2, 2)
+    predicted = torch.tensor([[[0.5, -2.0], [9.0, 9.0]]])
+    is_pad = torch.tensor([[False, True]])  # the second step is past the episode end
+    terms = act_loss(predicted, target, is_pad, None, None, 10.0, action_loss='smooth_l1', smooth_l1_beta=1.0)
+    # 0.5 * 0.5^2 = 0.125 (quadratic) and 2 - 0.5 = 1.5 (linear), over all 4 entries.
+    assert terms.loss.item() == pytest.approx((0.125 + 1.5) / 4)
+    assert terms.l1.item() == pytest.approx((0.5 + 2.0) / 4)  # the logged L1 does not change with the loss
+    terms = act_loss(predicted, target, is_pad, None, None, 10.0, action_loss='smooth_l1', smooth_l1_beta=4.0)
+    assert terms.loss.item() == pytest.approx((0.5 * 0.25 / 4 + 0.5 * 4.0 / 4) / 4)
+    with pytest.raises(ValueError, match='action_loss'):
+        act_loss(predicted, target, is_pad, None, None, 10.0, action_loss='l2')
+
+
+def test_image_aux_loss_adds_its_weight_and_uses_the_action_loss():
+    target = torch.zeros(2, 4, 3)
+    is_pad = torch.tensor([[False, False, True, True], [False, False, False, False]])
+    aux = torch.ones(2, 4, 3)
+    # 6 + 12 valid steps' entries of error 1, over all 24 entries; the policy's chunk is exact.
+    terms = act_loss(target, target, is_pad, None, None, 10.0, aux, image_aux_weight=2.0)
+    assert terms.image_aux.item() == pytest.approx(18 / 24)
+    assert terms.l1.item() == 0.0 and terms.loss.item() == pytest.approx(2.0 * 18 / 24)
+    # With smooth L1 (beta 1) an error of 1 costs 0.5.
+    terms = act_loss(target, target, is_pad, None, None, 10.0, aux, 2.0, action_loss='smooth_l1')
+    assert terms.image_aux.item() == pytest.approx(0.5 * 18 / 24)
+
+
+def test_image_aux_head_is_trained_from_the_image_alone_and_never_runs_at_inference(config):
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = build_model(replace(config, image_aux_weight=1.0, use_vae=False)).eval()
+    frames, qpos, actions = _inputs(model.config)
+    with torch.no_grad():
+        trained = model(_images(frames), qpos, actions)
+        other_qpos = model(_images(frames), qpos + 1.0, actions)
+        assert model(_images(frames), qpos).image_aux is None  # z = 0, inference: no auxiliary chunk
+    assert trained.image_aux.shape == trained.actions.shape
+    # The head reads the image only: another qpos changes the policy's chunk, not the auxiliary one.
+    torch.testing.assert_close(trained.image_aux, other_qpos.image_aux)
+    assert not torch.allclose(trained.actions, other_qpos.actions)
+    # The inference fast path runs the same policy and ignores the head.
+    with torch.no_grad():
+        torch.testing.assert_close(ActInference(model)(frames, qpos), model(_images(frames), qpos).actions,
+                                   atol=1e-4, rtol=1e-4)
+
+
 def test_z_zero_makes_inference_deterministic(config):
     torch.manual_seed(0)
     model = build_model(tiny_model_config(camera_names=('top', 'wrist'), state_dim=5, action_dim=3,

@@ -106,6 +106,30 @@ def test_checkpoints_and_logs_of_a_run(tmp_path):
     assert sorted(p.name for p in (tmp_path / 'run').iterdir()) == ['best', 'last', 'tensorboard']
 
 
+
+def test_a_run_with_smooth_l1_and_the_image_aux_head_logs_it_and_its_policy_loads(tmp_path):
+    data = write_episodes(tmp_path / 'data', count=3, length=10, height=32, width=32)
+    model = tiny_model_config(image_height=32, image_width=32, action_loss='smooth_l1', image_aux_weight=1.0)
+    reports = []
+    result = train(model, tiny_train_config(steps=4, tensorboard=True, val_every=2, checkpoint_every=2, log_every=1),
+                   data, tmp_path / 'run', progress=reports.append)
+    # The auxiliary loss is its own figure (always > 0 from random init); the reported L1 is the policy's.
+    assert all(r.image_aux > 0 for r in reports)
+    assert all(r.loss != pytest.approx(r.l1 + 10.0 * r.kl) for r in reports)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    accumulator = EventAccumulator(str(tmp_path / 'run' / 'tensorboard'))
+    accumulator.Reload()
+    assert [event.step for event in accumulator.Scalars('train/image_aux')] == [1, 2, 3, 4]
+    saved = load_checkpoint(result.last_checkpoint)
+    assert saved.model_config.image_aux_weight == 1.0 and saved.model_config.action_loss == 'smooth_l1'
+    assert 'image_aux_head.weight' in _weights(result.last_checkpoint)
+    # The policy runs from that checkpoint (its fast path ignores the auxiliary head).
+    policy = ActPolicy.load(result.last_checkpoint)
+    with h5py.File(data / result.train_episodes[0]) as h5:
+        chunk = policy.predict_chunk({'top': h5['/observations/images/top'][0]}, h5['/observations/qpos'][0])
+    assert chunk.shape == (model.chunk_size, 4) and np.isfinite(chunk).all()
+
+
 def test_runs_are_never_clobbered_and_resume_keeps_its_config(tmp_path):
     data = write_episodes(tmp_path / 'data', count=2, length=8, height=32, width=32)
     model, config = tiny_model_config(image_height=32, image_width=32), tiny_train_config(steps=2, backbone_lr=0.0)

@@ -2,7 +2,8 @@
 
 Tokens of the main encoder: [latent z, proprioception, camera 1 tokens..., camera N tokens...].
 The decoder gets zeros as input and one learned query per chunk step as its position term;
-a linear head maps each decoded query to one action.
+a linear head maps each decoded query to one action. With ModelConfig.image_aux_weight, a
+second linear head (training only) predicts the chunk from the pooled image features alone.
 
 All inputs are normalized: images by `act_training.data.images.normalize_images`,
 qpos/actions by the dataset statistics (`act_training.data.normalization`).
@@ -26,6 +27,9 @@ class ActOutput:
     actions: torch.Tensor  # (B, S, action_dim), normalized units
     mu: torch.Tensor | None  # (B, latent_dim); None when z was not inferred (z = 0)
     logvar: torch.Tensor | None  # (B, latent_dim)
+    # (B, S, action_dim): the image-only auxiliary head's chunk (ModelConfig.image_aux_weight),
+    # in training only; None otherwise.
+    image_aux: torch.Tensor | None = None
 
 
 class SpatialSoftmax(nn.Module):
@@ -101,6 +105,11 @@ class ActModel(nn.Module):
         self.decoder = Decoder(config.n_decoder_layers, *layer_args)
         self.queries = nn.Embedding(config.chunk_size, dim)
         self.action_head = nn.Linear(dim, config.action_dim)
+        self.image_aux_head = None
+        if config.image_aux_weight > 0:
+            # Training only: pooled features of every camera -> the whole chunk.
+            self.image_aux_head = nn.Linear(len(config.camera_names) * FEATURE_CHANNELS,
+                                            config.chunk_size * config.action_dim)
 
         if config.use_vae:
             self.vae_cls = nn.Embedding(1, dim)
@@ -134,13 +143,12 @@ class ActModel(nn.Module):
 
     # --- pieces shared with the inference fast path -------------------------------------
 
-    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, N_cam, 3, H, W) normalized images -> (B, N_cam * (h * w + K), D) tokens."""
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, N_cam, 3, H, W) normalized images -> (B * N_cam, 512, h, w) backbone features."""
         flat = images.flatten(0, 1)  # (B * N_cam, 3, H, W)
         if self.channels_last:
             flat = flat.contiguous(memory_format=torch.channels_last)
-        return image_tokens_from_features(self.backbone(flat), images.shape[0], self.input_proj, self.keypoints,
-                                          self.keypoint_proj)  # (B, N_cam * (h * w + K), D)
+        return self.backbone(flat)
 
     def encoder_positions(self) -> torch.Tensor:
         """(2 + N_cam * (h * w + K), D): learned positions of [latent, state], the cameras'
@@ -177,7 +185,9 @@ class ActModel(nn.Module):
         and is_pad: (B, S) bool, both normalized targets, given in training.
 
         With actions (and use_vae), z is sampled from the CVAE posterior by
-        reparameterization; without, z = 0 (the prior's mean), which is what inference uses."""
+        reparameterization; without, z = 0 (the prior's mean), which is what inference uses.
+        The image-only auxiliary chunk (ModelConfig.image_aux_weight) is computed only with
+        actions given."""
         batch = qpos.shape[0]
         mu = logvar = None
         if self.config.use_vae and actions is not None:
@@ -189,9 +199,16 @@ class ActModel(nn.Module):
             z = qpos.new_zeros(batch, self.config.latent_dim)  # (B, L)
         latent_token = self.latent_proj(z)[:, None, :]  # (B, 1, D)
         state_token = self.state_proj(qpos)[:, None, :]  # (B, 1, D)
-        tokens = torch.cat((latent_token, state_token, self.image_tokens(images)), dim=1)  # (B, 2 + N, D)
+        features = self.image_features(images)  # (B * N_cam, 512, h, w)
+        image_tokens = image_tokens_from_features(features, batch, self.input_proj, self.keypoints,
+                                                  self.keypoint_proj)  # (B, N, D)
+        tokens = torch.cat((latent_token, state_token, image_tokens), dim=1)  # (B, 2 + N, D)
         memory = self.encoder(tokens, self.encoder.project_positions(self.encoder_positions()))  # (B, 2 + N, D)
-        return ActOutput(self.decode(memory), mu, logvar)
+        image_aux = None
+        if self.image_aux_head is not None and actions is not None:
+            pooled = features.mean(dim=(2, 3)).reshape(batch, -1)  # (B, N_cam * 512)
+            image_aux = self.image_aux_head(pooled).reshape(batch, self.config.chunk_size, -1)  # (B, S, action_dim)
+        return ActOutput(self.decode(memory), mu, logvar, image_aux)
 
 
 def build_model(config: ModelConfig) -> ActModel:

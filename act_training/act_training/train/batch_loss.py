@@ -1,5 +1,5 @@
 """The training loss of one batch: optional random shift, pixels normalized, optional qpos noise, the model's
-forward pass under the step's autocast, then L1 + kl_weight * KL (model.loss). Its own
+forward pass under the step's autocast, then ACT's objective (model.loss.act_loss). Its own
 module because the trainer and the step-time measurement (train.step_time) both run it.
 """
 
@@ -29,4 +29,5 @@ def forward_loss(model, batch: Batch, config: ModelConfig, autocast, qpos_noise_
         qpos = qpos * kept
     with autocast():
         out = model(images, qpos, batch.actions, batch.is_pad)
-    return act_loss(out.actions, batch.actions, batch.is_pad, out.mu, out.logvar, config.kl_weight)
+    return act_loss(out.actions, batch.actions, batch.is_pad, out.mu, out.logvar, config.kl_weight,
+                    out.image_aux, config.image_aux_weight, config.action_loss, config.smooth_l1_beta)

@@ -62,6 +62,7 @@ class TrainProgress:
     lr: float
     samples_per_s: float
     val_l1: float | None  # latest validation L1, if any yet
+    image_aux: float = 0.0  # loss of the image-only auxiliary head (ModelConfig.image_aux_weight); 0 without it
 
 
 @dataclass
@@ -137,6 +138,8 @@ class _Reporter:
             for name, value in (('train/loss', report.loss), ('train/l1', report.l1), ('train/kl', report.kl),
                                 ('train/lr', report.lr), ('perf/samples_per_s', report.samples_per_s)):
                 self.writer.add_scalar(name, value, report.step)
+            if report.image_aux:
+                self.writer.add_scalar('train/image_aux', report.image_aux, report.step)
         if self.bar is not None:
             self.bar.set_postfix(loss=f'{report.loss:.4f}', l1=f'{report.l1:.4f}', kl=f'{report.kl:.4f}',
                                  samples_s=f'{report.samples_per_s:.1f}',
@@ -372,7 +375,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                                  **_probe_metrics(probe)},
                         training_state=training_state)
 
-    window_sums = torch.zeros(3, device=device)  # loss, l1, kl summed since the last report
+    window_sums = torch.zeros(4, device=device)  # loss, l1, kl, image_aux summed since the last report
     window_steps, window_start, window_l1 = 0, time.monotonic(), math.nan
     samples_seen, train_time = 0, 0.0
     last_saved = start_step
@@ -391,14 +394,15 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip_norm)
             optimizer.step()
             scheduler.step()
-            window_sums += torch.stack((terms.loss.detach(), terms.l1.detach(), terms.kl.detach())).float()
+            window_sums += torch.stack((terms.loss.detach(), terms.l1.detach(), terms.kl.detach(),
+                                        terms.image_aux.detach())).float()
             window_steps += 1
             done = step + 1
             final = done == train_config.steps
             validating = has_val and train_config.val_every > 0 and (done % train_config.val_every == 0 or final)
             checkpointing = done % train_config.checkpoint_every == 0 or final
             if done % train_config.log_every == 0 or final or validating or checkpointing:
-                loss, l1, kl = (window_sums / window_steps).tolist()
+                loss, l1, kl, image_aux = (window_sums / window_steps).tolist()
                 if not all(math.isfinite(v) for v in (loss, l1, kl)):
                     raise TrainingError(f'training diverged: loss {loss} (l1 {l1}, kl {kl}) between steps '
                                         f'{done - window_steps} and {done}; the last checkpoint (step {last_saved}) is kept')
@@ -408,7 +412,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                 samples_seen += window_steps * train_config.batch_size
                 window_l1 = l1
                 if reporter is not None:
-                    reporter.train(TrainProgress(done, train_config.steps, loss, l1, kl, scheduler.get_last_lr()[0], rate, val_l1))
+                    reporter.train(TrainProgress(done, train_config.steps, loss, l1, kl, scheduler.get_last_lr()[0], rate,
+                                                 val_l1, image_aux))
                 window_sums.zero_()
                 window_steps = 0
                 window_start = now
