@@ -16,14 +16,16 @@ from training_episodes import write_episodes
 
 from act_training.train.checkpoint import load_training_state
 
-# A tiny model and a large validation split: validation takes most of the run's time, so
-# the kill lands inside it (checked: its result line was not printed yet).
+# A tiny model and a large validation split, all of it validated (val_samples: all 1000
+# held-out frames, not the default 256): validation takes most of the run's time, so the
+# kill lands inside it (checked: its result line was not printed yet).
 CONFIG = """\
 model: {camera_names: [top], image_height: 32, image_width: 32, chunk_size: 8, dim_model: 32, n_heads: 4,
         dim_feedforward: 64, n_encoder_layers: 1, n_decoder_layers: 1, n_vae_encoder_layers: 1, latent_dim: 8,
         dropout: 0.1, kl_weight: 10.0, backbone_weights: none}
 train: {steps: 8, batch_size: 4, lr: 1.0e-3, backbone_lr: 1.0e-3, warmup_steps: 2, val_fraction: 0.5,
-        val_every: 4, checkpoint_every: 2, log_every: 1, device: cpu, seed: 0, num_workers: 0, tensorboard: false}
+        val_samples: 1000, val_every: 4, checkpoint_every: 2, log_every: 1, device: cpu, seed: 0, num_workers: 0,
+        tensorboard: false}
 """
 ACT = [sys.executable, '-m', 'act_tools.cli.main']
 
@@ -38,7 +40,10 @@ def test_act_train_killed_during_validation_resumes_to_the_uninterrupted_result(
     data = write_episodes(tmp_path / 'data', count=8, length=250, height=32, width=32)
     config = tmp_path / 'tiny.yaml'
     config.write_text(CONFIG)
-    env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1'}
+    # TQDM_MININTERVAL=0: the bar is drawn at every update. With tqdm's default 0.1 s, the
+    # fast tiny steps can leave '4/8' undrawn until the bar is redrawn with step 4's
+    # validation line, and the kill would come after validation.
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1', 'TQDM_MININTERVAL': '0'}
     straight = subprocess.run(_train(data, tmp_path / 'straight', config), capture_output=True, text=True,
                               timeout=300, env=env)
     assert straight.returncode == 0, straight.stderr[-2000:]
