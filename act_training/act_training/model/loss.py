@@ -1,14 +1,15 @@
-"""ACT's objective: L1 (or, ModelConfig.action_loss, smooth L1) on the action chunk (steps
-past the episode end masked out) plus
-kl_weight times the KL divergence of the CVAE posterior from the standard normal prior,
-plus, where ModelConfig.image_aux_weight > 0, that weight times the L1 of the image-only
-auxiliary chunk."""
+"""ACT's objective: L1 (or smooth L1, ModelConfig.action_loss) on the action chunk (steps
+past the episode end masked out), plus kl_weight times the KL divergence of the CVAE
+posterior from the standard normal prior, plus, where ModelConfig.image_aux_weight > 0,
+that weight times the same action loss on the image-only auxiliary chunk."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+
+from act_training.config import ACTION_LOSSES
 
 
 @dataclass
@@ -52,8 +53,8 @@ def act_loss(predicted: torch.Tensor, target: torch.Tensor, is_pad: torch.Tensor
     (ModelConfig.image_aux_weight), or None. action_loss: 'l1' or 'smooth_l1'
     (ModelConfig.action_loss says why), for the chunk and the auxiliary chunk alike."""
     # Losses in fp32 even under autocast: sums over 1e5 entries lose digits in bf16.
-    if action_loss not in ('l1', 'smooth_l1'):
-        raise ValueError(f"action_loss must be 'l1' or 'smooth_l1', got {action_loss!r}")
+    if action_loss not in ACTION_LOSSES:
+        raise ValueError(f'action_loss must be one of {ACTION_LOSSES}, got {action_loss!r}')
 
     def chunk_loss(chunk: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         if action_loss == 'l1':
