@@ -48,6 +48,9 @@ def test_act_demo_runs_every_stage_at_ci_size(tmp_path, peer_env):
     assert summary['success_rate'] == float(episode['success'])
     success = evaluation['success']
     assert success['episodes'] == 1 and success['seeds'] == [100000] and success['mode'] == 'realtime'
+    # The CPU demo executes chunks (DemoConfig.eval_ensemble_weighting), and says so with the figure.
+    assert evaluation['execution'] == 'chunked execution' and success['text'].endswith(', chunked execution')
+    assert evaluation['policy_parameters'] == {'ensemble_weighting': 'chunked'}
     assert success['successes'] == int(episode['success']) and success['rate'] == summary['success_rate']
     low, high = wilson_interval(success['successes'], 1)
     assert (success['ci95_low'], success['ci95_high']) == pytest.approx((low, high))

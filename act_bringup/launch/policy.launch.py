@@ -28,7 +28,8 @@ from act_bringup.launch_overrides import given_overrides
 from act_bringup.launch_paths import bringup_file, robot_config_file
 
 # Launch argument -> (policy_node parameter, type): set only when the argument is given.
-OVERRIDES = {'device': ('device', 'str'), 'precision': ('precision', 'str')}
+OVERRIDES = {'device': ('device', 'str'), 'precision': ('precision', 'str'),
+             'ensemble_weighting': ('ensemble_weighting', 'str')}
 
 
 def _policy(context, *args, **kwargs):
@@ -69,6 +70,9 @@ def generate_launch_description():
         DeclareLaunchArgument('precision', default_value='',
                               description='auto (bf16 where the device computes it natively, else fp32), fp32 or bf16; '
                                           'unset = policy_params\' value'),
+        DeclareLaunchArgument('ensemble_weighting', default_value='',
+                              description='oldest_first (the paper\'s temporal ensembling), newest_first or chunked '
+                                          '(what act demo evaluates the CPU recipe with); unset = policy_params\' value'),
         DeclareLaunchArgument('sim', default_value='true', description='Also start the simulated robot, and use its clock'),
         DeclareLaunchArgument('task', default_value='',
                               description='Simulated task (with sim:=true); unset = sim.yaml\'s value'),

@@ -56,6 +56,13 @@ class ControlSettings:
         if not (math.isfinite(self.observation_timeout_s) and self.observation_timeout_s > 0):
             raise ValueError(f'observation_timeout_s must be > 0, got {self.observation_timeout_s}')
 
+    def describe_execution(self) -> str:
+        """How chunks become commands, for figures that depend on it: 'chunked execution' or
+        'temporal ensembling (oldest_first, m = 0.01)'."""
+        if self.weighting is Weighting.CHUNKED:
+            return 'chunked execution'
+        return f'temporal ensembling ({self.weighting.value}, m = {self.ensemble_m:g})'
+
 
 @dataclass(frozen=True)
 class TickDecision:

@@ -110,6 +110,13 @@ def test_settings_are_validated():
         ControlSettings(ensemble_m=math.nan)
 
 
+def test_settings_describe_how_chunks_become_commands():
+    assert ControlSettings().describe_execution() == 'temporal ensembling (oldest_first, m = 0.01)'
+    assert ControlSettings(weighting=Weighting.CHUNKED).describe_execution() == 'chunked execution'
+    assert ControlSettings(weighting=Weighting.NEWEST_FIRST, ensemble_m=0.1).describe_execution() == \
+        'temporal ensembling (newest_first, m = 0.1)'
+
+
 def test_only_chunks_of_the_current_activation_from_observations_after_its_start_are_accepted():
     control = ControlLoop(LIMITS, PERIOD)
     control.start(activation=2, started_ns=T0)

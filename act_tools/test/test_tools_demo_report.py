@@ -17,6 +17,8 @@ def test_demo_config_names_the_bad_field(tmp_path):
         DemoConfig(output_dir=tmp_path, eval_episodes=0)
     with pytest.raises(ValueError, match="device must be cpu, cuda or cuda:N, got 'tpu'"):
         DemoConfig(output_dir=tmp_path, device='tpu')
+    with pytest.raises(ValueError, match='eval_ensemble_weighting'):
+        DemoConfig(output_dir=tmp_path, eval_ensemble_weighting='average')
 
 
 def test_prepare_output_keeps_an_earlier_run_unless_told(tmp_path):

@@ -24,7 +24,7 @@ def test_report_aggregates_episodes(tmp_path):
         EpisodeOutcome(1, 11, False, 2.0, 1.0, 4.0, 400, 9.0, timing(400, 0, 5, 60, 50.0, 60)),
     ]
     report = EvalReport('ck', 'ck-1234', 'transfer_cube', [10, 11], 400, 'realtime', 1.0, 'cpu', {},
-                        {'shadow_map_size': 0, 'multisamples': 0}, episodes)
+                        {'shadow_map_size': 0, 'multisamples': 0}, episodes, execution='chunked execution')
     assert report.success_rate == 0.5 and report.mean_max_reward == 3.0 and report.max_max_reward == 4.0
     loop = report.control_loop()
     assert loop['ticks'] == 798 and loop['deadline_misses'] == 2 and loop['missed_fraction'] == pytest.approx(2 / 800)
@@ -36,7 +36,9 @@ def test_report_aggregates_episodes(tmp_path):
     assert written['success']['mode'] == 'realtime' and written['success']['ci95_low'] == pytest.approx(0.0945, abs=1e-4)
     assert written['per_episode'][1]['final_reward'] == 1.0
     table = report.table()
-    assert 'success 1/2 = 50 % (95 % CI 9-91 %), realtime, seeds 10, 11' in table and '2 missed of 800 ticks' in table
+    assert 'success 1/2 = 50 % (95 % CI 9-91 %), realtime, seeds 10, 11, chunked execution' in table
+    assert '2 missed of 800 ticks' in table
+    assert written['execution'] == 'chunked execution' and written['success']['text'].endswith(', chunked execution')
 
 
 def test_config_is_checked(tmp_path):

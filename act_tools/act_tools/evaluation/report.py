@@ -44,6 +44,9 @@ class EvalReport:
     # The sim's render settings (act_sim.rendering.RenderSettings.to_dict()).
     render_settings: dict
     episodes: list[EpisodeOutcome]
+    # How the policy node turned chunks into commands (ControlSettings.describe_execution):
+    # success depends on it as much as on the mode.
+    execution: str = ''
 
     @property
     def success_rate(self) -> float:
@@ -88,15 +91,22 @@ class EvalReport:
             }
         return summary
 
+    def describe_success(self) -> str:
+        """'14/20 = 70 % (95 % CI 48-85 %), realtime, seeds 100000..100019, chunked execution'."""
+        if not self.episodes:
+            return 'no episodes'
+        text = self.success.describe()
+        return f'{text}, {self.execution}' if self.execution else text
+
     def to_dict(self) -> dict:
         return {
             'checkpoint': self.checkpoint, 'model_id': self.model_id, 'task': self.task,
             'episodes_run': len(self.episodes), 'seeds': self.seeds, 'episode_steps': self.episode_steps,
             'mode': self.mode, 'real_time_factor': self.real_time_factor if self.mode == 'realtime' else 0.0,
-            'device': self.device, 'policy_parameters': self.policy_parameters,
+            'device': self.device, 'policy_parameters': self.policy_parameters, 'execution': self.execution,
             'render_settings': self.render_settings,
             'success_rate': self.success_rate,
-            'success': {**self.success.to_dict(), 'text': self.success.describe()} if self.episodes else None,
+            'success': {**self.success.to_dict(), 'text': self.describe_success()} if self.episodes else None,
             'mean_max_reward': self.mean_max_reward,
             'max_max_reward': self.max_max_reward,
             'control_loop': self.control_loop(),
@@ -119,7 +129,7 @@ class EvalReport:
                          f'{e.policy["inference_latency_ms"]["mean"]:>8.1f} {e.policy["held_ticks"]:>5} '
                          f'{e.policy["deadline_misses"]:>6}')
         loop = self.control_loop()
-        success = self.success.describe() if self.episodes else 'no episodes'
+        success = self.describe_success()
         lines.append(f'{self.task}: success {success}; mean max reward {self.mean_max_reward:.2f}, '
                      f'best {self.max_max_reward:g}')
         lines.append(

@@ -127,12 +127,13 @@ def evaluate(config: EvalConfig, progress: Callable[[str], None] = print,
                 checkpoint=str(config.checkpoint), model_id=policy.policy.model_id, task=config.task,
                 seeds=list(config.seeds), episode_steps=steps, mode=config.mode,
                 real_time_factor=config.real_time_factor, device=config.device,
-                policy_parameters=dict(config.policy_parameters), render_settings=render, episodes=[])
+                policy_parameters=dict(config.policy_parameters), render_settings=render, episodes=[],
+                execution=policy.control_settings.describe_execution())
             pacing = 'lockstep (sim waits for the policy)' if lockstep else \
                 f'realtime (real-time factor {config.real_time_factor:g})'
             progress(f'evaluating {policy.policy.model_id} on {config.task}: {config.episodes} episodes of {steps} '
                      f'steps, seeds {config.seed_start}..{config.seed_start + config.episodes - 1}, {pacing}, '
-                     f'render {render}')
+                     f'render {render}, {report.execution}')
             for index, seed in enumerate(config.seeds):
                 filmed = video if config.video_episodes is None or index < config.video_episodes else None
                 traced = trace if index < config.trace_episodes else None
