@@ -61,10 +61,11 @@ class DemoConfig:
     eval_mode: str = 'realtime'
     # How the policy node executes chunks during evaluation (its ensemble_weighting
     # parameter; config/policy.yaml keeps the paper's temporal ensembling, oldest_first).
-    # Chunked for the CPU recipe, measured on one checkpoint of it (1202 steps, AVX2
-    # simulated, 20 unseen seeds): 14/20 chunked against 2/20 ensembled in realtime, 11/20
-    # against 5/20 in lockstep (README, Task success). Averaging up to 50 overlapping chunks
-    # blurs a policy that is not yet precise.
+    # Chunked for the CPU recipe, measured realtime on 20 unseen seeds with three of its
+    # checkpoints: 14/20 against 2/20 ensembled (1202 steps, AVX2 simulated: what an AVX2-only
+    # CPU trains), 18/20 against 7/20 (2000 steps) and 14/20 against 15/20 (2992 steps, a full
+    # make demo). Averaging up to 50 overlapping chunks blurs a policy that is not yet precise
+    # (bench/results/recipe_screen.md, last section).
     eval_ensemble_weighting: str = 'chunked'
     # Replace an existing output folder (otherwise refuse to mix two runs).
     overwrite: bool = False
