@@ -24,6 +24,7 @@ GPU_EPISODES = 50
 def handle(args) -> int:
     from act_tools.demo import DemoConfig, run_demo
     from act_common.errors import EXIT_FAILURE, ActError, ConfigurationError
+    from act_policy_node.temporal_ensembler import Weighting
 
     gpu = args.gpu
     output = Path(args.output) if args.output else Path('demo_output') / time.strftime('%Y%m%d-%H%M%S')
@@ -36,7 +37,8 @@ def handle(args) -> int:
         device='cuda' if gpu else 'cpu', train_minutes=args.train_minutes, eval_real_time_factor=args.real_time_factor,
         eval_mode=args.eval_mode, overwrite=args.overwrite, camera_compression=args.camera_compression,
         # The paper's temporal ensembling with its config on a GPU; chunked for the CPU recipe.
-        eval_ensemble_weighting=args.ensemble_weighting or ('oldest_first' if gpu else DemoConfig.eval_ensemble_weighting))
+        eval_ensemble_weighting=args.ensemble_weighting or (Weighting.OLDEST_FIRST.value if gpu
+                                                            else DemoConfig.eval_ensemble_weighting))
     if gpu:
         import torch
 
