@@ -8,7 +8,7 @@ the README against it. No ROS import: the CLI reads it at start-up.
 from __future__ import annotations
 
 from act_common.parameters import ParameterSpec, ParameterTable
-from act_policy_node.temporal_ensembler import DEFAULT_M, Weighting
+from act_policy_node.temporal_ensembler import DEFAULT_M, WEIGHTINGS, Weighting
 from act_training.config import PRECISIONS
 
 # The node's parameters: declared from here, checked against config/policy.yaml, listed in
@@ -36,7 +36,7 @@ PARAMETERS = ParameterTable('policy_node', [
     ParameterSpec('ensemble_weighting', 'string', Weighting.OLDEST_FIRST.value,
                   'oldest_first (paper: w_i = exp(-m i), i = 0 the oldest chunk), newest_first (i = 0 the newest), '
                   'or chunked (no ensembling: the newest chunk, queried every query_period_ticks).',
-                  choices=tuple(w.value for w in Weighting)),
+                  choices=WEIGHTINGS),
     ParameterSpec('ensemble_m', 'double', DEFAULT_M, 'm of the ensemble weights exp(-m i); 0 = plain average.',
                   range=(0.0, 10.0)),
     ParameterSpec('query_period_ticks', 'int', 0,

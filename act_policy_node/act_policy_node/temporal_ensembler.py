@@ -47,6 +47,9 @@ class Weighting(str, Enum):
             raise ValueError(f'unknown ensemble weighting {value!r}; one of {[w.value for w in cls]}') from None
 
 
+# The weighting names, as parameters and flags take them.
+WEIGHTINGS = tuple(w.value for w in Weighting)
+
 # The paper's and original code's m (called k there).
 DEFAULT_M = 0.01
 

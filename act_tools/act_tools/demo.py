@@ -25,7 +25,7 @@ from typing import Callable
 
 from act_common.errors import ActError, ConfigurationError, require_choice
 from act_common.success_rate import EVAL_MODES
-from act_policy_node.temporal_ensembler import Weighting
+from act_policy_node.temporal_ensembler import WEIGHTINGS
 from act_teleop.camera_compression import CAMERA_COMPRESSIONS
 
 
@@ -84,7 +84,7 @@ class DemoConfig:
         if not self.train_minutes >= 0:
             raise ConfigurationError(f'train_minutes must be >= 0 (0: the config\'s steps), got {self.train_minutes}')
         require_choice('eval_mode', self.eval_mode, EVAL_MODES)
-        require_choice('eval_ensemble_weighting', self.eval_ensemble_weighting, [w.value for w in Weighting])
+        require_choice('eval_ensemble_weighting', self.eval_ensemble_weighting, WEIGHTINGS)
         if self.device not in ('cpu', 'cuda') and not self.device.startswith('cuda:'):
             raise ConfigurationError(f'device must be cpu, cuda or cuda:N, got {self.device!r}')
 

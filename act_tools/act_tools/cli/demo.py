@@ -75,7 +75,7 @@ def register(subparsers) -> None:
     from act_tools.demo import DemoConfig
     from act_sim.tasks import TASK_NAMES
     from act_teleop.camera_compression import CAMERA_COMPRESSIONS
-    from act_policy_node.temporal_ensembler import Weighting
+    from act_policy_node.temporal_ensembler import WEIGHTINGS
 
     parser = subparsers.add_parser('demo', help='the whole pipeline on the sim: record, convert, train, evaluate, report',
                                    description=__doc__.split('\n\n')[0])
@@ -100,7 +100,7 @@ def register(subparsers) -> None:
                         help='evaluation: realtime (the sim on the wall clock, inference latency costs sim time, as '
                         'on a robot) or lockstep (the sim waits for the policy, the paper\'s protocol) '
                         '(default: realtime)')
-    parser.add_argument('--ensemble-weighting', choices=[w.value for w in Weighting],
+    parser.add_argument('--ensemble-weighting', choices=WEIGHTINGS,
                         help='how the policy executes chunks in the evaluation: chunked (a new chunk as the last one '
                         'runs out) or temporal ensembling (oldest_first: the paper\'s) (default: '
                         f'{DemoConfig.eval_ensemble_weighting}; oldest_first with --gpu)')
