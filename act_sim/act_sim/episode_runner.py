@@ -31,10 +31,15 @@ from act_common.interfaces import SIM_RESET_SERVICE, TASK_REWARD_TOPIC
 from act_common.qos import EPISODE_FOLLOW_QOS
 from act_common.robot_config import RobotConfig
 from act_common.ros_time import stamp_to_ns
+from act_common.service_calls import call, wait_until_answering
 from act_sim.ee_sim import EndEffectorSim
 from act_sim.robot_binding import bind_robot, scene_to_config_vector
 from act_sim.scripted import ScriptedDemo, generate_demo
 from act_sim.tasks import task_spec
+
+
+# Not a task name (no task has spaces): the sim refuses it and resets nothing.
+RESET_PROBE_TASK = 'not a task: a probe of the reset service'
 
 
 class EpisodeError(ActError, RuntimeError):
@@ -56,6 +61,7 @@ class EpisodeMonitorNode(Node):
         super().__init__('scripted_episodes', **node_kwargs)
         group = MutuallyExclusiveCallbackGroup()
         self.reset_client = self.create_client(ResetSim, SIM_RESET_SERVICE, callback_group=group)
+        self._reset_answers = False  # True once one request has been answered
         self._rewards: list[TaskReward] = []
         self._changed = threading.Condition()
         self.create_subscription(TaskReward, TASK_REWARD_TOPIC, self._on_reward, EPISODE_FOLLOW_QOS,
@@ -73,15 +79,18 @@ class EpisodeMonitorNode(Node):
 
     def reset_episode(self, task: str, seed: int, timeout_s: float = 30.0) -> TaskReward:
         """Resets the sim (task '' keeps the current one) and returns step 0's reward."""
-        if not self.reset_client.wait_for_service(timeout_sec=timeout_s):
-            raise EpisodeError(f'no {SIM_RESET_SERVICE} service within {timeout_s} s: is sim_node running?')
+        if not self._reset_answers:
+            # A request that only names an unknown task, until one answer proves the reset
+            # service's responses reach this node (act_common.service_calls says why).
+            probe = ResetSim.Request(task=RESET_PROBE_TASK, seed=0)
+            if wait_until_answering(self.reset_client, probe, timeout_s) is None:
+                raise EpisodeError(f'no answer from the {SIM_RESET_SERVICE} service within {timeout_s} s: '
+                                   'is sim_node running?')
+            self._reset_answers = True
         self.clear()
-        future = self.reset_client.call_async(ResetSim.Request(task=task, seed=seed))
-        done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        if not done.wait(timeout_s):
+        response = call(self.reset_client, ResetSim.Request(task=task, seed=seed), timeout_s)
+        if response is None:
             raise EpisodeError(f'{SIM_RESET_SERVICE} did not answer within {timeout_s} s')
-        response = future.result()
         if response.result != ResetSim.Response.RESULT_OK:
             raise EpisodeError(f'{SIM_RESET_SERVICE} failed: {response.message}')
         first = self.wait_for_reward(lambda msg: (not task or msg.task == task) and msg.seed == seed and msg.step == 0,

@@ -152,28 +152,38 @@ def test_recorder_process_keeps_every_message_of_full_size_streams(tmp_path):
 
     from child_processes import context_beside
 
+    from act_common.service_calls import call, wait_until_answering
+
     executable = Path(get_package_prefix('act_teleop')) / 'lib' / 'act_teleop' / 'recorder_node'
     process = subprocess.Popen([str(executable), '--ros-args', '-p', f'robot_config:={ROBOT_PATH}',
                                 '-p', f'output_dir:={tmp_path / "episodes"}', '-p', 'cameras:=[top]'])
     with context_beside(process, timeout_s=30) as context:
         node = rclpy.create_node('recorder_process_client', context=context)
+        start = node.create_client(StartEpisode, RECORDER_START_SERVICE)
+        stop = node.create_client(StopEpisode, RECORDER_STOP_SERVICE)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
+        spinning = threading.Thread(target=executor.spin, daemon=True)
+        spinning.start()
+        # Requests the recorder refuses, recording nothing, until each service has answered
+        # (the first responses of a just-started process can be lost: see service_calls).
+        refused = wait_until_answering(start, StartEpisode.Request(task_name=''), 60)
+        assert refused is not None, f'{RECORDER_START_SERVICE} never answered'
+        assert refused.result == StartEpisode.Response.RESULT_INVALID_REQUEST, refused.message
+        refused = wait_until_answering(stop, StopEpisode.Request(), 60)
+        assert refused is not None, f'{RECORDER_STOP_SERVICE} never answered'
+        assert refused.result == StopEpisode.Response.RESULT_NOT_RECORDING, refused.message
 
-        def call(service_type, name, request):
-            client = node.create_client(service_type, name)
-            assert client.wait_for_service(timeout_sec=30), f'no {name} from the recorder_node process'
-            future = client.call_async(request)
-            executor.spin_until_future_complete(future, timeout_sec=60)
-            assert future.done(), f'{name} did not answer'
-            return future.result()
-
-        started = call(StartEpisode, RECORDER_START_SERVICE, StartEpisode.Request(task_name='synthetic', episode_index=-1))
+        started = call(start, StartEpisode.Request(task_name='synthetic', episode_index=-1), 60)
+        assert started is not None, f'{RECORDER_START_SERVICE} did not answer'
         assert started.result == StartEpisode.Response.RESULT_OK, started.message
         published = publish_streams(6.0, height=480, width=640)
         time.sleep(0.5)
-        stopped = call(StopEpisode, RECORDER_STOP_SERVICE, StopEpisode.Request(success=True))
+        stopped = call(stop, StopEpisode.Request(success=True), 60)
+        assert stopped is not None, f'{RECORDER_STOP_SERVICE} did not answer'
         assert stopped.result == StopEpisode.Response.RESULT_OK, stopped.message
+        executor.shutdown()
+        spinning.join(timeout=5)
         node.destroy_node()
     metadata = yaml.safe_load((Path(stopped.bag_path) / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
     stored = {t['topic_metadata']['name']: t['message_count'] for t in metadata['topics_with_message_count']}
