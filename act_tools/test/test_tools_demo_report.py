@@ -95,3 +95,37 @@ def test_the_cpu_demo_trains_the_steps_that_fit_its_minutes_on_this_cpu(monkeypa
     assert '0.50 s per step measured here' in lines[0] and 'native bf16' in lines[0]
     with pytest.raises(ValueError, match='train_minutes'):
         DemoConfig(output_dir=Path('x'), train_minutes=-1)
+
+
+def test_training_gets_what_the_time_limit_leaves_after_the_evaluation():
+    import time
+
+    from act_tools.demo import TRAIN_WALL_OVER_BUDGET, eval_seconds_estimate, training_minutes_left
+
+    # 20 realtime episodes of 400 steps at 50 Hz: 160 s of sim time, plus the overhead.
+    config = DemoConfig(output_dir=Path('x'))
+    assert eval_seconds_estimate(config) == pytest.approx(20 * 8.0 + 60.0)
+    assert eval_seconds_estimate(DemoConfig(output_dir=Path('x'), eval_real_time_factor=2.0)) == pytest.approx(140.0)
+    # A fast CPU with setup done: 6 min gone, the 12 minutes fit with room to spare.
+    assert training_minutes_left(12.0, 30.0, 6 * 60.0, 220.0) == 12.0
+    # A fresh machine whose recording was slow: 13 min gone, less than 12 are left.
+    left = training_minutes_left(12.0, 30.0, 13 * 60.0, 220.0)
+    assert left == pytest.approx((1800 - 780 - 220) / TRAIN_WALL_OVER_BUDGET / 60.0) and left < 12.0
+    assert training_minutes_left(12.0, 30.0, 29 * 60.0, 220.0) == 0.0  # nothing left
+    assert training_minutes_left(12.0, 0.0, 10**6, 220.0) == 12.0  # no limit
+    with pytest.raises(ValueError, match='finish_within_minutes'):
+        DemoConfig(output_dir=Path('x'), finish_within_minutes=-1)
+    with pytest.raises(ValueError, match='started_at'):
+        DemoConfig(output_dir=Path('x'), started_at=time.time() + 3600)
+
+
+def test_act_demo_passes_the_limit_and_make_demo_its_start():
+    from act_tools.cli.demo import DEFAULT_FINISH_WITHIN_MINUTES
+    from act_tools.cli.main import build_parser
+
+    args = build_parser().parse_args(['demo'])
+    assert args.finish_within == DEFAULT_FINISH_WITHIN_MINUTES == 30.0 and args.started_at is None
+    assert build_parser().parse_args(['demo', '--started-at', '1700000000']).started_at == 1700000000.0
+    script = (Path(__file__).resolve().parents[2] / 'scripts' / 'demo.sh').read_text()
+    assert 'started_at=$(date +%s)' in script.split('prepare.sh')[0]  # taken before the setup
+    assert 'act demo --started-at "$started_at"' in script
