@@ -14,8 +14,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 try:
     import act_training  # noqa: F401  (installed by colcon)
-except ImportError:  # a bare checkout, e.g. on the GPU machine: use the sources
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'act_training'))
+except ImportError:  # a bare checkout (the GPU machine) or no env.sh sourced: use the sources
+    for package in ('act_training', 'act_common'):  # act_training imports act_common
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / package))
 
 from bench_inputs import CHUNK_SIZE, HEIGHT, STATE_DIM, WIDTH, load, median_training_step_s, report, run_side, timed  # noqa: E402
 
