@@ -1,6 +1,8 @@
 """Episodes: reading, every kind of bad data failing with file and field named (and no
 checkpoint written), chunk targets padded/masked past the end, deterministic sampling."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -171,6 +173,34 @@ def test_resize_to_model_size():
     assert torch.equal(same, torch.from_numpy(frames).permute(0, 3, 1, 2))
     with pytest.raises(ValueError, match='uint8'):
         frames_to_model_size(frames.astype(np.float32), (24, 32))
+
+
+def test_resize_matches_float_bilinear_to_within_one_and_every_cpu_kernel_exactly():
+    import subprocess
+    import sys
+
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (4, 96, 128, 3), dtype=np.uint8)
+    frames[:, 20:60, 30:90] = (250, 10, 120)  # edges, where the two ways of rounding can differ
+    out = frames_to_model_size(frames, (24, 32))
+    reference = F.interpolate(torch.from_numpy(frames).permute(0, 3, 1, 2).float(), size=(24, 32), mode='bilinear',
+                              antialias=True, align_corners=False).round().clamp(0, 255)
+    assert (out.float() - reference).abs().max() <= 1.0
+    # The vectorized kernels (AVX2, AVX-512) and the plain one give the same bytes, so a
+    # policy sees the frames it was trained on whatever CPU either ran on.
+    script = ('import sys, numpy as np; from act_training.data.images import frames_to_model_size; '
+              'f = np.random.default_rng(0).integers(0, 256, (4, 96, 128, 3), dtype=np.uint8); '
+              'sys.stdout.buffer.write(frames_to_model_size(f, (24, 32)).numpy().tobytes())')
+    produced = {}
+    for capability in ('default', 'avx2'):
+        done = subprocess.run([sys.executable, '-c', script], capture_output=True, timeout=120,
+                              env={**os.environ, 'ATEN_CPU_CAPABILITY': capability})
+        assert done.returncode == 0, done.stderr.decode()
+        produced[capability] = done.stdout
+    here = frames_to_model_size(np.random.default_rng(0).integers(0, 256, (4, 96, 128, 3), dtype=np.uint8), (24, 32))
+    assert produced['default'] == produced['avx2'] == here.numpy().tobytes()
 
 
 def test_in_memory_and_lazy_loading_give_identical_batches(tmp_path):

@@ -10,27 +10,30 @@ import torch.nn.functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# Frames resized per call: bounds the float32 scratch memory (32 x 3 x 480 x 640 x 4 B = 118 MB).
+# Frames resized per call: bounds the kernel's scratch memory.
 _RESIZE_BATCH = 32
 
 
 def frames_to_model_size(frames: np.ndarray | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(N, H, W, 3) uint8 RGB -> (N, 3, h, w) uint8 at size = (h, w).
 
-    Bilinear with antialiasing (no aliasing when shrinking 480x640 to 120x160), rounded
-    back to uint8 so the stored frames cost 1 byte per value. Runs on the CPU so that
-    training and inference produce the very same bytes."""
+    Bilinear with antialiasing (no aliasing when shrinking 480x640 to 120x160), by PyTorch's
+    uint8 kernel, which works in fixed point on the channels-last frames and rounds to uint8
+    itself. Resizing in float32 and rounding gives the same bytes to within 1 (2.4 % of the
+    values differ by 1 on a recorded episode), and took 19x longer: 4.4 against 0.23 ms per
+    480x640 frame on one core of an AMD EPYC, 87 s for the demo's 45 episodes before
+    training could start. Runs on the CPU so that training and inference produce the very
+    same bytes."""
     frames = torch.as_tensor(frames)
     if frames.dtype != torch.uint8 or frames.dim() != 4 or frames.shape[-1] != 3:
         raise ValueError(f'expected (N, H, W, 3) uint8 frames, got {tuple(frames.shape)} {frames.dtype}')
-    chw = frames.permute(0, 3, 1, 2)  # (N, 3, H, W), a view
+    chw = frames.permute(0, 3, 1, 2)  # (N, 3, H, W), a channels-last view
     if tuple(chw.shape[-2:]) == tuple(size):
         return chw.contiguous()
     out = torch.empty((chw.shape[0], 3, *size), dtype=torch.uint8)
     for start in range(0, chw.shape[0], _RESIZE_BATCH):
-        part = chw[start:start + _RESIZE_BATCH].float()  # (n, 3, H, W)
-        resized = F.interpolate(part, size=size, mode='bilinear', antialias=True, align_corners=False)
-        out[start:start + _RESIZE_BATCH] = resized.round_().clamp_(0, 255).to(torch.uint8)
+        out[start:start + _RESIZE_BATCH] = F.interpolate(chw[start:start + _RESIZE_BATCH], size=size, mode='bilinear',
+                                                         antialias=True, align_corners=False)
     return out
 
 
