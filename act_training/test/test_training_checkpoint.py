@@ -105,6 +105,37 @@ def test_training_state_round_trip(tmp_path):
         load_training_state(tmp_path / 'best')
 
 
+def test_a_resumed_channels_last_model_steps_exactly_as_the_uninterrupted_one(tmp_path):
+    """The backbone trains in channels_last and the fused AdamW walks its moments in memory
+    order: restored from the (contiguous) checkpoint, they must come back in that layout."""
+    config = TrainConfig(lr=1e-3, warmup_steps=0)
+
+    def steps(model, optimizer, seeds):
+        for seed in seeds:
+            torch.manual_seed(seed)
+            images = torch.rand(2, 1, 3, MODEL.image_height, MODEL.image_width)
+            optimizer.zero_grad()
+            model.backbone(images[:, 0].contiguous(memory_format=torch.channels_last)).square().mean().backward()
+            optimizer.step()
+
+    straight = _model()
+    straight.use_channels_last()
+    optimizer = build_optimizer(straight, config, torch.device('cpu'))
+    steps(straight, optimizer, [0, 1])
+    _save(tmp_path / 'ckpt', straight, training_state=TrainingState(step=2, optimizer=optimizer.state_dict(),
+                                                                    scheduler={}, best_val_l1=None, best_step=None))
+    steps(straight, optimizer, [2, 3])
+
+    resumed = build_model(MODEL)
+    resumed.load_state_dict(load_checkpoint(tmp_path / 'ckpt').state_dict)
+    resumed.use_channels_last()
+    fresh = build_optimizer(resumed, config, torch.device('cpu'))
+    load_optimizer_state(fresh, load_training_state(tmp_path / 'ckpt').optimizer)
+    steps(resumed, fresh, [2, 3])
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 @pytest.mark.parametrize('fail_at_write', [1, 2, 3])
 def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch, fail_at_write):
     old = _model(seed=0)

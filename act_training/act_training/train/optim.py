@@ -15,9 +15,12 @@ def build_optimizer(model: ActModel, config: TrainConfig, device: torch.device) 
     backbone = [p for p in model.backbone_parameters() if p.requires_grad]
     if backbone:
         groups.append({'params': backbone, 'lr': config.backbone_lr})
-    # fused: one kernel for all parameters on CUDA; the CPU keeps the default (foreach).
+    # fused: one kernel for all parameters, on CUDA and on the CPU, the same update to float
+    # rounding. On the CPU it took 10 ms a step for the demo config's 17.5 M parameters where
+    # the default (foreach) took 45 (AMD EPYC, 2 threads; 14 against 73 ms on one core): a
+    # seventh of a demo training step in bf16 (0.25 s).
     return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay,
-                             fused=True if device.type == 'cuda' else None)
+                             fused=device.type in ('cpu', 'cuda') or None)
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -50,3 +53,12 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
         groups.append(saved)
     # load_state_dict moves each tensor to its parameter's device (and `step` where fused needs it).
     optimizer.load_state_dict({'state': state['state'], 'param_groups': groups})
+    # The saved moments are contiguous (safetensors stores them so); a parameter in
+    # channels_last (the backbone's convolutions, ActModel.use_channels_last) gets them back
+    # in its own layout. The fused kernel walks the parameter, its gradient and its moments
+    # in memory order: with the layouts apart, a resumed run drifted from the uninterrupted
+    # one (test_training_kill), where foreach's elementwise ops had matched by index.
+    for param, per_param in optimizer.state.items():
+        for key, value in per_param.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                per_param[key] = torch.empty_like(param).copy_(value)
