@@ -333,7 +333,7 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs, started_at: 
         if config.finish_within_minutes > 0:
             elapsed_s, eval_s = time.time() - started_at, eval_seconds_estimate(config)
             minutes = training_minutes_left(config.train_minutes, config.finish_within_minutes, elapsed_s, eval_s)
-            if minutes < config.train_minutes:
+            if minutes < 0.99 * config.train_minutes:  # worth saying
                 say(f'train: {minutes:.1f} of {config.train_minutes:g} min, so that the demo ends within '
                     f'{config.finish_within_minutes:g} min ({elapsed_s / 60:.1f} min gone, the evaluation about '
                     f'{eval_s / 60:.1f} min)')
