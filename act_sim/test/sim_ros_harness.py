@@ -22,6 +22,7 @@ from act_common.config_paths import robot_config_path
 from act_common.interfaces import SIM_RESET_SERVICE, TASK_REWARD_TOPIC
 from act_common.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 from act_common.robot_config import load_robot_config
+from act_common.service_calls import call
 from act_sim.sim_node import SimNode
 from condition_wait import wait_until
 
@@ -69,11 +70,9 @@ class ProbeNode(Node):
 
     def reset(self, task: str = '', seed: int = 0, timeout_s: float = 30.0) -> ResetSim.Response:
         assert self.reset_client.wait_for_service(timeout_sec=timeout_s), 'no /sim/reset service'
-        future = self.reset_client.call_async(ResetSim.Request(task=task, seed=seed))
-        done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        assert done.wait(timeout_s), f'{SIM_RESET_SERVICE} did not answer'
-        return future.result()
+        response = call(self.reset_client, ResetSim.Request(task=task, seed=seed), timeout_s)
+        assert response is not None, f'{SIM_RESET_SERVICE} did not answer'
+        return response
 
     def command(self, arm: str, values) -> None:
         self.command_pubs[arm].publish(Float64MultiArray(data=[float(v) for v in values]))

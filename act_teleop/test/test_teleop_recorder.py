@@ -17,6 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 from act_common.episode_format import read_episode_record
 from act_common.interfaces import RECORDER_START_SERVICE, RECORDER_STOP_SERVICE
+from act_common.service_calls import call, wait_until_answering
 from act_teleop.recorder_node import RecorderNode
 
 ROBOT_PATH = Path(__file__).resolve().parents[2] / 'act_common' / 'config' / 'robots' / 'aloha_sim.yaml'
@@ -43,12 +44,9 @@ class Recorder:
 
     def call(self, client, request, timeout_s=60):
         assert client.wait_for_service(timeout_sec=10)
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout_s
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert future.done(), 'service did not answer'
-        return future.result()
+        response = call(client, request, timeout_s)
+        assert response is not None, 'service did not answer'
+        return response
 
     def start(self, task='synthetic', index=-1, seed=7):
         return self.call(self.start_client, StartEpisode.Request(task_name=task, episode_index=index, seed=seed))
@@ -151,8 +149,6 @@ def test_recorder_process_keeps_every_message_of_full_size_streams(tmp_path):
     from ament_index_python.packages import get_package_prefix
 
     from child_processes import context_beside
-
-    from act_common.service_calls import call, wait_until_answering
 
     executable = Path(get_package_prefix('act_teleop')) / 'lib' / 'act_teleop' / 'recorder_node'
     process = subprocess.Popen([str(executable), '--ros-args', '-p', f'robot_config:={ROBOT_PATH}',
