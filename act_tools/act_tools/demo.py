@@ -37,12 +37,10 @@ class DemoError(ActError, RuntimeError):
 class DemoConfig:
     output_dir: Path = Path('demo_output')
     task: str = 'transfer_cube'
-    # Scripted demonstrations to record (successful ones; failed seeds are skipped). With
-    # 45, the CPU recipe (cpu_demo, 12 minutes of training, 20 unseen seeds, realtime,
-    # chunked) reached 18/20 on an AMD EPYC with AVX512-BF16 (2 cores) and 17/20, 15/20 at
-    # an AVX2-only EPYC's speed, emulated (README, Measured figures); an early version of it
-    # reached 2/20 with 20 episodes and 8/20 with 45. 45 take about 5 minutes to record and
-    # 33 GB of disk (raw 480x640 bags and HDF5).
+    # Scripted demonstrations to record (successful ones; failed seeds are skipped). An early
+    # version of the CPU recipe reached 2/20 with 20 episodes and 8/20 with 45; what the
+    # recipe reaches with 45 now, per CPU type, is in the README (Measured figures). 45 take
+    # about 5 minutes to record and 33 GB of disk (raw 480x640 bags and HDF5).
     episodes: int = 45
     eval_episodes: int = 20
     # A name in act_training/config/training or a YAML path, and SECTION.FIELD=VALUE overrides.
