@@ -1,7 +1,7 @@
 """What this machine's CPU computes natively, read at run time (never assumed).
 
-This project's machines come as AMD EPYC with AVX512-BF16 and as AMD EPYC with AVX2 + FMA
-only; users also run on other x86 CPUs and on aarch64 (Jetson Orin). Code that picks a
+This project's machines come as AMD EPYC with AVX512-BF16, as AMD EPYC with AVX2 + FMA
+only, and as Intel Xeon with AVX-512 and AMX-BF16 (family 6 model 207); users also run on other x86 CPUs and on aarch64 (Jetson Orin). Code that picks a
 precision or a kernel asks this module; every bench prints `describe()`.
 
 Sources of the constants:
@@ -16,6 +16,11 @@ Sources of the constants:
   aarch64 NEON: 2-4 128-bit FMA pipes, taken as 4 x 4 x 2 = 32 (Neoverse V1/V2, Cortex-A78AE
   has 2 pipes: 16). A theoretical peak is an upper bound; bench/bench_roofline.py measures
   the achievable one.
+- bf16 FLOPs per cycle per core: a bf16 dot product (VDPBF16PS, aarch64 BFDOT) does two
+  multiply-adds per fp32 lane, so 2x the fp32 figure; Intel AMX-BF16 (Sapphire Rapids and
+  later) 1024, Intel's figure for one core's tile unit ("1024 BF16 operations per cycle",
+  the Intel AMX overview; TDPBF16PS does 16 x 16 x 32 multiply-adds in 16 cycles). oneDNN
+  uses the tiles only when ONEDNN_MAX_CPU_ISA leaves AVX512_CORE_AMX allowed.
 - ONEDNN_MAX_CPU_ISA (DNNL_MAX_CPU_ISA): oneDNN's documented cap on the instruction sets it
   dispatches to (SSE41, AVX, AVX2, AVX2_VNNI, AVX2_VNNI_2, AVX512_CORE, ...). Under
   `ONEDNN_MAX_CPU_ISA=AVX2` the packed bf16 reorder fails on an AVX-512 machine exactly
@@ -78,6 +83,14 @@ class CpuFeatures:
         return self.avx512_core or self.has('avx_ne_convert')
 
     @property
+    def amx_bf16(self) -> bool:
+        """AMX-BF16 tiles that oneDNN may use: the flags, and no ONEDNN_MAX_CPU_ISA cap below AMX."""
+        if self.arch != 'x86_64' or not self.has('amx_bf16', 'amx_tile'):
+            return False
+        cap = self.onednn_max_isa.upper()
+        return not cap or 'AMX' in cap
+
+    @property
     def fp32_flops_per_cycle(self) -> int:
         """Peak fp32 FLOPs per cycle per core (FMA = 2 FLOPs); sources in the module docstring."""
         if self.arch == 'aarch64':
@@ -87,14 +100,20 @@ class CpuFeatures:
             return 64 if intel_512 else 32
         return 16  # SSE/AVX without FMA: one 256-bit multiply + one add per cycle at most
 
+    @property
+    def bf16_flops_per_cycle(self) -> int:
+        """Peak bf16 FLOPs per cycle per core: AMX tiles, else 2x fp32 where bf16 is native,
+        else the fp32 figure (bf16 converted to fp32); sources in the module docstring."""
+        if self.amx_bf16:
+            return 1024
+        return self.fp32_flops_per_cycle * (2 if self.native_bf16 else 1)
+
     def peak_gflops(self, dtype: str = 'fp32', threads: int | None = None) -> float:
         """Theoretical peak in GFLOP/s for `threads` cores (default: all allowed cores).
 
-        dtype 'bf16' counts 2x fp32 where bf16 is native (a bf16 dot product does two
-        multiply-adds per fp32 lane), and the fp32 peak elsewhere (converted to fp32).
-        Returns 0.0 when the clock is unknown.
+        dtype: 'fp32' or 'bf16' (`bf16_flops_per_cycle`). Returns 0.0 when the clock is unknown.
         """
-        per_cycle = self.fp32_flops_per_cycle * (2 if dtype == 'bf16' and self.native_bf16 else 1)
+        per_cycle = self.bf16_flops_per_cycle if dtype == 'bf16' else self.fp32_flops_per_cycle
         return per_cycle * (threads or self.cores) * self.mhz / 1000.0
 
     def precision_support(self) -> dict[str, str]:

@@ -12,6 +12,11 @@ model name\t: AMD EPYC 7B12
 cpu MHz\t\t: 2250.000
 flags\t\t: fpu sse sse2 fma avx avx2 f16c
 """
+XEON_AMX = """processor\t: 0
+model name\t: Intel(R) Xeon(R) Processor
+cpu MHz\t\t: 2100.000
+flags\t\t: fpu sse sse2 fma avx avx2 avx512f avx512dq avx512bw avx512vl avx_vnni avx512_bf16 amx_bf16 avx512_fp16 amx_tile amx_int8
+"""
 ORIN = """processor\t: 0
 BogoMIPS\t: 62.50
 Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp
@@ -35,6 +40,20 @@ def test_an_avx2_only_epyc_has_neither_bf16_nor_the_packed_reorder():
     assert cpu.precision_support()['auto'] == 'fp32'
     assert cpu.peak_gflops('bf16') == cpu.peak_gflops('fp32') == 2 * 32 * 2.25
     assert 'avx2' in cpu.describe() and 'avx512' not in cpu.describe()
+
+
+def test_an_amx_xeon_counts_its_tiles_for_bf16_unless_onednn_is_capped_below_amx():
+    import dataclasses
+
+    cpu = parse_cpuinfo(XEON_AMX, 'x86_64', 2)
+    assert cpu.native_bf16 and cpu.onednn_bf16_packing and cpu.amx_bf16
+    # Intel AVX-512: two 512-bit FMA units, 64 FLOP/cycle; AMX-BF16: 1024 FLOP/cycle per core.
+    assert abs(cpu.peak_gflops('fp32') - 268.8) < 1e-9
+    assert abs(cpu.peak_gflops('bf16') - 4300.8) < 1e-9
+    assert 'amx_bf16' in cpu.describe()
+    capped = dataclasses.replace(cpu, onednn_max_isa='AVX512_CORE_BF16')
+    assert not capped.amx_bf16 and abs(capped.peak_gflops('bf16') - 537.6) < 1e-9
+    assert dataclasses.replace(cpu, onednn_max_isa='avx512_core_amx').amx_bf16
 
 
 def test_aarch64_without_the_bf16_feature_resolves_auto_to_fp32_and_knows_no_clock():
