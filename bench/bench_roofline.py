@@ -302,8 +302,9 @@ def main() -> int:
     print('\n'.join(lines))
     for name in dtypes:
         share = max(peak.matmul[name], peak.conv[name]) / peak.theoretical[name]
-        # Above 100 %: the cores run above the clock /proc/cpuinfo reports. Far below: with
-        # AMX tiles the kernels at these sizes are bound by memory and the tile loads.
+        # Above 100 %: the cores run above the clock /proc/cpuinfo reports. Below it (AMX tiles:
+        # 26 % on the Xeon of bench/results/roofline_xeon_amx.txt) the kernels at these sizes
+        # do not reach the unit's rate; the fractions of the tables are of the measured rate.
         why = ': the cores run above that clock' if share > 1 else ''
         print(f'  {name}: measured peak matmul {peak.matmul[name]:.1f}, conv {peak.conv[name]:.1f} GFLOP/s; '
               f'FMA peak at the reported clock {peak.theoretical[name]:.1f} GFLOP/s '

@@ -1,8 +1,9 @@
 """What this machine's CPU computes natively, read at run time (never assumed).
 
 This project's machines come as AMD EPYC with AVX512-BF16, as AMD EPYC with AVX2 + FMA
-only, and as Intel Xeon with AVX-512 and AMX-BF16 (family 6 model 207); users also run on other x86 CPUs and on aarch64 (Jetson Orin). Code that picks a
-precision or a kernel asks this module; every bench prints `describe()`.
+only, and as Intel Xeon with AVX-512 and AMX-BF16 (family 6 model 207); users also run on
+other x86 CPUs and on aarch64 (Jetson Orin). Code that picks a precision or a kernel asks
+this module; every bench prints `describe()`.
 
 Sources of the constants:
 - Flag names: Linux /proc/cpuinfo (`flags` on x86, `Features` on aarch64).
