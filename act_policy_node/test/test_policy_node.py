@@ -85,9 +85,12 @@ def test_keeps_the_control_rate_while_inference_takes_longer_than_a_tick(checkpo
     expected = (window_end - window_start) / PERIOD_S
     assert len(arrivals) >= 0.8 * expected, f'{len(arrivals)} commands in {expected:.0f} ticks; {report}'
     assert np.median(np.diff(arrivals)) == pytest.approx(PERIOD_S, abs=0.004)
-    # Several commands went out while each chunk was being computed.
+    # More commands went out than chunks came in: the loop did not wait for each inference
+    # (a loop that did would send one command per chunk). The ratio is near latency / period,
+    # so the premise above (> 1) is all it can promise: fp32 at 240x320 on an AMX Xeon takes
+    # 38 ms, under 2 ticks, where 2x was asked before.
     chunks_in_window = len(robot.chunks) - chunks_before
-    assert chunks_in_window >= 1 and len(arrivals) >= 2 * chunks_in_window
+    assert chunks_in_window >= 1 and len(arrivals) > chunks_in_window, (len(arrivals), chunks_in_window)
     assert report['missed_fraction'] < 0.2, report
 
     # Each chunk went out as ActionChunk and as a JointTrajectory stamped with its observation.

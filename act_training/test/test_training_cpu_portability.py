@@ -96,7 +96,7 @@ def test_bf16_on_an_avx2_only_cpu_runs_unpacked_and_auto_picks_fp32(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not X86, reason='simulates an x86 AVX2-only CPU; this CPU is not x86_64')
-def test_the_precision_and_fast_path_tests_pass_as_on_an_avx2_only_cpu():
+def test_the_precision_and_fast_path_tests_pass_as_on_an_avx2_only_cpu(tmp_path):
     # The suite's tests that touch precisions and CPU kernels, run as on an AVX2-only
     # EPYC: `make test` must pass on either kind of machine.
     tests = ['act_training/test/test_training_model.py::test_fast_inference_path_matches_the_model',
@@ -104,7 +104,9 @@ def test_the_precision_and_fast_path_tests_pass_as_on_an_avx2_only_cpu():
              'act_training/test/test_training_model.py::test_onednn_linear_is_nn_linear_in_value_and_gradient',
              'act_training/test/test_training_policy.py', 'act_common/test/test_common_cpu_features.py',
              'act_training/test/test_training_cpu_portability.py::test_bf16_weights_are_packed_where_the_cpu_allows']
-    result = subprocess.run([sys.executable, '-P', '-m', 'pytest', '-q', '-rs', '-p', 'no:cacheprovider', *tests],
+    # A basetemp of its own: the nested session must neither prune nor clear the outer one's.
+    result = subprocess.run([sys.executable, '-P', '-m', 'pytest', '-q', '-rs', '-p', 'no:cacheprovider',
+                             '--basetemp', str(tmp_path / 'nested'), *tests],
                             cwd=ROOT, env=_avx2_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert ' passed' in result.stdout and ' failed' not in result.stdout
