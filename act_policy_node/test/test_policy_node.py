@@ -94,7 +94,13 @@ def test_keeps_the_control_rate_while_inference_takes_longer_than_a_tick(checkpo
     assert report['missed_fraction'] < 0.2, report
 
     # Each chunk went out as ActionChunk and as a JointTrajectory stamped with its observation.
-    chunk, trajectory = robot.chunks[-1], robot.trajectories[-1]
+    # The pair is matched by stamp: when the node stopped, the last chunk's trajectory could
+    # still be on its way (a run here ended with the two last ones 39 ms apart).
+    trajectories = {(t.header.stamp.sec, t.header.stamp.nanosec): t for t in robot.trajectories}
+    pairs = [(c, trajectories[c.header.stamp.sec, c.header.stamp.nanosec]) for c in robot.chunks
+             if (c.header.stamp.sec, c.header.stamp.nanosec) in trajectories]
+    assert len(pairs) >= len(robot.chunks) - 2, (len(pairs), len(robot.chunks))
+    chunk, trajectory = pairs[-1]
     assert chunk.chunk_size == 50 and len(chunk.positions) == 50 * 14 and list(chunk.joint_names) == list(ROBOT.vector_names)
     assert chunk.step_period.nanosec == 20_000_000 and chunk.model_id.startswith('last-')
     assert len(trajectory.points) == 50 and trajectory.points[5].time_from_start.nanosec == 100_000_000
