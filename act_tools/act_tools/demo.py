@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -48,10 +48,11 @@ class DemoConfig:
     training_overrides: tuple[str, ...] = ()
     # Where training and inference run: cpu or cuda.
     device: str = 'cpu'
-    # On the CPU, training gets this many minutes: the config's train.steps is an upper
-    # bound, and fewer steps are trained where a step is slower (measured before training;
-    # an AVX2-only CPU without native bf16 trains about 2x slower than one with it).
-    # 0 trains the config's steps whatever they cost (the CLI's default is 12 minutes).
+    # On the CPU, training gets this many minutes of wall time (TrainConfig.time_budget_s):
+    # the config's train.steps is an upper bound, and fewer steps are trained where a step
+    # is slower (timed in the run at the end of its warmup; an AVX2-only CPU without native
+    # bf16 trains about 2x slower than one with it). 0 trains the config's steps whatever
+    # they cost (the CLI's default is 12 minutes).
     train_minutes: float = 0.0
     # On the CPU, a wall-clock limit for the whole demo in minutes, counted from started_at
     # (epoch seconds; None: when run_demo starts): training gets fewer than train_minutes
@@ -170,12 +171,6 @@ def quiet_node_logs() -> None:
         rclpy.logging.set_logger_level(name, rclpy.logging.LoggingSeverity.WARN)
 
 
-# Training's wall time over the budget fit_steps_to_budget gave it: loading the frames,
-# validation and checkpoints come on top of the synthetic steps it times. Measured in make
-# demo: 804 s for 720 s (1.12x; bf16, 2992 steps, at 9142c05) and 805 s for 702 s (1.15x;
-# one core with AVX2 simulated, 1195 steps, at a9e490f), where resizing the frames took 45
-# and 87 s of it. The uint8 resize since takes 13 and 19 s.
-TRAIN_WALL_OVER_BUDGET = 1.1
 # The evaluation's wall time beyond its episodes' sim time, and the report's: 164 s for 20
 # realtime episodes of 8 s (make demo at 9142c05), plus a margin for a slower machine.
 EVAL_OVERHEAD_S = 60.0
@@ -198,14 +193,14 @@ def eval_seconds_estimate(config: DemoConfig) -> float:
 
 def training_minutes_left(train_minutes: float, finish_within_minutes: float, elapsed_s: float,
                           eval_s: float) -> float:
-    """Minutes of training budget (as fit_steps_to_budget takes it): train_minutes, or less
-    when the limit of finish_within_minutes (0: none), after elapsed_s already spent and
-    eval_s still to come, leaves less; the wall time of training is taken as
-    TRAIN_WALL_OVER_BUDGET times its budget. 0 when nothing is left."""
+    """Minutes of training wall time (TrainConfig.time_budget_s, which the trainer keeps to
+    from its own measured costs): train_minutes, or less when the limit of
+    finish_within_minutes (0: none), after elapsed_s already spent and eval_s still to
+    come, leaves less. 0 when nothing is left."""
     if finish_within_minutes <= 0:
         return train_minutes
     left_s = 60.0 * finish_within_minutes - elapsed_s - eval_s
-    return max(0.0, min(train_minutes, left_s / TRAIN_WALL_OVER_BUDGET / 60.0))
+    return max(0.0, min(train_minutes, left_s / 60.0))
 
 
 def run_demo(config: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
@@ -300,20 +295,24 @@ def training_configs(config: DemoConfig):
     return model_config, train_config
 
 
-def fit_steps_to_budget(model_config, train_config, minutes: float, say):
-    """train_config with as many steps as fit `minutes` on this CPU (at most its own
-    steps, at least a tenth of them), from a few measured steps of the same shapes."""
-    from dataclasses import replace
-
-    from act_common.cpu_features import cpu_features
-    from act_training.train.step_time import SyntheticStep, measure_step_seconds, steps_for_budget
-
-    step = SyntheticStep(model_config, train_config)
-    seconds = measure_step_seconds(step, steps=3, warmup=2)
-    steps = steps_for_budget(60.0 * minutes, seconds, train_config.steps, min_steps=max(1, train_config.steps // 10))
-    say(f'train: {seconds:.2f} s per step measured here ({"bf16 autocast" if step.bf16 else "fp32"}; '
-        f'{cpu_features().describe()}): {steps} of at most {train_config.steps} steps fit {minutes:.3g} min')
-    return replace(train_config, steps=steps)
+def with_time_budget(config: DemoConfig, train_config, started_at: float, say):
+    """train_config with the demo's training wall time as its time_budget_s (on the CPU with
+    train_minutes > 0; otherwise unchanged): train_minutes, or what finish_within_minutes
+    leaves after the time since started_at (epoch seconds) and the evaluation to come."""
+    if config.device != 'cpu' or config.train_minutes <= 0:
+        return train_config
+    minutes = config.train_minutes
+    if config.finish_within_minutes > 0:
+        elapsed_s, eval_s = time.time() - started_at, eval_seconds_estimate(config)
+        minutes = training_minutes_left(config.train_minutes, config.finish_within_minutes, elapsed_s, eval_s)
+        if minutes < 0.99 * config.train_minutes:  # worth saying
+            say(f'train: {minutes:.1f} of {config.train_minutes:g} min, so that the demo ends within '
+                f'{config.finish_within_minutes:g} min ({elapsed_s / 60:.1f} min gone, the evaluation about '
+                f'{eval_s / 60:.1f} min)')
+        if minutes <= 0:
+            say(f'train: warning: no time is left within {config.finish_within_minutes:g} min; training the '
+                'warmup alone, and the demo will run over')
+    return replace(train_config, time_budget_s=max(60.0 * minutes, 1.0))
 
 
 def _train(config: DemoConfig, result: DemoResult, say, *, configs, started_at: float) -> None:
@@ -321,32 +320,26 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs, started_at: 
 
     import torch
 
+    from act_common.cpu_features import cpu_features
     from act_training.train import train
     from act_training.train.step_time import uses_bf16
-    from act_training.train.trainer import blind_warning
+    from act_training.train.trainer import FIT_STEP_WITHOUT_WARMUP, blind_warning
 
     model_config, train_config = configs
-    if config.device == 'cpu' and config.train_minutes > 0:
-        minutes = config.train_minutes
-        if config.finish_within_minutes > 0:
-            elapsed_s, eval_s = time.time() - started_at, eval_seconds_estimate(config)
-            minutes = training_minutes_left(config.train_minutes, config.finish_within_minutes, elapsed_s, eval_s)
-            if minutes < 0.99 * config.train_minutes:  # worth saying
-                say(f'train: {minutes:.1f} of {config.train_minutes:g} min, so that the demo ends within '
-                    f'{config.finish_within_minutes:g} min ({elapsed_s / 60:.1f} min gone, the evaluation about '
-                    f'{eval_s / 60:.1f} min)')
-            if minutes <= 0:
-                say(f'train: warning: no time is left within {config.finish_within_minutes:g} min; training the '
-                    'fewest steps, and the demo will run over')
-        train_config = fit_steps_to_budget(model_config, train_config, max(minutes, 1e-3), say)
-    say(f'train: {config.training_config} config, {train_config.steps} steps of batch {train_config.batch_size}, '
+    train_config = with_time_budget(config, train_config, started_at, say)
+    precision = 'bf16 autocast' if uses_bf16(train_config, torch.device(config.device)) else 'fp32'
+    length = (f'as many of {train_config.steps} steps as fit {train_config.time_budget_s / 60:.3g} min (timed in the '
+              f'run at step {train_config.warmup_steps or FIT_STEP_WITHOUT_WARMUP})' if train_config.time_budget_s > 0
+              else f'{train_config.steps} steps')
+    say(f'train: {config.training_config} config, {length}, batch {train_config.batch_size}, '
         f'{model_config.image_height}x{model_config.image_width} images, chunk {model_config.chunk_size}, '
-        f'on {config.device}')
+        f'on {config.device}, {precision} ({cpu_features().describe()})')
     bar = tqdm(total=train_config.steps, unit='step', desc='train', dynamic_ncols=True)
 
     def on_progress(progress):
         result.training_curve.append({'step': progress.step, 'loss': progress.loss, 'l1': progress.l1,
                                       'kl': progress.kl, 'lr': progress.lr, 'val_l1': progress.val_l1})
+        bar.total = progress.total_steps  # a time budget fixes the run's length after the warmup
         bar.set_postfix(l1=f'{progress.l1:.3f}', kl=f'{progress.kl:.3f}',
                         val_l1='-' if progress.val_l1 is None else f'{progress.val_l1:.3f}', refresh=False)
         bar.update(progress.step - bar.n)
@@ -360,7 +353,7 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs, started_at: 
         say(f'train: warning: {warning}')
     result.training = {
         'steps': trained.steps, 'seconds': round(trained.seconds, 1), 'samples_per_s': round(trained.samples_per_s, 2),
-        'precision': 'bf16 autocast' if uses_bf16(train_config, torch.device(config.device)) else 'fp32',
+        'precision': precision, 'time_budget_s': train_config.time_budget_s,
         'probe_l1': trained.final_probe_l1,
         'final_train_l1': trained.final_train_l1, 'best_val_l1': trained.best_val_l1, 'best_step': trained.best_step,
         'train_episodes': len(trained.train_episodes), 'val_episodes': len(trained.val_episodes),

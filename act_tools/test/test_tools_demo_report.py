@@ -70,29 +70,30 @@ def test_each_validation_is_plotted_once_at_its_first_report():
     assert validation_points(curve) == [(525, 0.3), (1025, 0.2)]
 
 
-@pytest.mark.slow  # times real training steps (20 s here)
-def test_the_cpu_demo_trains_the_steps_that_fit_its_minutes_on_this_cpu(monkeypatch):
-    from act_tools.demo import fit_steps_to_budget
-    from act_training.config import ModelConfig, TrainConfig
-    from act_training.train import step_time
+def test_the_cpu_demo_gives_training_its_minutes_as_a_time_budget():
+    import time
 
-    model = ModelConfig(camera_names=('top',), image_height=32, image_width=32, chunk_size=5, dim_model=32, n_heads=2,
-                        dim_feedforward=64, n_encoder_layers=1, n_vae_encoder_layers=1, backbone_weights='none')
-    train = TrainConfig(steps=1000, batch_size=2, device='cpu')
-    measured = []
-    real_measure = step_time.measure_step_seconds
+    from act_tools.demo import eval_seconds_estimate, with_time_budget
+    from act_training.config import TrainConfig
 
-    def measure(step, steps=5, warmup=2):  # the real steps run; the figure is pinned
-        measured.append(real_measure(step, steps=1, warmup=0))
-        return 0.5
-
-    monkeypatch.setattr(step_time, 'measure_step_seconds', measure)
+    train = TrainConfig(steps=3000, device='cpu')
     lines = []
-    assert fit_steps_to_budget(model, train, 10.0, lines.append).steps == 1000  # 1200 fit, the config says 1000
-    assert fit_steps_to_budget(model, train, 5.0, lines.append).steps == 600
-    assert fit_steps_to_budget(model, train, 1e-5, lines.append).steps == 100  # the floor: a tenth
-    assert len(measured) == 3 and all(s > 0 for s in measured)
-    assert '0.50 s per step measured here' in lines[0] and 'native bf16' in lines[0]
+    # The minutes as wall seconds; train.steps stays the upper bound the trainer fits within.
+    budgeted = with_time_budget(DemoConfig(output_dir=Path('x'), train_minutes=12), train, time.time(), lines.append)
+    assert budgeted.time_budget_s == 720.0 and budgeted.steps == 3000 and lines == []
+    # A limit on the whole demo that leaves less: what is left after the evaluation's estimate.
+    config = DemoConfig(output_dir=Path('x'), train_minutes=12, finish_within_minutes=30)
+    started = time.time() - 20 * 60
+    left_s = 30 * 60 - 20 * 60 - eval_seconds_estimate(config)
+    assert with_time_budget(config, train, started, lines.append).time_budget_s == pytest.approx(left_s, abs=2.0)
+    assert 'so that the demo ends within 30 min' in lines[0]
+    # Nothing left: a second, the warmup alone, said.
+    assert with_time_budget(config, train, time.time() - 40 * 60, lines.append).time_budget_s == 1.0
+    assert 'no time is left' in lines[-1]
+    # No budget on a GPU or with train_minutes=0: the config's steps whatever they cost.
+    assert with_time_budget(DemoConfig(output_dir=Path('x'), train_minutes=0), train, time.time(), print) is train
+    assert with_time_budget(DemoConfig(output_dir=Path('x'), train_minutes=12, device='cuda'), train, time.time(),
+                            print) is train
     with pytest.raises(ValueError, match='train_minutes'):
         DemoConfig(output_dir=Path('x'), train_minutes=-1)
 
@@ -100,7 +101,7 @@ def test_the_cpu_demo_trains_the_steps_that_fit_its_minutes_on_this_cpu(monkeypa
 def test_training_gets_what_the_time_limit_leaves_after_the_evaluation():
     import time
 
-    from act_tools.demo import TRAIN_WALL_OVER_BUDGET, eval_seconds_estimate, training_minutes_left
+    from act_tools.demo import eval_seconds_estimate, training_minutes_left
 
     # 20 realtime episodes of 400 steps at 50 Hz: 160 s of sim time, plus the overhead.
     config = DemoConfig(output_dir=Path('x'))
@@ -110,7 +111,7 @@ def test_training_gets_what_the_time_limit_leaves_after_the_evaluation():
     assert training_minutes_left(12.0, 30.0, 6 * 60.0, 220.0) == 12.0
     # A fresh machine whose recording was slow: 15 min gone, less than 12 are left.
     left = training_minutes_left(12.0, 30.0, 15 * 60.0, 220.0)
-    assert left == pytest.approx((1800 - 900 - 220) / TRAIN_WALL_OVER_BUDGET / 60.0) and left < 12.0
+    assert left == pytest.approx((1800 - 900 - 220) / 60.0) and left < 12.0
     assert training_minutes_left(12.0, 30.0, 29 * 60.0, 220.0) == 0.0  # nothing left
     assert training_minutes_left(12.0, 0.0, 10**6, 220.0) == 12.0  # no limit
     with pytest.raises(ValueError, match='finish_within_minutes'):

@@ -221,6 +221,14 @@ class TrainConfig:
     # CPUs with AVX512-BF16 or AMX); fp32 elsewhere. Weights and optimizer stay fp32.
     bf16: bool = True
     tensorboard: bool = True
+    # Wall seconds the run may take, from the start of train() (loading the frames
+    # included); 0: no limit. With a limit, `steps` is an upper bound: at the end of the
+    # warmup (step 50 without one) the run times its own steps, one validation and one
+    # checkpoint, and keeps as many steps as fit (steps_within_budget); the cosine schedule
+    # then spans those. Measured in the run, not on a synthetic step: a synthetic step
+    # predicted 0.21 s where the loop took 0.33 on an AMX Xeon, and make demo ran over its
+    # 30 minutes. `act demo` sets it on the CPU, whose type (and so speed) varies.
+    time_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ('steps', 'batch_size', 'val_samples', 'checkpoint_every', 'log_every', 'early_steps_weight'):
@@ -235,7 +243,7 @@ class TrainConfig:
         for name in ('lr', 'backbone_lr'):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0.0, f'train.{name} must be >= 0, got {value!r}')
-        for name in ('weight_decay', 'grad_clip_norm', 'qpos_noise_std'):
+        for name in ('weight_decay', 'grad_clip_norm', 'qpos_noise_std', 'time_budget_s'):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0.0, f'train.{name} must be >= 0, got {value!r}')
         _check(_is_number(self.qpos_dropout) and 0.0 <= self.qpos_dropout < 1.0,
@@ -255,7 +263,7 @@ class TrainConfig:
 # computed at a given step, only how long the run goes on, how it logs and where it runs.
 RESUMABLE_TRAIN_FIELDS = frozenset({
     'steps', 'val_every', 'val_samples', 'checkpoint_every', 'log_every', 'device',
-    'num_workers', 'memory_budget_gb', 'tensorboard', 'snapshot_steps',
+    'num_workers', 'memory_budget_gb', 'tensorboard', 'snapshot_steps', 'time_budget_s',
 })
 
 

@@ -107,6 +107,32 @@ def test_checkpoints_and_logs_of_a_run(tmp_path):
 
 
 
+@pytest.mark.slow  # trains for its budget (about 10 s)
+def test_a_time_budget_ends_the_run_in_time_with_its_schedule_annealed_and_resumable(tmp_path):
+    data = write_episodes(tmp_path / 'data', count=3, length=10, height=32, width=32)
+    budget_s = 8.0
+    reports = []
+    config = tiny_train_config(steps=100_000, warmup_steps=20, lr_schedule='cosine', val_every=50, checkpoint_every=50,
+                               log_every=1, time_budget_s=budget_s)
+    result = train(tiny_model_config(image_height=32, image_width=32), config, data, tmp_path / 'run',
+                   progress=reports.append)
+    # Fitted at the end of the warmup, from the run's own costs; the wall time kept to.
+    assert 20 < result.steps < 100_000 and reports[-1].step == result.steps
+    assert 0.6 * budget_s < result.seconds < 1.2 * budget_s, result.seconds
+    # Before the fit the reports give the upper bound, after it the fitted length; the cosine
+    # then spans the fitted steps and ends near 0 (the peak is 1e-3).
+    assert {r.total_steps for r in reports if r.step <= 20} == {100_000}
+    assert {r.total_steps for r in reports if r.step > 20} == {result.steps}
+    assert reports[-1].lr < 1e-3 * 1e-3
+    assert max(r.lr for r in reports) == pytest.approx(1e-3)
+    # The checkpoint records the fitted length, so a resume continues it (here: it is done).
+    last = load_checkpoint(result.last_checkpoint)
+    assert last.train_config.steps == result.steps and load_training_state(result.last_checkpoint).step == result.steps
+    with pytest.raises(TrainingError, match='nothing left to train'):
+        train(tiny_model_config(image_height=32, image_width=32), config, data, tmp_path / 'run', progress=None,
+              resume=True)
+
+
 def test_a_run_with_smooth_l1_and_the_image_aux_head_logs_it_and_its_policy_loads(tmp_path):
     data = write_episodes(tmp_path / 'data', count=3, length=10, height=32, width=32)
     model = tiny_model_config(image_height=32, image_width=32, action_loss='smooth_l1', image_aux_weight=1.0)

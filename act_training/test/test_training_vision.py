@@ -156,13 +156,20 @@ def test_spatial_softmax_finds_the_bright_spot():
     assert torch.allclose(layer(features)[0, 0], torch.tensor([-1.0, 1.0]), atol=1e-3)
 
 
-def test_steps_for_budget_fits_the_budget_within_its_bounds():
-    from act_training.train.step_time import steps_for_budget
-    assert steps_for_budget(600.0, 0.3, max_steps=5000) == 2000
-    assert steps_for_budget(600.0, 0.3, max_steps=1500) == 1500
-    assert steps_for_budget(1.0, 0.3, max_steps=1500, min_steps=100) == 100
+def test_steps_within_budget_counts_steps_validations_checkpoints_and_the_final_ones():
+    from act_training.train.step_time import LoopCosts, steps_within_budget
+
+    # 600 s, 100 s gone at step 100: 500 s less the final validation (5) and checkpoint (2),
+    # at 0.3 s per step plus 5 s every 400 and 2 s every 400 (0.3175 s): 1552 more steps.
+    costs = LoopCosts(step_s=0.3, validation_s=5.0, checkpoint_s=2.0)
+    assert steps_within_budget(600.0, 100.0, 100, costs, max_steps=5000, val_every=400, checkpoint_every=400) == 1652
+    assert steps_within_budget(600.0, 100.0, 100, costs, 1500, 400, 400) == 1500  # the upper bound
+    # Without validation only the checkpoints come on top: 498 / 0.305 = 1632 more.
+    assert steps_within_budget(600.0, 100.0, 100, costs, 5000, 0, 400) == 1732
+    # Nothing left: one more step, so that the run ends with its final checkpoint.
+    assert steps_within_budget(600.0, 700.0, 100, costs, 5000, 400, 400) == 101
     with pytest.raises(ValueError):
-        steps_for_budget(600.0, 0.0, max_steps=10)
+        steps_within_budget(600.0, 0.0, 0, LoopCosts(0.0, 0.0, 0.0), 10, 0, 10)
 
 
 class InputRecorder(nn.Module):

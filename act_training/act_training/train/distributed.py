@@ -31,6 +31,15 @@ class DistContext:
         if self.distributed:
             dist.barrier()
 
+    def from_main(self, value: int) -> int:
+        """Rank 0's value on every rank (a decision rank 0 alone can make); value itself
+        in a single process."""
+        if not self.distributed:
+            return value
+        tensor = torch.tensor([value], dtype=torch.int64, device=self.device)
+        dist.broadcast(tensor, src=0)
+        return int(tensor.item())
+
 
 def resolve_device(setting: str, local_rank: int = 0) -> torch.device:
     if setting == 'auto':

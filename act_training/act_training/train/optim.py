@@ -34,8 +34,11 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return 1.0
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
+                    done: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """The schedule of `config`, positioned after `done` steps (as if stepped `done` times:
+    a run whose length TrainConfig.time_budget_s changed goes on with the new schedule)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config), last_epoch=done - 1)
 
 
 # Optimizer options that depend on where a run executes, not on its state: a run saved on

@@ -1,7 +1,8 @@
-"""How long one training step of a config takes on this machine, measured on a synthetic
-batch: for fitting a run into a time budget (`act demo` on a CPU, whose type, and so whose
-speed, varies: bf16 is native on some of this project's CPUs and not on others) and for
-bench/bench_training_step.py.
+"""How long a training step takes on this machine, and how many fit a time budget: a
+synthetic step of a config's shapes (bench/bench_training_step.py, bench/bench_roofline.py),
+and the arithmetic behind TrainConfig.time_budget_s, which the trainer applies with the
+costs measured in the run itself (`act demo` on a CPU, whose type, and so whose speed,
+varies: bf16 is native on some of this project's CPUs and not on others).
 
 A synthetic batch costs what a real one does: a training step's arithmetic depends on the
 shapes only, and loading is a gather from memory.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -73,8 +74,30 @@ def measure_step_seconds(step: SyntheticStep, steps: int = 5, warmup: int = 2) -
     return statistics.median(times)
 
 
-def steps_for_budget(budget_s: float, step_s: float, max_steps: int, min_steps: int = 1) -> int:
-    """Training steps that fit budget_s at step_s each, between min_steps and max_steps."""
-    if budget_s <= 0 or step_s <= 0:
-        raise ValueError(f'budget and step time must be > 0, got {budget_s} s and {step_s} s')
-    return max(min_steps, min(max_steps, int(budget_s / step_s)))
+@dataclass(frozen=True)
+class LoopCosts:
+    """Wall seconds of a training run's parts, measured in the run itself (the trainer, at
+    the step where TrainConfig.time_budget_s is applied)."""
+
+    step_s: float  # one optimization step, batch loading included
+    validation_s: float  # one validation and vision probe (0: the run does not validate)
+    checkpoint_s: float  # one save of the `last` checkpoint
+
+
+def steps_within_budget(budget_s: float, elapsed_s: float, done: int, costs: LoopCosts, max_steps: int,
+                        val_every: int, checkpoint_every: int) -> int:
+    """The total steps a run can train in budget_s wall seconds, elapsed_s of them already
+    spent at step `done`: the steps left at costs.step_s each, one validation every
+    val_every steps (0: none), one checkpoint every checkpoint_every, and the final
+    validation and checkpoint. Between done + 1 (the run ends at once, its final
+    checkpoint saved) and max_steps.
+
+    Errors: ValueError for a budget or a step time <= 0."""
+    if budget_s <= 0 or costs.step_s <= 0:
+        raise ValueError(f'budget and step time must be > 0, got {budget_s} s and {costs.step_s} s')
+    per_step = costs.step_s + costs.checkpoint_s / checkpoint_every
+    left_s = budget_s - elapsed_s - costs.checkpoint_s
+    if val_every > 0:
+        per_step += costs.validation_s / val_every
+        left_s -= costs.validation_s
+    return max(done + 1, min(max_steps, done + int(left_s / per_step)))

@@ -34,7 +34,7 @@ from act_training.train.batch_loss import forward_loss
 from act_training.train.checkpoint import (TrainingState, load_checkpoint, load_training_state, resolve_checkpoint_dir,
                                            save_checkpoint, CheckpointError)
 from act_training.train.distributed import DistContext, setup_distributed, teardown_distributed
-from act_training.train.step_time import autocast_for, uses_bf16
+from act_training.train.step_time import LoopCosts, autocast_for, steps_within_budget, uses_bf16
 from act_training.train.optim import build_optimizer, build_scheduler, load_optimizer_state
 
 log = logging.getLogger('act_training')
@@ -93,7 +93,8 @@ def _step_seed(seed: int, rank: int, step: int) -> int:
 def _check_resume_configs(saved_model: ModelConfig, saved_train: TrainConfig, model_config: ModelConfig,
                           train_config: TrainConfig) -> TrainConfig:
     """The run being resumed defines the model and the optimization; only the fields in
-    RESUMABLE_TRAIN_FIELDS may change. Returns the train config to continue with."""
+    RESUMABLE_TRAIN_FIELDS may change. Returns the train config to continue with: a run
+    with a time budget keeps the length it fit (TrainConfig.time_budget_s) unless given fewer."""
     differences = []
     for f in fields(ModelConfig):
         given, saved = getattr(model_config, f.name), getattr(saved_model, f.name)
@@ -107,7 +108,48 @@ def _check_resume_configs(saved_model: ModelConfig, saved_train: TrainConfig, mo
     if differences:
         raise TrainingError('--resume continues the saved run, whose config differs: ' + '; '.join(differences)
                             + f'. Only {sorted(RESUMABLE_TRAIN_FIELDS)} may change.')
-    return replace(saved_train, **{name: getattr(train_config, name) for name in RESUMABLE_TRAIN_FIELDS})
+    resumed = replace(saved_train, **{name: getattr(train_config, name) for name in RESUMABLE_TRAIN_FIELDS})
+    if saved_train.time_budget_s > 0 and train_config.time_budget_s > 0:
+        # train.steps is an upper bound there, and the saved run already fit its length in it.
+        resumed = replace(resumed, steps=min(saved_train.steps, train_config.steps))
+    return resumed
+
+
+# Where TrainConfig.time_budget_s is applied in a run without warmup: early, so that little
+# of the cosine schedule has run under the upper bound's length, after enough steps to time.
+FIT_STEP_WITHOUT_WARMUP = 50
+
+
+class _BudgetFit:
+    """When TrainConfig.time_budget_s is applied (fit_step: the end of the warmup, where the
+    cosine schedule has not started, so that a new length changes no step already taken) and
+    the loop's own step time it is applied with (between measure_from and fit_step)."""
+
+    def __init__(self, fit_step: int, measure_from: int, start_step: int):
+        self.fit_step, self.measure_from = fit_step, measure_from
+        self.measure_started = time.monotonic() if measure_from == start_step else None
+
+    @classmethod
+    def for_run(cls, config: TrainConfig, start_step: int) -> '_BudgetFit | None':
+        """None without a budget, or where the run starts (resumes) at or past the fit step."""
+        if config.time_budget_s <= 0:
+            return None
+        fit_step = min(config.steps, config.warmup_steps or FIT_STEP_WITHOUT_WARMUP)
+        if start_step >= fit_step or fit_step >= config.steps:
+            return None
+        # The first steps are left out of the timing: oneDNN picks and caches kernels on them.
+        return cls(fit_step, start_step + min(10, (fit_step - start_step) // 2), start_step)
+
+    def at_fit_step(self, done: int) -> bool:
+        return done == self.fit_step
+
+    def after_step(self, done: int) -> None:
+        if done == self.measure_from:
+            self.measure_started = time.monotonic()
+
+    def step_seconds(self, now: float) -> float:
+        """Mean wall seconds per step since measure_from (loading, logging and all)."""
+        return (now - self.measure_started) / (self.fit_step - self.measure_from)
 
 
 class _Reporter:
@@ -132,6 +174,12 @@ class _Reporter:
                 self.writer = SummaryWriter(str(output_dir / 'tensorboard'))
             except ImportError:
                 log.warning('tensorboard is not installed: no TensorBoard scalars for this run')
+
+    def total_steps(self, steps: int) -> None:
+        """The run's length changed (TrainConfig.time_budget_s)."""
+        if self.bar is not None:
+            self.bar.total = steps
+            self.bar.refresh()
 
     def train(self, report: TrainProgress) -> None:
         if self.writer is not None:
@@ -382,6 +430,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
     last_saved = start_step
     per_rank_batch = train_config.batch_size // context.world_size
     step = start_step
+    budget = _BudgetFit.for_run(train_config, start_step)
     try:
         trained.train()
         for step, batch in data.source.iterate(sampler, range(start_step, train_config.steps), context.rank, context.world_size):
@@ -400,8 +449,11 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
             window_steps += 1
             done = step + 1
             final = done == train_config.steps
-            validating = has_val and train_config.val_every > 0 and (done % train_config.val_every == 0 or final)
-            checkpointing = done % train_config.checkpoint_every == 0 or final
+            fitting = budget is not None and budget.at_fit_step(done)
+            # At the fit step the run validates and saves once, so that both are timed.
+            validating = has_val and train_config.val_every > 0 and (done % train_config.val_every == 0 or final
+                                                                      or fitting)
+            checkpointing = done % train_config.checkpoint_every == 0 or final or fitting
             if done % train_config.log_every == 0 or final or validating or checkpointing:
                 loss, l1, kl, image_aux = (window_sums / window_steps).tolist()
                 if not all(math.isfinite(v) for v in (loss, l1, kl)):
@@ -418,6 +470,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                 window_sums.zero_()
                 window_steps = 0
                 window_start = now
+            parts_started = time.monotonic()
             if validating:
                 if context.is_main:
                     val_l1 = validate(model, data, per_rank_batch, device, autocast)
@@ -430,17 +483,41 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                                         step=done, metrics={'val_l1': val_l1, 'train_l1': window_l1,
                                                             **_probe_metrics(probe)})
                 context.barrier()
+            validated = time.monotonic()
             if done in train_config.snapshot_steps and context.is_main:
                 save_checkpoint(output_dir / snapshot_name(done), state_dict=model.state_dict(), model_config=model_config,
                                 train_config=train_config, dataset=data.info, normalization=data.normalization, step=done,
                                 metrics={'val_l1': val_l1, 'train_l1': window_l1, 'train_seconds': train_time,
                                          **_probe_metrics(probe)})
+            saved_at = time.monotonic()
             if checkpointing:
                 save(done, final)
                 last_saved = done
                 context.barrier()
+            if fitting:
+                costs = LoopCosts(budget.step_seconds(parts_started), validated - parts_started if validating else 0.0,
+                                  time.monotonic() - saved_at)
+                elapsed_s = elapsed_before + time.monotonic() - started
+                steps = context.from_main(steps_within_budget(
+                    train_config.time_budget_s, elapsed_s, done, costs, train_config.steps,
+                    train_config.val_every if has_val else 0, train_config.checkpoint_every))
+                if context.is_main:
+                    log.info('time budget %.0f s: %d of at most %d steps fit (%.1f s gone at step %d; %.3f s per step, '
+                             '%.1f s per validation, %.1f s per checkpoint, measured in this run)',
+                             train_config.time_budget_s, steps, train_config.steps, elapsed_s, done, costs.step_s,
+                             costs.validation_s, costs.checkpoint_s)
+                if steps != train_config.steps:
+                    train_config = replace(train_config, steps=steps)
+                    scheduler = build_scheduler(optimizer, train_config, done=done)
+                    save(done, final)  # again, with the fitted steps: a resume from it keeps them
+                    if reporter is not None:
+                        reporter.total_steps(steps)
             if validating or checkpointing:
                 window_start = time.monotonic()  # keep validation and saving out of samples/s
+            if final:
+                break  # the steps iterated were the upper bound; a time budget may end the run sooner
+            if budget is not None:
+                budget.after_step(done)
     finally:
         if reporter is not None:
             reporter.close()
