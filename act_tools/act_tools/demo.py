@@ -348,12 +348,18 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs, started_at: 
         trained = train(model_config, train_config, config.episodes_dir, config.run_dir, progress=on_progress)
     finally:
         bar.close()
+    if trained.time_budget is not None:
+        fit = trained.time_budget
+        say(f'train: {fit["steps"]} steps fit {train_config.time_budget_s / 60:.3g} min, as measured in the run at step '
+            f'{fit["at_step"]} ({fit["elapsed_s"]:.0f} s gone, loading the frames included; {fit["step_s"]:.3f} s per '
+            f'step, {fit["validation_s"]:.1f} s per validation, {fit["checkpoint_s"]:.1f} s per checkpoint); '
+            f'training took {trained.seconds:.0f} s')
     warning = blind_warning(trained.final_probe_l1)
     if warning is not None:
         say(f'train: warning: {warning}')
     result.training = {
         'steps': trained.steps, 'seconds': round(trained.seconds, 1), 'samples_per_s': round(trained.samples_per_s, 2),
-        'precision': precision, 'time_budget_s': train_config.time_budget_s,
+        'precision': precision, 'time_budget_s': train_config.time_budget_s, 'time_budget_fit': trained.time_budget,
         'probe_l1': trained.final_probe_l1,
         'final_train_l1': trained.final_train_l1, 'best_val_l1': trained.best_val_l1, 'best_step': trained.best_step,
         'train_episodes': len(trained.train_episodes), 'val_episodes': len(trained.val_episodes),

@@ -118,6 +118,8 @@ def test_a_time_budget_ends_the_run_in_time_with_its_schedule_annealed_and_resum
                    progress=reports.append)
     # Fitted at the end of the warmup, from the run's own costs; the wall time kept to.
     assert 20 < result.steps < 100_000 and reports[-1].step == result.steps
+    fit = result.time_budget
+    assert fit['at_step'] == 20 and fit['steps'] == result.steps and 0 < fit['step_s'] and fit['validation_s'] > 0
     assert 0.6 * budget_s < result.seconds < 1.2 * budget_s, result.seconds
     # Before the fit the reports give the upper bound, after it the fitted length; the cosine
     # then spans the fitted steps and ends near 0 (the peak is 1e-3).

@@ -91,8 +91,9 @@ def register(subparsers) -> None:
                         help=f'closed-loop evaluation episodes on unseen seeds (default: {DemoConfig.eval_episodes}; '
                         f'{GPU_EPISODES} with --gpu)')
     parser.add_argument('--train-minutes', type=float, default=DEFAULT_TRAIN_MINUTES,
-                        help='CPU only: train as many of the config\'s steps as fit this many minutes on this CPU, '
-                        f'measured before training (default {DEFAULT_TRAIN_MINUTES:g}; 0: all of the config\'s steps)')
+                        help='CPU only: train as many of the config\'s steps as fit this many minutes of wall time on '
+                        'this CPU, timed in the run at the end of its warmup (train.time_budget_s; default '
+                        f'{DEFAULT_TRAIN_MINUTES:g}; 0: all of the config\'s steps)')
     parser.add_argument('--finish-within', type=float, default=DEFAULT_FINISH_WITHIN_MINUTES, metavar='MINUTES',
                         help='CPU only: train less than --train-minutes where needed for the whole demo to end within '
                         f'this many minutes of --started-at (default {DEFAULT_FINISH_WITHIN_MINUTES:g}; 0: no limit)')

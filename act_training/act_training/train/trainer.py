@@ -81,6 +81,9 @@ class TrainResult:
     val_episodes: tuple[str, ...]
     seconds: float
     samples_per_s: float
+    # How TrainConfig.time_budget_s was applied, None without one (or on a resume past the
+    # fit step): {'at_step', 'elapsed_s', 'step_s', 'validation_s', 'checkpoint_s', 'steps'}.
+    time_budget: dict[str, float] | None = None
 
 
 ProgressArg = Union[str, None, Callable[[TrainProgress], None]]
@@ -431,6 +434,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
     per_rank_batch = train_config.batch_size // context.world_size
     step = start_step
     budget = _BudgetFit.for_run(train_config, start_step)
+    budget_fit = None
     try:
         trained.train()
         for step, batch in data.source.iterate(sampler, range(start_step, train_config.steps), context.rank, context.world_size):
@@ -501,6 +505,9 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                 steps = context.from_main(steps_within_budget(
                     train_config.time_budget_s, elapsed_s, done, costs, train_config.steps,
                     train_config.val_every if has_val else 0, train_config.checkpoint_every))
+                budget_fit = {'at_step': done, 'elapsed_s': round(elapsed_s, 1), 'step_s': round(costs.step_s, 4),
+                              'validation_s': round(costs.validation_s, 2), 'checkpoint_s': round(costs.checkpoint_s, 2),
+                              'steps': steps}
                 if context.is_main:
                     log.info('time budget %.0f s: %d of at most %d steps fit (%.1f s gone at step %d; %.3f s per step, '
                              '%.1f s per validation, %.1f s per checkpoint, measured in this run)',
@@ -526,4 +533,5 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
         output_dir=output_dir, last_checkpoint=last_dir, best_checkpoint=best_dir if best_val_l1 is not None else None,
         steps=train_config.steps, final_val_l1=val_l1, best_val_l1=best_val_l1, best_step=best_step,
         final_train_l1=window_l1, final_probe_l1=probe, train_episodes=data.info.train_episodes, val_episodes=data.info.val_episodes,
-        seconds=time.monotonic() - started, samples_per_s=samples_seen / train_time if train_time > 0 else math.nan)
+        seconds=time.monotonic() - started, samples_per_s=samples_seen / train_time if train_time > 0 else math.nan,
+        time_budget=budget_fit)
