@@ -86,6 +86,9 @@ def table(folder: Path) -> str:
 
 
 def main() -> int:
+    from act_training.train.optim import flush_denormals
+
+    flush_denormals()  # before any torch op, so that torch's worker threads inherit it
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', type=Path, help='folder of HDF5 training episodes')
     parser.add_argument('--name', help='name of this recipe (its folder under --output)')

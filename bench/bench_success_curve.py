@@ -27,6 +27,9 @@ EVAL_SEED_START = 100_000
 
 
 def main() -> int:
+    from act_training.train.optim import flush_denormals
+
+    flush_denormals()  # before any torch op, so that torch's worker threads inherit it
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', type=Path, required=True, help='folder of HDF5 training episodes')
     parser.add_argument('--output', type=Path, required=True)

@@ -27,6 +27,9 @@ def handle(args) -> int:
     from act_tools.demo import DemoConfig, run_demo
     from act_common.errors import EXIT_FAILURE, ActError, ConfigurationError
     from act_policy_node.temporal_ensembler import Weighting
+    from act_training.train.optim import flush_denormals
+
+    flush_denormals()  # before any torch op, so that torch's worker threads inherit it
 
     gpu = args.gpu
     output = Path(args.output) if args.output else Path('demo_output') / time.strftime('%Y%m%d-%H%M%S')

@@ -21,8 +21,10 @@ def handle(args) -> int:
     from act_training.config import apply_overrides, load_training_configs
     from act_training.train import train
     from act_training.train.checkpoint import load_checkpoint_configs
+    from act_training.train.optim import flush_denormals
     from act_training.train.trainer import blind_warning
 
+    flush_denormals()  # before any torch op, so that torch's worker threads inherit it
     rank = int(os.environ.get('RANK', '0'))
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format='[act train] %(message)s')
     overrides = list(args.set) + ([f'train.device={args.device}'] if args.device else [])

@@ -23,6 +23,23 @@ def build_optimizer(model: ActModel, config: TrainConfig, device: torch.device) 
                              fused=device.type in ('cpu', 'cuda') or None)
 
 
+def flush_denormals() -> bool:
+    """Makes this thread, and the threads torch starts after it, treat float values below
+    1.2e-38 (denormals) as 0 (the CPU's flush-to-zero and denormals-are-zero modes). A new
+    thread inherits its creator's floating-point mode, and threads that already exist keep
+    theirs: call it before the first parallel torch op of the process (`act train` and
+    `act demo` do so first thing). False where the CPU has no such mode (not x86).
+
+    Why: Adam's moments of parameters whose gradients are tiny or zero decay below 1.2e-38
+    as a run goes on (14.5 % of them after 4293 steps of cpu_demo), and arithmetic on
+    denormals is slow on Intel cores. Measured on the AMX Xeon (model 167, 2 cores), with
+    that run's weights and moments: the fused AdamW step took 36 ms, 15.5 ms flushed, and a
+    training step 158 ms, 139 flushed; the run itself had slowed from 0.15 to 0.20 s per
+    step. The update is unchanged where it matters: a first moment under 1e-38 moves a
+    weight by under 1e-30, and Adam's eps (1e-8) dwarfs the root of a second moment there."""
+    return bool(torch.set_flush_denormal(True))
+
+
 def lr_factor(step: int, config: TrainConfig) -> float:
     """Multiplier of the base learning rates at `step` (0-based)."""
     if config.warmup_steps and step < config.warmup_steps:
