@@ -350,9 +350,11 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs, started_at: 
         bar.close()
     if trained.time_budget is not None:
         fit = trained.time_budget
-        say(f'train: {fit["steps"]} steps fit {train_config.time_budget_s / 60:.3g} min, as measured in the run at step '
-            f'{fit["at_step"]} ({fit["elapsed_s"]:.0f} s gone, loading the frames included; {fit["step_s"]:.3f} s per '
-            f'step, {fit["validation_s"]:.1f} s per validation, {fit["checkpoint_s"]:.1f} s per checkpoint); '
+        later = (f'; shortened to {fit["steps"]} from step {fit["last_shortened_at"]}, where steps took '
+                 f'{fit["step_s_then"]:.3f} s' if 'last_shortened_at' in fit else '')
+        say(f'train: {fit["first_fit"]} steps fit {train_config.time_budget_s / 60:.3g} min, as measured in the run at '
+            f'step {fit["at_step"]} ({fit["elapsed_s"]:.0f} s gone, loading the frames included; {fit["step_s"]:.3f} s '
+            f'per step, {fit["validation_s"]:.1f} s per validation, {fit["checkpoint_s"]:.1f} s per checkpoint){later}; '
             f'training took {trained.seconds:.0f} s')
     warning = blind_warning(trained.final_probe_l1)
     if warning is not None:

@@ -35,7 +35,7 @@ from act_training.train.checkpoint import (TrainingState, load_checkpoint, load_
                                            save_checkpoint, CheckpointError)
 from act_training.train.distributed import DistContext, setup_distributed, teardown_distributed
 from act_training.train.step_time import LoopCosts, autocast_for, steps_within_budget, uses_bf16
-from act_training.train.optim import build_optimizer, build_scheduler, load_optimizer_state
+from act_training.train.optim import build_optimizer, build_scheduler, flush_denormals, load_optimizer_state
 
 log = logging.getLogger('act_training')
 
@@ -124,13 +124,20 @@ FIT_STEP_WITHOUT_WARMUP = 50
 
 
 class _BudgetFit:
-    """When TrainConfig.time_budget_s is applied (fit_step: the end of the warmup, where the
-    cosine schedule has not started, so that a new length changes no step already taken) and
-    the loop's own step time it is applied with (between measure_from and fit_step)."""
+    """TrainConfig.time_budget_s, applied with the run's own timing: first at fit_step, the
+    end of the warmup, where the cosine has not started, so that the new length changes no
+    step already taken; then at every later validation or checkpoint, where the run is only
+    ever shortened, its cosine then spanning the new length. A step can get slower as a run
+    goes on: 0.15 s at step 100 and 0.20 s from step 2000 on, on the AMX Xeon, before
+    optim.flush_denormals; the run overran its 720 s by 16 %."""
 
     def __init__(self, fit_step: int, measure_from: int, start_step: int):
-        self.fit_step, self.measure_from = fit_step, measure_from
-        self.measure_started = time.monotonic() if measure_from == start_step else None
+        self.fit_step = fit_step
+        # The loop's own time per step is measured from window_step (at window_started).
+        self.window_step = measure_from
+        self.window_started = time.monotonic() if measure_from == start_step else None
+        self.costs: LoopCosts | None = None  # set by the first fit
+        self.record: dict[str, float] | None = None  # TrainResult.time_budget
 
     @classmethod
     def for_run(cls, config: TrainConfig, start_step: int) -> '_BudgetFit | None':
@@ -146,13 +153,20 @@ class _BudgetFit:
     def at_fit_step(self, done: int) -> bool:
         return done == self.fit_step
 
-    def after_step(self, done: int) -> None:
-        if done == self.measure_from:
-            self.measure_started = time.monotonic()
+    def rechecks(self, done: int) -> bool:
+        return self.costs is not None and done > self.fit_step
 
-    def step_seconds(self, now: float) -> float:
-        """Mean wall seconds per step since measure_from (loading, logging and all)."""
-        return (now - self.measure_started) / (self.fit_step - self.measure_from)
+    def after_step(self, done: int) -> None:
+        if self.window_started is None and done == self.window_step:
+            self.window_started = time.monotonic()
+
+    def restart(self, done: int) -> None:
+        """The loop's timing starts again after step `done` (its validation and saving)."""
+        self.window_step, self.window_started = done, time.monotonic()
+
+    def step_seconds(self, done: int, now: float) -> float:
+        """Mean wall seconds per step since the timing started (loading and logging included)."""
+        return (now - self.window_started) / (done - self.window_step)
 
 
 class _Reporter:
@@ -345,6 +359,9 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
            progress: ProgressArg, resume: bool, context: DistContext) -> TrainResult:
     started = time.monotonic()
     device = context.device
+    if device.type == 'cpu':
+        # This thread at least; the worker threads where the caller set it first (`act train`).
+        flush_denormals()
     last_dir, best_dir = output_dir / LAST, output_dir / BEST
 
     saved = state = None
@@ -434,7 +451,38 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
     per_rank_batch = train_config.batch_size // context.world_size
     step = start_step
     budget = _BudgetFit.for_run(train_config, start_step)
-    budget_fit = None
+
+    def fit_to_budget(done: int, costs: LoopCosts, spent_s: float, first: bool) -> None:
+        """Applies the time budget at step `done`: the first time to any length within
+        train.steps, later only to a shorter one. spent_s: wall time still to come at this
+        step (its checkpoint), counted as spent."""
+        nonlocal train_config, scheduler
+        budget.costs = costs
+        elapsed_s = elapsed_before + time.monotonic() - started + spent_s
+        steps = context.from_main(steps_within_budget(
+            train_config.time_budget_s, elapsed_s, done, costs, train_config.steps,
+            train_config.val_every if has_val else 0, train_config.checkpoint_every))
+        if first:
+            budget.record = {'at_step': done, 'elapsed_s': round(elapsed_s, 1), 'step_s': round(costs.step_s, 4),
+                             'validation_s': round(costs.validation_s, 2),
+                             'checkpoint_s': round(costs.checkpoint_s, 2), 'steps': steps, 'first_fit': steps}
+            if context.is_main:
+                log.info('time budget %.0f s: %d of at most %d steps fit (%.1f s gone at step %d; %.3f s per step, '
+                         '%.1f s per validation, %.1f s per checkpoint, measured in this run)',
+                         train_config.time_budget_s, steps, train_config.steps, elapsed_s, done, costs.step_s,
+                         costs.validation_s, costs.checkpoint_s)
+        elif steps < train_config.steps - max(1, train_config.steps // 100):  # shorter by over 1 %
+            budget.record.update(steps=steps, last_shortened_at=done, step_s_then=round(costs.step_s, 4))
+            if context.is_main:
+                log.info('time budget: steps now %.3f s each: %d steps instead of %d fit, from step %d',
+                         costs.step_s, steps, train_config.steps, done)
+        else:
+            return
+        if steps != train_config.steps:
+            train_config = replace(train_config, steps=steps)
+            scheduler = build_scheduler(optimizer, train_config, done=done)
+            if reporter is not None:
+                reporter.total_steps(steps)
     try:
         trained.train()
         for step, batch in data.source.iterate(sampler, range(start_step, train_config.steps), context.rank, context.world_size):
@@ -488,6 +536,11 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                                                             **_probe_metrics(probe)})
                 context.barrier()
             validated = time.monotonic()
+            if budget is not None and budget.rechecks(done) and (validating or checkpointing) and not final:
+                fit_to_budget(done, LoopCosts(budget.step_seconds(done, parts_started),
+                                              validated - parts_started if validating else budget.costs.validation_s,
+                                              budget.costs.checkpoint_s),
+                              spent_s=budget.costs.checkpoint_s if checkpointing else 0.0, first=False)
             if done in train_config.snapshot_steps and context.is_main:
                 save_checkpoint(output_dir / snapshot_name(done), state_dict=model.state_dict(), model_config=model_config,
                                 train_config=train_config, dataset=data.info, normalization=data.normalization, step=done,
@@ -498,29 +551,19 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
                 save(done, final)
                 last_saved = done
                 context.barrier()
+                if budget is not None and budget.costs is not None:
+                    budget.costs = replace(budget.costs, checkpoint_s=time.monotonic() - saved_at)
             if fitting:
-                costs = LoopCosts(budget.step_seconds(parts_started), validated - parts_started if validating else 0.0,
-                                  time.monotonic() - saved_at)
-                elapsed_s = elapsed_before + time.monotonic() - started
-                steps = context.from_main(steps_within_budget(
-                    train_config.time_budget_s, elapsed_s, done, costs, train_config.steps,
-                    train_config.val_every if has_val else 0, train_config.checkpoint_every))
-                budget_fit = {'at_step': done, 'elapsed_s': round(elapsed_s, 1), 'step_s': round(costs.step_s, 4),
-                              'validation_s': round(costs.validation_s, 2), 'checkpoint_s': round(costs.checkpoint_s, 2),
-                              'steps': steps}
-                if context.is_main:
-                    log.info('time budget %.0f s: %d of at most %d steps fit (%.1f s gone at step %d; %.3f s per step, '
-                             '%.1f s per validation, %.1f s per checkpoint, measured in this run)',
-                             train_config.time_budget_s, steps, train_config.steps, elapsed_s, done, costs.step_s,
-                             costs.validation_s, costs.checkpoint_s)
-                if steps != train_config.steps:
-                    train_config = replace(train_config, steps=steps)
-                    scheduler = build_scheduler(optimizer, train_config, done=done)
+                steps_before = train_config.steps
+                fit_to_budget(done, LoopCosts(budget.step_seconds(done, parts_started),
+                                              validated - parts_started if validating else 0.0,
+                                              time.monotonic() - saved_at), spent_s=0.0, first=True)
+                if train_config.steps != steps_before:
                     save(done, final)  # again, with the fitted steps: a resume from it keeps them
-                    if reporter is not None:
-                        reporter.total_steps(steps)
             if validating or checkpointing:
                 window_start = time.monotonic()  # keep validation and saving out of samples/s
+                if budget is not None and budget.costs is not None:
+                    budget.restart(done)
             if final:
                 break  # the steps iterated were the upper bound; a time budget may end the run sooner
             if budget is not None:
@@ -534,4 +577,4 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
         steps=train_config.steps, final_val_l1=val_l1, best_val_l1=best_val_l1, best_step=best_step,
         final_train_l1=window_l1, final_probe_l1=probe, train_episodes=data.info.train_episodes, val_episodes=data.info.val_episodes,
         seconds=time.monotonic() - started, samples_per_s=samples_seen / train_time if train_time > 0 else math.nan,
-        time_budget=budget_fit)
+        time_budget=budget.record if budget is not None else None)
