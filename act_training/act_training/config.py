@@ -225,9 +225,11 @@ class TrainConfig:
     # included); 0: no limit. With a limit, `steps` is an upper bound: at the end of the
     # warmup (step 50 without one) the run times its own steps, one validation and one
     # checkpoint, and keeps as many steps as fit (steps_within_budget); the cosine schedule
-    # then spans those. Measured in the run, not on a synthetic step: a synthetic step
-    # predicted 0.21 s where the loop took 0.33 on an AMX Xeon, and make demo ran over its
-    # 30 minutes. `act demo` sets it on the CPU, whose type (and so speed) varies.
+    # then spans those. Every later validation or checkpoint times the loop again and
+    # shortens the run where steps got slower. Measured in the run, not on a synthetic
+    # step: a synthetic step predicted 0.21 s where the loop took 0.33 on an AMX Xeon, and
+    # make demo ran over its 30 minutes. `act demo` sets it on the CPU, whose type (and so
+    # speed) varies.
     time_budget_s: float = 0.0
 
     def __post_init__(self) -> None:

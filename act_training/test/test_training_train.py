@@ -160,6 +160,20 @@ def test_a_run_whose_steps_slow_down_is_shortened_to_keep_its_time_budget(tmp_pa
     assert reports[-1].lr < 1e-3 * 1e-2  # the cosine still ends near 0 over the shortened run
 
 
+def test_flush_denormals_makes_arithmetic_on_denormals_zero():
+    from act_training.train.optim import flush_denormals
+
+    tiny = torch.finfo(torch.float32).tiny  # 1.2e-38, the smallest normal float32
+    try:
+        torch.set_flush_denormal(False)
+        assert 0.0 < (torch.tensor([tiny]) * 0.5).item() < tiny  # a denormal result
+        if not flush_denormals():
+            pytest.skip('this CPU has no flush-to-zero mode (torch.set_flush_denormal: x86 only)')
+        assert (torch.tensor([tiny]) * 0.5).item() == 0.0
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def test_a_run_with_smooth_l1_and_the_image_aux_head_logs_it_and_its_policy_loads(tmp_path):
     data = write_episodes(tmp_path / 'data', count=3, length=10, height=32, width=32)
     model = tiny_model_config(image_height=32, image_width=32, action_loss='smooth_l1', image_aux_weight=1.0)

@@ -79,7 +79,7 @@ def measure_step_seconds(step: SyntheticStep, steps: int = 5, warmup: int = 2) -
 @dataclass(frozen=True)
 class LoopCosts:
     """Wall seconds of a training run's parts, measured in the run itself (the trainer, at
-    the step where TrainConfig.time_budget_s is applied)."""
+    each step where it applies TrainConfig.time_budget_s)."""
 
     step_s: float  # one optimization step, batch loading included
     validation_s: float  # one validation and vision probe (0: the run does not validate)

@@ -82,7 +82,9 @@ class TrainResult:
     seconds: float
     samples_per_s: float
     # How TrainConfig.time_budget_s was applied, None without one (or on a resume past the
-    # fit step): {'at_step', 'elapsed_s', 'step_s', 'validation_s', 'checkpoint_s', 'steps'}.
+    # fit step): the first fit ('at_step', 'elapsed_s', 'step_s', 'validation_s',
+    # 'checkpoint_s', 'first_fit'), the final 'steps', and where a later check shortened the
+    # run, the last one ('last_shortened_at', 'step_s_then').
     time_budget: dict[str, float] | None = None
 
 
