@@ -323,13 +323,13 @@ def _train(config: DemoConfig, result: DemoResult, say, *, configs, started_at: 
     from act_common.cpu_features import cpu_features
     from act_training.train import train
     from act_training.train.step_time import uses_bf16
-    from act_training.train.trainer import FIT_STEP_WITHOUT_WARMUP, blind_warning
+    from act_training.train.trainer import blind_warning, budget_fit_step
 
     model_config, train_config = configs
     train_config = with_time_budget(config, train_config, started_at, say)
     precision = 'bf16 autocast' if uses_bf16(train_config, torch.device(config.device)) else 'fp32'
     length = (f'as many of {train_config.steps} steps as fit {train_config.time_budget_s / 60:.3g} min (timed in the '
-              f'run at step {train_config.warmup_steps or FIT_STEP_WITHOUT_WARMUP})' if train_config.time_budget_s > 0
+              f'run at step {budget_fit_step(train_config)})' if train_config.time_budget_s > 0
               else f'{train_config.steps} steps')
     say(f'train: {config.training_config} config, {length}, batch {train_config.batch_size}, '
         f'{model_config.image_height}x{model_config.image_width} images, chunk {model_config.chunk_size}, '

@@ -125,6 +125,11 @@ def _check_resume_configs(saved_model: ModelConfig, saved_train: TrainConfig, mo
 FIT_STEP_WITHOUT_WARMUP = 50
 
 
+def budget_fit_step(config: TrainConfig) -> int:
+    """The step at which TrainConfig.time_budget_s is first applied: the end of the warmup."""
+    return min(config.steps, config.warmup_steps or FIT_STEP_WITHOUT_WARMUP)
+
+
 class _BudgetFit:
     """TrainConfig.time_budget_s, applied with the run's own timing: first at fit_step, the
     end of the warmup, where the cosine has not started, so that the new length changes no
@@ -146,7 +151,7 @@ class _BudgetFit:
         """None without a budget, or where the run starts (resumes) at or past the fit step."""
         if config.time_budget_s <= 0:
             return None
-        fit_step = min(config.steps, config.warmup_steps or FIT_STEP_WITHOUT_WARMUP)
+        fit_step = budget_fit_step(config)
         if start_step >= fit_step or fit_step >= config.steps:
             return None
         # The first steps are left out of the timing: oneDNN picks and caches kernels on them.
