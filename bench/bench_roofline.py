@@ -11,9 +11,12 @@ stage of the network against it.
    bf16 natively, in bf16. Next to it the theoretical FMA peak from the CPU's flags and
    clock (act_common.cpu_features).
 2. Per stage (backbone, encoder, decoder, rest: projections and head), FLOPs
-   (torch.utils.flop_counter plus the oneDNN linear operator, per module), time and the fraction of the measured peak
-   of that stage's kind (convolution for the backbone, matmul for the rest), for:
-   - inference (the policy's ActInference, uint8 frames in), fp32, at the paper config
+   (torch.utils.flop_counter plus oneDNN's linear and convolution operators, per module),
+   time and the fraction of the measured peak of that stage's kind (convolution for the
+   backbone, matmul for the rest), for:
+   - inference as the policy runs it on the CPU (ActInference under runner.CpuRunner: linear
+     and convolution weights packed for oneDNN, the backbone's ReLUs and residual adds fused;
+     uint8 frames in), fp32, at the paper config
      (480x640, chunk 100, dim 512, 1 and 4 cameras) and at the demo config (cpu_demo.yaml);
    - a training step of the demo config (forward and backward per stage, fp32, and bf16
      autocast where native; the optimizer step is the "optimizer" row).
@@ -50,7 +53,7 @@ from act_training.config import ModelConfig, load_training_configs  # noqa: E402
 from act_training.model import build_model  # noqa: E402
 from act_training.model.inference import ActInference  # noqa: E402
 from act_training.model.onednn import flop_counter  # noqa: E402
-from act_training.model.runner import native_bf16  # noqa: E402
+from act_training.model.runner import CpuRunner, native_bf16  # noqa: E402
 from act_training.train.step_time import SyntheticStep, measure_step_seconds  # noqa: E402
 
 DEMO_CONFIG = ROOT / 'act_training' / 'config' / 'training' / 'cpu_demo.yaml'
@@ -164,7 +167,7 @@ class StageTimer:
 def inference_stages(config: ModelConfig, repeats: int) -> tuple[dict[str, float], dict[str, float], float]:
     """(seconds per stage, FLOPs per stage, total seconds) of one fp32 chunk prediction."""
     model = build_model(replace(config, backbone_weights='none', state_dim=14, action_dim=14))
-    policy = ActInference(model).eval()
+    policy = CpuRunner(ActInference(model), torch.float32).engine  # as ActPolicy runs it
     frames = torch.randint(0, 256, (1, len(config.camera_names), config.image_height, config.image_width, 3),
                            dtype=torch.uint8)
     qpos = torch.randn(1, 14)

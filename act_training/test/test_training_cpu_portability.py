@@ -102,6 +102,9 @@ def test_the_precision_and_fast_path_tests_pass_as_on_an_avx2_only_cpu(tmp_path)
     tests = ['act_training/test/test_training_model.py::test_fast_inference_path_matches_the_model',
              'act_training/test/test_training_model.py::test_precision_resolves_per_device',
              'act_training/test/test_training_model.py::test_onednn_linear_is_nn_linear_in_value_and_gradient',
+             'act_training/test/test_training_model.py::test_packed_backbone_is_the_folded_backbone',
+             'act_training/test/test_training_model.py::test_packed_backbone_in_bf16_is_within_bf16_rounding',
+             'act_training/test/test_training_model.py::test_cpu_runner_packs_the_backbone_where_it_packs_weights',
              'act_training/test/test_training_policy.py', 'act_common/test/test_common_cpu_features.py',
              'act_training/test/test_training_cpu_portability.py::test_bf16_weights_are_packed_where_the_cpu_allows']
     # A basetemp of its own: the nested session must neither prune nor clear the outer one's.

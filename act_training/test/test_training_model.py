@@ -12,12 +12,12 @@ from training_episodes import tiny_model_config
 
 from act_training.data.images import normalize_images
 from act_training.model import act_loss, build_model, kl_divergence, masked_l1
-from act_training.model.backbone import (BackboneWeightsError, ResNet18Features, feature_map_size,
+from act_training.model.backbone import (BackboneWeightsError, PackedBackbone, ResNet18Features, feature_map_size,
                                          fold_frozen_batchnorm, load_backbone_weights)
 from act_training.model.inference import ActInference
 from act_training.model import onednn
 from act_training.model.onednn import OneDnnLinear
-from act_training.model.runner import CpuRunner, native_bf16, resolve_precision
+from act_training.model.runner import CpuRunner, native_bf16, packs_linear_weights, resolve_precision
 from act_training.model.position import sinusoidal_1d, sinusoidal_2d
 from act_training.model.transformer import Attention, Dropout, dropout
 
@@ -302,6 +302,77 @@ def test_folded_batchnorm_is_the_same_function():
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(fold_frozen_batchnorm(backbone)(x), backbone(x), atol=1e-4, rtol=1e-4)
+
+
+def _randomized_folded_backbone(seed: int, **kwargs) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    backbone = ResNet18Features(**kwargs).eval()
+    for module in backbone.modules():
+        if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.uniform_(0.5, 1.5)
+            module.bias.uniform_(-0.2, 0.2)
+    return fold_frozen_batchnorm(backbone).to(memory_format=torch.channels_last)
+
+
+@pytest.mark.skipif(not onednn.onednn_conv_available(), reason='oneDNN fused convolutions are not in this torch')
+@pytest.mark.parametrize('dilate_last_stage', [False, True])
+def test_packed_backbone_is_the_folded_backbone(dilate_last_stage):
+    folded = _randomized_folded_backbone(4, dilate_last_stage=dilate_last_stage)
+    size = (2, 3, 72, 104)  # two cameras; sizes that round up at every stride
+    x = torch.randn(size).contiguous(memory_format=torch.channels_last)
+    packed = PackedBackbone(folded, size)
+    with torch.no_grad():
+        reference = folded(x)
+        out = packed(x)
+    assert out.shape == reference.shape == (2, 512, *feature_map_size(72, 104, folded.stride))
+    torch.testing.assert_close(out, reference, atol=1e-4 * float(reference.abs().max()), rtol=1e-4)
+    # Every convolution goes through oneDNN's fused operator, none through aten's.
+    counter = onednn.flop_counter()
+    with counter, torch.no_grad():
+        packed(x)
+    counts = counter.get_flop_counts()['Global']
+    assert torch.ops.aten.convolution not in counts
+    eager = onednn.flop_counter()
+    with eager, torch.no_grad():
+        folded(x)
+    assert counter.get_total_flops() == eager.get_total_flops() > 0  # the same arithmetic, counted
+
+
+@pytest.mark.skipif(not (onednn.onednn_conv_available() and packs_linear_weights(torch.bfloat16)),
+                    reason='oneDNN\'s packed bf16 reorder is not available here')
+def test_packed_backbone_in_bf16_is_within_bf16_rounding():
+    folded = _randomized_folded_backbone(5)
+    size = (1, 3, 64, 96)
+    x = torch.randn(size).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        reference = folded(x)
+        out = PackedBackbone(folded.to(torch.bfloat16), size)(x.to(torch.bfloat16)).float()
+    scale = float(reference.abs().max())
+    assert 0 < (out - reference).abs().max() < 0.03 * scale
+
+
+def test_packed_backbone_refuses_what_it_cannot_fold():
+    unfolded = ResNet18Features().eval()
+    group_norm = fold_frozen_batchnorm(ResNet18Features(norm='group_norm'))
+    assert not PackedBackbone.packs(unfolded) and not PackedBackbone.packs(group_norm)
+    with pytest.raises(ValueError, match='fold_frozen_batchnorm'):
+        PackedBackbone(unfolded, (1, 3, 64, 64))
+
+
+def test_cpu_runner_packs_the_backbone_where_it_packs_weights():
+    model = build_model(tiny_model_config(camera_names=('top', 'wrist'), state_dim=4, action_dim=4, image_height=48,
+                                          image_width=64)).eval()
+    for dtype in (torch.float32, torch.bfloat16):
+        runner = CpuRunner(ActInference(model), dtype)
+        expected = runner.packed and onednn.onednn_conv_available()
+        assert isinstance(runner.engine.backbone, PackedBackbone) == expected, dtype
+        if expected:
+            assert runner.engine.backbone.input_size == (2, 3, 48, 64)
+    group_norm = build_model(tiny_model_config(camera_names=('top',), state_dim=4, action_dim=4, image_height=48,
+                                               image_width=64, backbone_norm='group_norm')).eval()
+    assert not isinstance(CpuRunner(ActInference(group_norm), torch.float32).engine.backbone, PackedBackbone)
 
 
 def test_imagenet_weights_missing_is_a_clear_error(tmp_path, monkeypatch):

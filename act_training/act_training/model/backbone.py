@@ -208,3 +208,74 @@ def fold_frozen_batchnorm(backbone: ResNet18Features) -> nn.Module:
     for parameter in folded.parameters():
         parameter.requires_grad_(False)
     return folded
+
+
+class PackedBackbone(nn.Module):
+    """Inference on the CPU: a folded backbone (fold_frozen_batchnorm) run as oneDNN
+    convolutions (onednn.PackedConv2d) laid out once for its one input size, with each
+    ReLU, and each block's residual add and ReLU, inside the convolution before it. Same
+    function as the folded backbone up to float rounding.
+
+    Why: eager mode makes a separate pass over the activations for every ReLU and residual
+    add, and lays the weights out inside every convolution call. Measured per chunk by
+    bench/bench_packed_backbone.py on the model-167 Xeon (2 threads): the CPU demo's model
+    (96x128) from 9.7 to 7.6 ms in fp32 and from 7.2 to 4.4 ms in bf16; the paper config's
+    (480x640) from 36.3 to 31.1 ms in bf16 and from 116.6 to 111.9 ms in fp32, where the
+    convolutions' arithmetic dominates.
+
+    input_size: (N, 3, H, W), N = cameras x batch. Raises ValueError for a backbone that
+    is not folded (GroupNorm, or frozen BatchNorm still in place): see packs(). """
+
+    def __init__(self, folded: ResNet18Features, input_size: tuple[int, int, int, int]):
+        super().__init__()
+        from act_training.model.onednn import PackedConv2d
+
+        if not PackedBackbone.packs(folded):
+            raise ValueError('PackedBackbone needs a backbone with frozen BatchNorm folded into its convolutions '
+                             '(fold_frozen_batchnorm)')
+        # Each convolution's input size, from one forward of the folded backbone.
+        sizes: dict[nn.Module, tuple[int, ...]] = {}
+
+        def record(module: nn.Module, args: tuple) -> None:  # None: the call's arguments stay
+            sizes[module] = tuple(args[0].shape)
+
+        handles = [module.register_forward_pre_hook(record) for module in folded.modules()
+                   if isinstance(module, nn.Conv2d)]
+        parameter = next(folded.parameters())
+        with torch.no_grad():
+            folded(torch.zeros(input_size, dtype=parameter.dtype).contiguous(memory_format=torch.channels_last))
+        for handle in handles:
+            handle.remove()
+
+        def pack(conv: nn.Conv2d) -> PackedConv2d:
+            return PackedConv2d(conv, sizes[conv])
+
+        self.stem = pack(folded.conv1)
+        self.maxpool = folded.maxpool
+        self.blocks = nn.ModuleList()
+        for layer in (folded.layer1, folded.layer2, folded.layer3, folded.layer4):
+            for block in layer:
+                packed = nn.Module()
+                packed.conv1, packed.conv2 = pack(block.conv1), pack(block.conv2)
+                packed.downsample = pack(block.downsample[0]) if block.downsample is not None else None
+                self.blocks.append(packed)
+        self.input_size = tuple(input_size)
+        self.stride = folded.stride
+
+    @staticmethod
+    def packs(folded: nn.Module) -> bool:
+        """Whether folded is a backbone PackedBackbone can run: every convolution with its
+        BatchNorm folded in (fold_frozen_batchnorm of a frozen_batchnorm backbone)."""
+        return (isinstance(folded, ResNet18Features) and folded.norm == 'frozen_batchnorm'
+                and all(isinstance(module, nn.Identity) for name, module in folded.named_modules()
+                        if name.rsplit('.', 1)[-1].startswith('bn') or name.endswith('downsample.1')))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) channels-last normalized images, N and H, W those of input_size ->
+        (N, 512, ceil(H/s), ceil(W/s)) features, as ResNet18Features.forward."""
+        x = self.maxpool(self.stem(x, relu=True))
+        for block in self.blocks:
+            shortcut = x if block.downsample is None else block.downsample(x)
+            x = block.conv2.add_relu(block.conv1(x, relu=True), shortcut)
+        return x
+

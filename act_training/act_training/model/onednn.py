@@ -10,6 +10,10 @@ the two operators below are the ones Inductor calls (`torch.ops.mkldnn`).
   matmuls go through oneDNN, forward and input gradient; the weight gradient stays with
   MKL, measured faster.
 - PackedLinear: inference only, the weight reordered once into oneDNN's blocked layout.
+- PackedConv2d: inference only, a convolution (with bias) whose weight is reordered once for
+  the one input size it will see, with the ReLU after it, or a residual add and the ReLU,
+  done inside the convolution (oneDNN post-ops) instead of as separate passes over the
+  activations. backbone.PackedBackbone builds ResNet-18's inference forward from them.
 """
 
 from __future__ import annotations
@@ -85,6 +89,41 @@ class PackedLinear(nn.Module):
         return _onednn_linear(x, self.packed, self.bias)
 
 
+@functools.cache
+def onednn_conv_available() -> bool:
+    """Whether PackedConv2d can run: oneDNN's fused convolution and weight reorder operators."""
+    return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_convolution_pointwise')
+            and hasattr(torch.ops.mkldnn, '_reorder_convolution_weight'))
+
+
+class PackedConv2d(nn.Module):
+    """nn.Conv2d for inference on the CPU, for one input size: same weight and bias (kept
+    as attributes), plus the weight reordered once into the layout oneDNN picks for
+    input_size (N, C_in, H, W). Other sizes are not supported: the caller knows the one
+    it runs (the policy's cameras and image size)."""
+
+    def __init__(self, conv: nn.Conv2d, input_size: tuple[int, int, int, int]):
+        super().__init__()
+        if conv.bias is None:
+            raise ValueError('PackedConv2d needs a convolution with a bias (fold the BatchNorm into it first)')
+        self.weight, self.bias = conv.weight, conv.bias  # (C_out, C_in / groups, kH, kW), (C_out,)
+        self.geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+        self.input_size = tuple(input_size)
+        # An opaque oneDNN tensor: a plain attribute, as PackedLinear's.
+        self.packed = torch.ops.mkldnn._reorder_convolution_weight(conv.weight.detach(), *self.geometry,
+                                                                   list(input_size))
+
+    def forward(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+        """(N, C_in, H, W) channels-last -> (N, C_out, H', W'), ReLU applied inside when relu."""
+        return torch.ops.mkldnn._convolution_pointwise(x, self.packed, self.bias, *self.geometry,
+                                                       'relu' if relu else 'none', [], '')
+
+    def add_relu(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """relu(conv(x) + residual), one oneDNN call; residual: (N, C_out, H', W')."""
+        return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, self.packed, self.bias, *self.geometry,
+                                                              'add', 1.0, 'relu', [], '')
+
+
 def pack_linears(module: nn.Module, rows_hint: int | None = None) -> nn.Module:
     """Replaces, in place, every nn.Linear inside module (CPU, inference only: the packed
     weight has no autograd). Returns module."""
@@ -105,11 +144,30 @@ def _linear_pointwise_flops(x_shape, weight_shape, *args, out_shape=None, **kwar
     return 2 * rows * x_shape[-1] * out_shape[-1]
 
 
+# Arguments of the plain overload of torch.ops.mkldnn._convolution_pointwise (X, W, B, padding,
+# stride, dilation, groups, attr, scalars, algorithm); the binary one puts the residual second.
+_CONV_POINTWISE_ARGS = 10
+
+
+def _conv_pointwise_flops(*args, out_shape=None, **kwargs) -> int:
+    """2 * output elements * C_in / groups * kH * kW: a convolution's multiply-adds, counted
+    twice, for both overloads (FlopCounterMode keys operators by packet). A packed
+    (oneDNN-layout) weight keeps its logical shape (C_out, C_in / groups, kH, kW)."""
+    weight_shape = args[1] if len(args) <= _CONV_POINTWISE_ARGS else args[2]
+    out_elements = 1
+    for size in out_shape:
+        out_elements *= size
+    return 2 * out_elements * weight_shape[1] * weight_shape[2] * weight_shape[3]
+
+
 def flop_counter():
-    """torch.utils.flop_counter.FlopCounterMode that also counts the oneDNN linear operator
-    above (torch's own formulas know aten matmuls and convolutions only: without this a
-    paper-config encoder's linear layers, which go through oneDNN, count as zero)."""
+    """torch.utils.flop_counter.FlopCounterMode that also counts the oneDNN linear and
+    convolution operators above (torch's own formulas know aten matmuls and convolutions
+    only: without this a paper-config encoder's linear layers, which go through oneDNN,
+    count as zero, and so would a packed backbone)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     mapping = {torch.ops.mkldnn._linear_pointwise: _linear_pointwise_flops} if onednn_available() else {}
+    if onednn_conv_available():
+        mapping[torch.ops.mkldnn._convolution_pointwise] = _conv_pointwise_flops
     return FlopCounterMode(display=False, custom_mapping=mapping)

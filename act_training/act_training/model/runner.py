@@ -4,8 +4,9 @@ Precision ('auto', 'fp32' or 'bf16'): auto is bf16 where the hardware computes b
 natively (CUDA GPUs with bf16, CPUs with AVX512-BF16 or AMX), fp32 elsewhere. bf16 is
 2x the arithmetic throughput on those units; what it changes in a trained policy's
 actions is measured by bench/bench_precision.py and bounded in test_training_model.py.
-CPU: eager under inference_mode (no autograd bookkeeping), linear layers through oneDNN
-with their weights laid out once (model/onednn.py). bf16 runs on every CPU: where
+CPU: eager under inference_mode (no autograd bookkeeping), linear layers and the backbone's
+convolutions through oneDNN with their weights laid out once, the backbone's ReLUs and
+residual adds inside its convolutions (model/onednn.py, backbone.PackedBackbone). bf16 runs on every CPU: where
 oneDNN's packed bf16 reorder is not available (AVX2-only x86, aarch64, a oneDNN capped by
 ONEDNN_MAX_CPU_ISA; act_common.cpu_features decides) the bf16 linear layers stay
 unpacked instead of crashing inside the reorder, and without native bf16 it is slower
@@ -25,7 +26,8 @@ import torch
 
 from act_training.config import PRECISIONS
 from act_training.model.inference import ActInference
-from act_training.model.onednn import onednn_available, pack_linears
+from act_training.model.backbone import PackedBackbone
+from act_training.model.onednn import onednn_available, onednn_conv_available, pack_linears
 
 log = logging.getLogger('act_training')
 
@@ -66,8 +68,9 @@ def precision_detail(precision: str, device: torch.device) -> str:
 
 
 def packs_linear_weights(dtype: torch.dtype) -> bool:
-    """Whether CpuRunner lays the linear weights out for oneDNN: fp32 always (where oneDNN
-    is there), bf16 only where the packed bf16 reorder runs (cpu_features)."""
+    """Whether CpuRunner lays the weights (linear layers, and the backbone's convolutions)
+    out for oneDNN: fp32 always (where oneDNN is there), bf16 only where the packed bf16
+    reorder runs (cpu_features)."""
     if not onednn_available():
         return False
     return dtype == torch.float32 or cpu_features().onednn_bf16_packing
@@ -92,6 +95,11 @@ class CpuRunner:
                         'picks fp32 here', cpu_features().describe())
         if self.packed:
             pack_linears(self.engine, rows_hint=self.engine.token_count)
+            # CpuRunner's batch is one observation: N_cam images of the model's size.
+            config = self.engine.config
+            if onednn_conv_available() and PackedBackbone.packs(self.engine.backbone):
+                self.engine.backbone = PackedBackbone(
+                    self.engine.backbone, (len(config.camera_names), 3, config.image_height, config.image_width))
 
     def __call__(self, frames: list[np.ndarray], qpos: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
