@@ -16,9 +16,7 @@ best median of the rounds, the ratio, and the largest difference between the two
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,20 +31,15 @@ from act_training.model import build_model  # noqa: E402
 from act_training.model.backbone import PackedBackbone  # noqa: E402
 from act_training.model.inference import ActInference  # noqa: E402
 from act_training.model.runner import CpuRunner, native_bf16, packs_linear_weights  # noqa: E402
+from act_training.train.step_time import measure_step_seconds  # noqa: E402
 
 DEMO_CONFIG = ROOT / 'act_training' / 'config' / 'training' / 'cpu_demo.yaml'
 STATE_DIM = 14
 
 
-def median_ms(call, iterations: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(iterations):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+def median_ms(call, iterations: int) -> float:
+    """The trainer's step timer (median after 2 warm-up calls), in milliseconds."""
+    return 1000 * measure_step_seconds(call, iterations)
 
 
 def compare(label: str, config: ModelConfig, dtype: torch.dtype, rounds: int, iterations: int) -> None:
