@@ -16,14 +16,12 @@ best median of the rounds, the ratio, and the largest difference between the two
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'bench'))
 
 from act_common.cpu_features import cpu_features  # noqa: E402
 from act_training.config import ModelConfig, load_training_configs  # noqa: E402

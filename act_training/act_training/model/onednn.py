@@ -108,7 +108,6 @@ class PackedConv2d(nn.Module):
             raise ValueError('PackedConv2d needs a convolution with a bias (fold the BatchNorm into it first)')
         self.weight, self.bias = conv.weight, conv.bias  # (C_out, C_in / groups, kH, kW), (C_out,)
         self.geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
-        self.input_size = tuple(input_size)
         # An opaque oneDNN tensor: a plain attribute, as PackedLinear's.
         self.packed = torch.ops.mkldnn._reorder_convolution_weight(conv.weight.detach(), *self.geometry,
                                                                    list(input_size))

@@ -4,13 +4,13 @@ Precision ('auto', 'fp32' or 'bf16'): auto is bf16 where the hardware computes b
 natively (CUDA GPUs with bf16, CPUs with AVX512-BF16 or AMX), fp32 elsewhere. bf16 is
 2x the arithmetic throughput on those units; what it changes in a trained policy's
 actions is measured by bench/bench_precision.py and bounded in test_training_model.py.
-CPU: eager under inference_mode (no autograd bookkeeping), linear layers and the backbone's
-convolutions through oneDNN with their weights laid out once, the backbone's ReLUs and
-residual adds inside its convolutions (model/onednn.py, backbone.PackedBackbone). bf16 runs on every CPU: where
-oneDNN's packed bf16 reorder is not available (AVX2-only x86, aarch64, a oneDNN capped by
-ONEDNN_MAX_CPU_ISA; act_common.cpu_features decides) the bf16 linear layers stay
-unpacked instead of crashing inside the reorder, and without native bf16 it is slower
-than fp32 (a warning says so).
+CPU: eager under inference_mode (no autograd bookkeeping), linear layers and the
+backbone's convolutions through oneDNN with their weights laid out once, the backbone's
+ReLUs and residual adds inside its convolutions (model/onednn.py, backbone.PackedBackbone).
+bf16 runs on every CPU: where oneDNN's packed bf16 reorder is not available (AVX2-only
+x86, aarch64, a oneDNN capped by ONEDNN_MAX_CPU_ISA; act_common.cpu_features decides) the
+bf16 linear layers and backbone stay unpacked instead of crashing inside the reorder, and
+without native bf16 it is slower than fp32 (a warning says so).
 CUDA: channels_last convolutions, inputs through pinned host buffers, and the whole
 forward captured once as a CUDA graph and replayed (one launch instead of a few hundred
 kernel launches); eager if capture fails.
