@@ -24,6 +24,13 @@ stage of the network against it.
    re-running each stage alone on its captured inputs, forward then forward+backward
    (training); the decoder's inference time is the total less the others (its layers are
    called through methods, not modules).
+3. Memory: the achievable read bandwidth (a sum over 256 MB), the fp32 parameters of each
+   inference stage (read once per chunk at most: the decoder's first self-attention is
+   precomputed) and the time to stream them at that rate, and, for the
+   encoder's linear layers, their time inside the chunk against the same calls repeated on
+   a weight already in cache. At batch 1 each weight is read once per chunk: a kernel
+   that runs at the matmul peak with its weight in cache loses that rate when the weight
+   comes from memory, and the difference is the price of streaming, in milliseconds.
 
 The CPU model and flags are printed first: every figure depends on them.
 """
@@ -52,7 +59,7 @@ from act_common.cpu_features import cpu_features  # noqa: E402
 from act_training.config import ModelConfig, load_training_configs  # noqa: E402
 from act_training.model import build_model  # noqa: E402
 from act_training.model.inference import ActInference  # noqa: E402
-from act_training.model.onednn import flop_counter  # noqa: E402
+from act_training.model.onednn import PackedLinear, flop_counter  # noqa: E402
 from act_training.model.runner import CpuRunner, native_bf16  # noqa: E402
 from act_training.train.step_time import SyntheticStep, measure_step_seconds  # noqa: E402
 
@@ -111,6 +118,14 @@ def measure_peak(dtypes: list[str], repeats: int) -> tuple[Peak, list[str]]:
     return Peak(matmul, conv, {name: cpu.peak_gflops(name, threads) for name in dtypes}), lines
 
 
+def measure_read_bandwidth(repeats: int, megabytes: int = 256) -> float:
+    """Achievable read bandwidth in GB/s: a sum over an fp32 tensor far larger than the caches
+    (its arithmetic is one add per 4 bytes, well under the FMA rate)."""
+    x = torch.ones(megabytes * 2 ** 20 // 4)
+    seconds = median_seconds(lambda: x.sum(), repeats)
+    return x.numel() * 4 / seconds / 1e9
+
+
 # --- 2. stages ------------------------------------------------------------------------------
 
 STAGE_KIND = {'backbone': 'conv', 'encoder': 'matmul', 'decoder': 'matmul', 'cvae encoder': 'matmul',
@@ -164,8 +179,48 @@ class StageTimer:
             handle.remove()
 
 
-def inference_stages(config: ModelConfig, repeats: int) -> tuple[dict[str, float], dict[str, float], float]:
-    """(seconds per stage, FLOPs per stage, total seconds) of one fp32 chunk prediction."""
+def stage_weight_bytes(policy: ActInference) -> dict[str, int]:
+    """Bytes of the parameters each inference stage reads per chunk (the decoder: the rest).
+    Packed weights are copies of these in oneDNN's layout, the same size in fp32."""
+    def size(modules) -> int:
+        unique = {id(p): p for module in modules for p in module.parameters()}
+        return sum(p.numel() * p.element_size() for p in unique.values())
+
+    per_stage = {stage: size([getattr(policy, name) for name in names if getattr(policy, name, None) is not None])
+                 for stage, names in INFERENCE_STAGES.items()}
+    per_stage['decoder'] = size([policy]) - sum(per_stage.values())
+    return per_stage
+
+
+def encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats: int) -> tuple[float, float, int]:
+    """(seconds of the encoder's linear layers inside one chunk, seconds of the same calls each
+    repeated on its weight already in cache, their weight bytes)."""
+    linears = [m for layer in policy.encoder_layers for m in layer.modules()
+               if isinstance(m, (torch.nn.Linear, PackedLinear))]
+    inputs = {}
+
+    def capture(module, args):
+        inputs[module] = args[0].clone()
+
+    handles = [m.register_forward_pre_hook(capture) for m in linears]
+    policy(frames, qpos)
+    for handle in handles:
+        handle.remove()
+    timer = StageTimer({'linears': linears})
+    per_run = []
+    for _ in range(repeats):
+        timer.reset()
+        policy(frames, qpos)
+        per_run.append(timer.seconds['linears'])
+    timer.close()
+    warm = sum(median_seconds(lambda m=m: m(inputs[m]), repeats, warmup=2) for m in linears)
+    weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+    return statistics.median(per_run), warm, weight_bytes
+
+
+def inference_stages(config: ModelConfig, repeats: int, bandwidth: float | None = None):
+    """(seconds per stage, FLOPs per stage, total seconds, weight bytes per stage, encoder
+    linears (in chunk s, warm s, weight bytes) or None) of one fp32 chunk prediction."""
     model = build_model(replace(config, backbone_weights='none', state_dim=14, action_dim=14))
     policy = CpuRunner(ActInference(model), torch.float32).engine  # as ActPolicy runs it
     frames = torch.randint(0, 256, (1, len(config.camera_names), config.image_height, config.image_width, 3),
@@ -185,9 +240,10 @@ def inference_stages(config: ModelConfig, repeats: int) -> tuple[dict[str, float
             policy(frames, qpos)
             per_run.append(dict(timer.seconds))
         timer.close()
+        linears = encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats) if bandwidth else None
     seconds = {stage: statistics.median(run[stage] for run in per_run) for stage in ('backbone', 'encoder', 'rest')}
     seconds['decoder'] = max(0.0, total - sum(seconds.values()))
-    return seconds, flops, total
+    return seconds, flops, total, stage_weight_bytes(policy), linears
 
 
 def training_stages(config: ModelConfig, train, bf16: bool, repeats: int):
@@ -253,20 +309,34 @@ def fraction(flops: float, seconds: float, peak_gflops: float) -> str:
     return f'{flops / seconds / 1e9 / peak_gflops * 100:5.0f}%'
 
 
-def print_inference(title: str, config: ModelConfig, peak: Peak, repeats: int) -> None:
-    seconds, flops, total = inference_stages(config, repeats)
+def print_inference(title: str, config: ModelConfig, peak: Peak, repeats: int, bandwidth: float) -> None:
+    """bandwidth: the measured read GB/s, for the weights' streaming time per stage."""
+    seconds, flops, total, weights, linears = inference_stages(config, repeats, bandwidth)
     print(f'\n{title}: {len(config.camera_names)} camera(s) {config.image_height}x{config.image_width}, '
           f'chunk {config.chunk_size}, dim {config.dim_model}, {config.n_encoder_layers}+{config.n_decoder_layers} '
           f'layers; fp32; one chunk {total * 1e3:.1f} ms ({repeats} repeats, median)')
-    print(f'  {"stage":<14}{"GFLOP":>9}{"ms":>10}{"GFLOP/s":>10}{"of measured peak":>18}')
+    print(f'  {"stage":<14}{"GFLOP":>9}{"ms":>10}{"GFLOP/s":>10}{"of measured peak":>18}'
+          f'{"at peak ms":>12}{"weights MB":>12}{"stream ms":>11}')
     for stage in ('backbone', 'encoder', 'decoder', 'rest'):
         gflop, ms = flops.get(stage, 0.0) / 1e9, seconds[stage] * 1e3
         rate = gflop / (ms / 1e3) if ms > 0 else 0.0
+        stage_peak = peak.of(STAGE_KIND[stage], 'fp32')
         print(f'  {stage:<14}{gflop:9.2f}{ms:10.1f}{rate:10.1f}'
-              f'{fraction(flops.get(stage, 0.0), seconds[stage], peak.of(STAGE_KIND[stage], "fp32")):>18}')
-    all_flops = sum(flops.values())
+              f'{fraction(flops.get(stage, 0.0), seconds[stage], stage_peak):>18}'
+              f'{gflop / stage_peak * 1e3:12.1f}{weights[stage] / 1e6:12.1f}{weights[stage] / bandwidth / 1e6:11.1f}')
+    all_flops, all_bytes = sum(flops.values()), sum(weights.values())
+    at_peak = sum(flops.get(stage, 0.0) / peak.of(STAGE_KIND[stage], 'fp32') for stage in flops) / 1e6
     print(f'  {"total":<14}{all_flops / 1e9:9.2f}{total * 1e3:10.1f}{all_flops / total / 1e9:10.1f}'
-          f'{fraction(all_flops, total, peak.conv["fp32"]):>18} (of the conv peak)')
+          f'{fraction(all_flops, total, peak.conv["fp32"]):>18}{at_peak:12.1f}{all_bytes / 1e6:12.1f}'
+          f'{all_bytes / bandwidth / 1e6:11.1f}  (% of the conv peak)')
+    print('  "at peak ms": the stage\'s FLOPs at its kind\'s measured peak; "stream ms": its fp32 weights '
+          f'read once at {bandwidth:.1f} GB/s')
+    if linears:
+        in_chunk, warm, weight_bytes = linears
+        print(f'  encoder linear layers: {in_chunk * 1e3:.1f} ms in the chunk, {warm * 1e3:.1f} ms for the same calls '
+              f'each repeated on a weight in cache: {(in_chunk - warm) * 1e3:.1f} ms more when their '
+              f'{weight_bytes / 1e6:.0f} MB of weights come from memory ({weight_bytes / bandwidth / 1e6:.1f} ms to '
+              f'read once at {bandwidth:.1f} GB/s)')
 
 
 def print_training(config: ModelConfig, train, peak: Peak, bf16: bool, repeats: int) -> None:
@@ -313,13 +383,16 @@ def main() -> int:
               f'FMA peak at the reported clock {peak.theoretical[name]:.1f} GFLOP/s '
               f'(measured = {share * 100:.0f}% of it{why})')
 
+    bandwidth = measure_read_bandwidth(repeats)
+    print(f'  memory: read {bandwidth:.1f} GB/s (sum over 256 MB, {torch.get_num_threads()} threads)')
+
     paper = ModelConfig(camera_names=('top',))
-    print_inference('inference, paper config', paper, peak, repeats)
+    print_inference('inference, paper config', paper, peak, repeats, bandwidth)
     if not args.quick:
         print_inference('inference, paper config', replace(paper, camera_names=('top', 'left', 'right', 'low')),
-                        peak, repeats)
+                        peak, repeats, bandwidth)
     demo_model, demo_train = load_training_configs(DEMO_CONFIG)
-    print_inference('inference, demo config', demo_model, peak, repeats)
+    print_inference('inference, demo config', demo_model, peak, repeats, bandwidth)
     for bf16 in [False] + ([True] if 'bf16' in dtypes else []):
         print_training(demo_model, demo_train, peak, bf16, repeats)
     return 0

@@ -16,10 +16,10 @@ from act_training.model.backbone import (BackboneWeightsError, PackedBackbone, R
                                          fold_frozen_batchnorm, load_backbone_weights)
 from act_training.model.inference import ActInference
 from act_training.model import onednn
-from act_training.model.onednn import OneDnnLinear
+from act_training.model.onednn import OneDnnLinear, PackedLinear
 from act_training.model.runner import CpuRunner, native_bf16, packs_linear_weights, resolve_precision
 from act_training.model.position import sinusoidal_1d, sinusoidal_2d
-from act_training.model.transformer import Attention, Dropout, dropout
+from act_training.model.transformer import Attention, Dropout, dropout, keep_mask
 
 
 def _inputs(config, batch=2, seed=0):
@@ -217,10 +217,45 @@ def test_the_flop_counter_counts_the_onednn_linear_like_nn_linear(monkeypatch):
     assert out.shape == (4, 30, 80)
 
 
+def test_a_packed_linear_fuses_the_relu_into_its_matmul():
+    if not onednn.onednn_available():
+        pytest.skip('this torch build has no oneDNN linear operator')
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(5)
+    layer, x = OneDnnLinear(48, 80), torch.randn(3, 30, 48)
+    with torch.inference_mode():
+        expected = torch.relu(layer(x))
+        packed = PackedLinear(layer, rows_hint=90)
+        with Ops() as ops:
+            fused = packed.forward_relu(x)
+        torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
+        assert layer.forward_relu(x).equal(expected)
+    assert ops.names == ['mkldnn._linear_pointwise'], ops.names
+
+
 def test_dropout_zeroes_p_and_scales_the_rest():
     torch.manual_seed(4)
     out = dropout(torch.ones(400, 1000), 0.1)
     assert abs(float((out == 0).float().mean()) - 0.1) < 0.005  # 400k draws: std of the fraction 0.0005
+    # Both int16 halves of each 32-bit draw drop at p. Compared without the 15-bit mask, the
+    # even (low, signed 16-bit) entries would drop at (3277 + 32768) / 65536 = 0.55.
+    flat = out.flatten()
+    for half in (flat[0::2], flat[1::2]):
+        assert abs(float((half == 0).float().mean()) - 0.1) < 0.005
+    torch.manual_seed(4)
+    assert torch.equal(dropout(torch.ones(400, 1000), 0.1), out), 'torch.manual_seed reproduces the mask'
+    assert abs(float(keep_mask((300, 1001), 0.5).float().mean()) - 0.5) < 0.01  # an odd count: the last half-word
+    assert keep_mask((7,), 0.0).all() and not keep_mask((7,), 1.0).any()
     assert torch.allclose(out[out != 0], torch.tensor(1 / 0.9))
     layer = Dropout(0.3)
     x = torch.randn(50, 50)

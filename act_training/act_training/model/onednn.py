@@ -46,7 +46,10 @@ class _OneDnnLinearFunction(torch.autograd.Function):
         grad_rows = grad.reshape(-1, grad.shape[-1])  # (M, out)
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = _onednn_linear(grad_rows, weight.t().contiguous(), None).reshape(x.shape)  # (..., in)
+            # weight.t() as a strided view: oneDNN reads the transposed layout directly, where a
+            # contiguous copy cost a pass over the weight in every backward (72 ms of a
+            # paper-config step at batch 8 on the model-167 Xeon).
+            grad_x = _onednn_linear(grad_rows, weight.t(), None).reshape(x.shape)  # (..., in)
         if ctx.needs_input_grad[1]:
             grad_weight = grad_rows.t().mm(x.reshape(-1, x.shape[-1]))  # (out, in)
         if ctx.has_bias and ctx.needs_input_grad[2]:
@@ -63,6 +66,10 @@ ONEDNN_MIN_MACS = 1 << 29
 class OneDnnLinear(nn.Linear):
     """nn.Linear; large fp32 matmuls on the CPU (outside autocast) through oneDNN, the
     rest as nn.Linear."""
+
+    def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
+        """relu(self(x)); PackedLinear does it in one oneDNN call."""
+        return torch.relu(self(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.device.type == 'cpu' and x.dtype == torch.float32 and self.weight.dtype == torch.float32
@@ -87,6 +94,11 @@ class PackedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., in) -> (..., out)"""
         return _onednn_linear(x, self.packed, self.bias)
+
+    def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in) -> (..., out), relu(x W^T + b) with the ReLU inside the matmul (a oneDNN
+        post-op) instead of a second pass over the output."""
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, 'relu', [], '')
 
 
 @functools.cache
