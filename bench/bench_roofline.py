@@ -194,28 +194,36 @@ def stage_weight_bytes(policy: ActInference) -> dict[str, int]:
 
 def encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats: int) -> tuple[float, float, int]:
     """(seconds of the encoder's linear layers inside one chunk, seconds of the same calls each
-    repeated on its weight already in cache, their weight bytes)."""
+    repeated on its weight already in cache, their weight bytes). Each layer's forward and
+    forward_relu (the feed-forward's first layer, ReLU fused) are wrapped for the timing."""
     linears = [m for layer in policy.encoder_layers for m in layer.modules()
                if isinstance(m, (torch.nn.Linear, PackedLinear))]
-    inputs = {}
+    inputs, spent = {}, [0.0]
 
-    def capture(module, args):
-        inputs[module] = args[0].clone()
+    def timed(method, key):
+        def call(x):
+            if key not in inputs:
+                inputs[key] = (method, x.clone())
+            start = time.perf_counter()
+            out = method(x)
+            spent[0] += time.perf_counter() - start
+            return out
+        return call
 
-    handles = [m.register_forward_pre_hook(capture) for m in linears]
-    policy(frames, qpos)
-    for handle in handles:
-        handle.remove()
-    timer = StageTimer({'linears': linears})
+    for m in linears:
+        for name in ('forward', 'forward_relu'):
+            setattr(m, name, timed(getattr(m, name), (id(m), name)))  # an instance attribute shadows the method
     per_run = []
-    for _ in range(repeats):
-        timer.reset()
+    for _ in range(repeats + 1):  # the first run captures the inputs
+        spent[0] = 0.0
         policy(frames, qpos)
-        per_run.append(timer.seconds['linears'])
-    timer.close()
-    warm = sum(median_seconds(lambda m=m: m(inputs[m]), repeats, warmup=2) for m in linears)
+        per_run.append(spent[0])
+    for m in linears:
+        for name in ('forward', 'forward_relu'):
+            delattr(m, name)
+    warm = sum(median_seconds(lambda method=method, x=x: method(x), repeats, warmup=2) for method, x in inputs.values())
     weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
-    return statistics.median(per_run), warm, weight_bytes
+    return statistics.median(per_run[1:]), warm, weight_bytes
 
 
 def inference_stages(config: ModelConfig, repeats: int, bandwidth: float | None = None):
