@@ -24,12 +24,12 @@ stage of the network against it.
    re-running each stage alone on its captured inputs, forward then forward+backward
    (training); the decoder's inference time is the total less the others (its layers are
    called through methods, not modules).
-3. Memory: the achievable read bandwidth (a sum over 256 MB), the fp32 parameters of each
+3. Memory: the achievable read bandwidth (a sum over 256 MiB), the fp32 parameters of each
    inference stage (read once per chunk at most: the decoder's first self-attention is
    precomputed) and the time to stream them at that rate, and, for the
    encoder's linear layers, their time inside the chunk against the same calls repeated on
-   a weight already in cache. At batch 1 each weight is read once per chunk: a kernel
-   that runs at the matmul peak with its weight in cache loses that rate when the weight
+   a weight already in the caches (L2, or L3 for the 6.5 MB feed-forward weights). At batch 1 each weight is read once per chunk: a kernel
+   that runs at the matmul peak with its weight in the caches loses that rate when the weight
    comes from memory, and the difference is the price of streaming, in milliseconds.
 
 The CPU model and flags are printed first: every figure depends on them.
@@ -194,8 +194,9 @@ def stage_weight_bytes(policy: ActInference) -> dict[str, int]:
 
 def encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats: int) -> tuple[float, float, int]:
     """(seconds of the encoder's linear layers inside one chunk, seconds of the same calls each
-    repeated on its weight already in cache, their weight bytes). Each layer's forward and
-    forward_relu (the feed-forward's first layer, ReLU fused) are wrapped for the timing."""
+    repeated on its weight already in the caches, their weight bytes). Each layer's forward,
+    and a PackedLinear's forward_relu (the feed-forward's first layer with its ReLU fused),
+    are wrapped for the timing; an unpacked layer's forward_relu calls its forward, timed once."""
     linears = [m for layer in policy.encoder_layers for m in layer.modules()
                if isinstance(m, (torch.nn.Linear, PackedLinear))]
     inputs, spent = {}, [0.0]
@@ -210,16 +211,18 @@ def encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats: int) -> tup
             return out
         return call
 
-    for m in linears:
-        for name in ('forward', 'forward_relu'):
-            setattr(m, name, timed(getattr(m, name), (id(m), name)))  # an instance attribute shadows the method
+    wrapped = [(m, name) for m in linears for name in ('forward', 'forward_relu')
+               if name == 'forward' or isinstance(m, PackedLinear)]
+    for m, name in wrapped:
+        setattr(m, name, timed(getattr(m, name), (id(m), name)))  # an instance attribute shadows the method
     per_run = []
-    for _ in range(repeats + 1):  # the first run captures the inputs
-        spent[0] = 0.0
-        policy(frames, qpos)
-        per_run.append(spent[0])
-    for m in linears:
-        for name in ('forward', 'forward_relu'):
+    try:
+        for _ in range(repeats + 1):  # the first run captures the inputs
+            spent[0] = 0.0
+            policy(frames, qpos)
+            per_run.append(spent[0])
+    finally:
+        for m, name in wrapped:
             delattr(m, name)
     warm = sum(median_seconds(lambda method=method, x=x: method(x), repeats, warmup=2) for method, x in inputs.values())
     weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
@@ -342,7 +345,7 @@ def print_inference(title: str, config: ModelConfig, peak: Peak, repeats: int, b
     if linears:
         in_chunk, warm, weight_bytes = linears
         print(f'  encoder linear layers: {in_chunk * 1e3:.1f} ms in the chunk, {warm * 1e3:.1f} ms for the same calls '
-              f'each repeated on a weight in cache: {(in_chunk - warm) * 1e3:.1f} ms more when their '
+              f'each repeated on a weight already in the caches: {(in_chunk - warm) * 1e3:.1f} ms more when their '
               f'{weight_bytes / 1e6:.0f} MB of weights come from memory ({weight_bytes / bandwidth / 1e6:.1f} ms to '
               f'read once at {bandwidth:.1f} GB/s)')
 
@@ -392,7 +395,7 @@ def main() -> int:
               f'(measured = {share * 100:.0f}% of it{why})')
 
     bandwidth = measure_read_bandwidth(repeats)
-    print(f'  memory: read {bandwidth:.1f} GB/s (sum over 256 MB, {torch.get_num_threads()} threads)')
+    print(f'  memory: read {bandwidth:.1f} GB/s (sum over 256 MiB, {torch.get_num_threads()} threads)')
 
     paper = ModelConfig(camera_names=('top',))
     print_inference('inference, paper config', paper, peak, repeats, bandwidth)

@@ -256,6 +256,8 @@ def test_dropout_zeroes_p_and_scales_the_rest():
     assert torch.equal(dropout(torch.ones(400, 1000), 0.1), out), 'torch.manual_seed reproduces the mask'
     assert abs(float(keep_mask((300, 1001), 0.5).float().mean()) - 0.5) < 0.01  # an odd count: the last half-word
     assert keep_mask((7,), 0.0).all() and not keep_mask((7,), 1.0).any()
+    with pytest.raises(ValueError, match=r'dropout probability must be in \[0, 1\), got 1.0'):
+        dropout(torch.ones(3), 1.0)
     assert torch.allclose(out[out != 0], torch.tensor(1 / 0.9))
     layer = Dropout(0.3)
     x = torch.randn(50, 50)

@@ -13,8 +13,8 @@ How this differs from torch.nn.Transformer and from DETR's code, and why:
   30 ms with uniform floats and 22 ms with 15-bit draws; the whole paper-config step at
   batch 8 went from 3.63 to 3.50 s, together with the strided weight in OneDnnLinear's
   backward (medians of three alternating runs each).
-  p is realized to 1 / 2^15 (0.1 drops 3277 / 32768 = 0.100006). On CUDA it is
-  F.dropout, fused there.
+  p is rounded to a multiple of 1 / 2^15 (0.1 drops 3277 / 32768 = 0.100006). On CUDA it
+  is F.dropout, fused there.
 - The transformer's matrices are OneDnnLinear (act_training.model.onednn): nn.Linear,
   faster on this project's CPUs.
 - Q, K and V come from one packed projection of x. The position term is projected
@@ -34,8 +34,9 @@ from torch import nn
 from act_training.model.onednn import OneDnnLinear
 
 
-# The CPU dropout mask's resolution: 15 random bits per element (see keep_mask).
-DROPOUT_MASK_BITS = 15
+# The CPU dropout mask's resolution: 15 random bits per element. Fixed, not a setting: the
+# high int16 half of an int32 random_() draw holds only 15 random bits (see keep_mask).
+_MASK_BITS = 15
 
 
 def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
@@ -45,18 +46,22 @@ def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
     int32 random_() draws from [0, 2^31): viewed as two int16 halves, the low one holds 16
     random bits and the high one 15 (its sign bit is always 0), so both are masked to their
     15 low bits before the comparison."""
-    threshold = round(p * (1 << DROPOUT_MASK_BITS))
-    if threshold >= 1 << DROPOUT_MASK_BITS:  # p = 1 (as an int16 the threshold would wrap around)
+    threshold = round(p * (1 << _MASK_BITS))
+    if threshold >= 1 << _MASK_BITS:  # p = 1 (as an int16 the threshold would wrap around)
         return torch.zeros(shape, dtype=torch.bool)
     count = math.prod(shape)
     words = torch.empty((count + 1) // 2, dtype=torch.int32).random_()  # (ceil(n / 2),) in [0, 2^31)
-    bits = words.view(torch.int16)[:count].bitwise_and_((1 << DROPOUT_MASK_BITS) - 1)  # (n,) in [0, 2^15)
+    bits = words.view(torch.int16)[:count].bitwise_and_((1 << _MASK_BITS) - 1)  # (n,) in [0, 2^15)
     return bits.ge(threshold).view(shape)
 
 
 def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
-    """Training-mode dropout: zeroes each entry with probability p (on the CPU, p to
-    1 / 2^15: keep_mask), scales the rest by 1 / (1 - p)."""
+    """Training-mode dropout: zeroes each entry with probability p (on the CPU, p rounded to
+    a multiple of 1 / 2^15: keep_mask), scales the rest by 1 / (1 - p).
+
+    Raises ValueError unless 0 <= p < 1 (ModelConfig.dropout's range)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f'dropout probability must be in [0, 1), got {p!r}')
     if p == 0.0:
         return x
     if x.device.type != 'cpu':
