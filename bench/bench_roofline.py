@@ -26,11 +26,12 @@ stage of the network against it.
    called through methods, not modules).
 3. Memory: the achievable read bandwidth (a sum over 256 MiB), the fp32 parameters of each
    inference stage (read once per chunk at most: the decoder's first self-attention is
-   precomputed) and the time to stream them at that rate, and, for the
-   encoder's linear layers, their time inside the chunk against the same calls repeated on
-   a weight already in the caches (L2, or L3 for the 6.5 MB feed-forward weights). At batch 1 each weight is read once per chunk: a kernel
-   that runs at the matmul peak with its weight in the caches loses that rate when the weight
-   comes from memory, and the difference is the price of streaming, in milliseconds.
+   precomputed) and the time to stream them at that rate, and, for the encoder's linear
+   layers, their time inside the chunk against the same calls repeated on a weight already
+   in the caches (L2, or L3 for the 6.5 MB feed-forward weights). At batch 1 each weight is
+   read once per chunk: a kernel that runs at the matmul peak with its weight in the caches
+   loses that rate when the weight comes from memory, and the difference is the price of
+   streaming, in milliseconds.
 
 The CPU model and flags are printed first: every figure depends on them.
 """
@@ -180,8 +181,9 @@ class StageTimer:
 
 
 def stage_weight_bytes(policy: ActInference) -> dict[str, int]:
-    """Bytes of the parameters each inference stage reads per chunk (the decoder: the rest).
-    Packed weights are copies of these in oneDNN's layout, the same size in fp32."""
+    """Bytes of each inference stage's parameters, each read at most once per chunk (the
+    decoder: the rest of the model). Packed weights are copies of these in oneDNN's layout,
+    the same size in fp32."""
     def size(modules) -> int:
         unique = {id(p): p for module in modules for p in module.parameters()}
         return sum(p.numel() * p.element_size() for p in unique.values())
