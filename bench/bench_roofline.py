@@ -119,10 +119,10 @@ def measure_peak(dtypes: list[str], repeats: int) -> tuple[Peak, list[str]]:
     return Peak(matmul, conv, {name: cpu.peak_gflops(name, threads) for name in dtypes}), lines
 
 
-def measure_read_bandwidth(repeats: int, megabytes: int = 256) -> float:
+def measure_read_bandwidth(repeats: int, mebibytes: int = 256) -> float:
     """Achievable read bandwidth in GB/s: a sum over an fp32 tensor far larger than the caches
     (its arithmetic is one add per 4 bytes, well under the FMA rate)."""
-    x = torch.ones(megabytes * 2 ** 20 // 4)
+    x = torch.ones(mebibytes * 2 ** 20 // 4)
     seconds = median_seconds(lambda: x.sum(), repeats)
     return x.numel() * 4 / seconds / 1e9
 
