@@ -119,7 +119,11 @@ def measure_peak(dtypes: list[str], repeats: int) -> tuple[Peak, list[str]]:
     return Peak(matmul, conv, {name: cpu.peak_gflops(name, threads) for name in dtypes}), lines
 
 
-def measure_read_bandwidth(repeats: int, mebibytes: int = 256) -> float:
+# The read-bandwidth probe's size: far larger than any cache of this project's CPUs.
+BANDWIDTH_PROBE_MIB = 256
+
+
+def measure_read_bandwidth(repeats: int, mebibytes: int = BANDWIDTH_PROBE_MIB) -> float:
     """Achievable read bandwidth in GB/s: a sum over an fp32 tensor far larger than the caches
     (its arithmetic is one add per 4 bytes, well under the FMA rate)."""
     x = torch.ones(mebibytes * 2 ** 20 // 4)
@@ -231,9 +235,9 @@ def encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats: int) -> tup
     return statistics.median(per_run[1:]), warm, weight_bytes
 
 
-def inference_stages(config: ModelConfig, repeats: int, bandwidth: float | None = None):
+def inference_stages(config: ModelConfig, repeats: int):
     """(seconds per stage, FLOPs per stage, total seconds, weight bytes per stage, encoder
-    linears (in chunk s, warm s, weight bytes) or None) of one fp32 chunk prediction."""
+    linears (in chunk s, warm s, weight bytes)) of one fp32 chunk prediction."""
     model = build_model(replace(config, backbone_weights='none', state_dim=14, action_dim=14))
     policy = CpuRunner(ActInference(model), torch.float32).engine  # as ActPolicy runs it
     frames = torch.randint(0, 256, (1, len(config.camera_names), config.image_height, config.image_width, 3),
@@ -253,7 +257,7 @@ def inference_stages(config: ModelConfig, repeats: int, bandwidth: float | None 
             policy(frames, qpos)
             per_run.append(dict(timer.seconds))
         timer.close()
-        linears = encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats) if bandwidth else None
+        linears = encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats)
     seconds = {stage: statistics.median(run[stage] for run in per_run) for stage in ('backbone', 'encoder', 'rest')}
     seconds['decoder'] = max(0.0, total - sum(seconds.values()))
     return seconds, flops, total, stage_weight_bytes(policy), linears
@@ -324,7 +328,7 @@ def fraction(flops: float, seconds: float, peak_gflops: float) -> str:
 
 def print_inference(title: str, config: ModelConfig, peak: Peak, repeats: int, bandwidth: float) -> None:
     """bandwidth: the measured read GB/s, for the weights' streaming time per stage."""
-    seconds, flops, total, weights, linears = inference_stages(config, repeats, bandwidth)
+    seconds, flops, total, weights, (in_chunk, warm, weight_bytes) = inference_stages(config, repeats)
     print(f'\n{title}: {len(config.camera_names)} camera(s) {config.image_height}x{config.image_width}, '
           f'chunk {config.chunk_size}, dim {config.dim_model}, {config.n_encoder_layers}+{config.n_decoder_layers} '
           f'layers; fp32; one chunk {total * 1e3:.1f} ms ({repeats} repeats, median)')
@@ -344,12 +348,10 @@ def print_inference(title: str, config: ModelConfig, peak: Peak, repeats: int, b
           f'{all_bytes / bandwidth / 1e6:11.1f}  (% of the conv peak)')
     print('  "at peak ms": the stage\'s FLOPs at its kind\'s measured peak; "stream ms": its fp32 weights '
           f'read once at {bandwidth:.1f} GB/s')
-    if linears:
-        in_chunk, warm, weight_bytes = linears
-        print(f'  encoder linear layers: {in_chunk * 1e3:.1f} ms in the chunk, {warm * 1e3:.1f} ms for the same calls '
-              f'each repeated on a weight already in the caches: {(in_chunk - warm) * 1e3:.1f} ms more when their '
-              f'{weight_bytes / 1e6:.0f} MB of weights come from memory ({weight_bytes / bandwidth / 1e6:.1f} ms to '
-              f'read once at {bandwidth:.1f} GB/s)')
+    print(f'  encoder linear layers: {in_chunk * 1e3:.1f} ms in the chunk, {warm * 1e3:.1f} ms for the same calls '
+          f'each repeated on a weight already in the caches: {(in_chunk - warm) * 1e3:.1f} ms more when their '
+          f'{weight_bytes / 1e6:.0f} MB of weights come from memory ({weight_bytes / bandwidth / 1e6:.1f} ms to '
+          f'read once at {bandwidth:.1f} GB/s)')
 
 
 def print_training(config: ModelConfig, train, peak: Peak, bf16: bool, repeats: int) -> None:
@@ -397,7 +399,7 @@ def main() -> int:
               f'(measured = {share * 100:.0f}% of it{why})')
 
     bandwidth = measure_read_bandwidth(repeats)
-    print(f'  memory: read {bandwidth:.1f} GB/s (sum over 256 MiB, {torch.get_num_threads()} threads)')
+    print(f'  memory: read {bandwidth:.1f} GB/s (sum over {BANDWIDTH_PROBE_MIB} MiB, {torch.get_num_threads()} threads)')
 
     paper = ModelConfig(camera_names=('top',))
     print_inference('inference, paper config', paper, peak, repeats, bandwidth)
