@@ -243,6 +243,61 @@ def test_a_packed_linear_fuses_the_relu_into_its_matmul():
     assert ops.names == ['mkldnn._linear_pointwise'], ops.names
 
 
+@pytest.mark.parametrize('kernel', ['matmul', 'conv1x1'])
+def test_a_packed_linear_is_the_linear_with_either_kernel(kernel):
+    """Every row count (the hint, others, one row), leading dimensions kept, with and
+    without the fused ReLU, and the FLOPs counted as a linear layer's."""
+    if not (onednn.onednn_available() and onednn.onednn_conv_available()):
+        pytest.skip("this torch build has no oneDNN linear or convolution operator")
+    torch.manual_seed(6)
+    layer = torch.nn.Linear(48, 80)
+    packed = PackedLinear(layer, rows_hint=90, kernel=kernel)
+    with torch.inference_mode():
+        for shape in ((3, 30, 48), (1, 100, 48), (7, 48), (1, 48)):
+            x = torch.randn(shape)
+            torch.testing.assert_close(packed(x), layer(x), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(packed.forward_relu(x), torch.relu(layer(x)), atol=1e-5, rtol=1e-5)
+            assert packed(x).shape == (*shape[:-1], 80)
+        with onednn.flop_counter() as counter:
+            packed(torch.randn(2, 30, 48))
+    assert counter.get_total_flops() == 2 * 2 * 30 * 48 * 80
+
+
+def test_a_packed_linear_refuses_an_unknown_kernel():
+    with pytest.raises(ValueError, match="kernel must be 'matmul', 'conv1x1' or None, got 'gemm'"):
+        PackedLinear(torch.nn.Linear(4, 4), kernel='gemm')
+
+
+def test_the_1x1_convolution_runs_large_linears_on_avx2_only_x86(monkeypatch):
+    """Measured on the AVX2-only EPYC (onednn.linear_kernel); every other CPU keeps the
+    matmul kernel, and small products keep it everywhere."""
+    import dataclasses
+
+    import act_common.cpu_features as cpu_module
+
+    real = cpu_module.cpu_features()
+    cases = {frozenset({'avx2', 'fma'}): 'conv1x1',
+             frozenset({'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'}): 'matmul',
+             frozenset({'asimd', 'bf16'}): 'matmul'}
+    for flags, large in cases.items():
+        monkeypatch.setattr(cpu_module, 'cpu_features', lambda flags=flags: dataclasses.replace(real, flags=flags))
+        assert onednn.linear_kernel(onednn.CONV1X1_MIN_MACS) == large, flags
+        assert onednn.linear_kernel(onednn.CONV1X1_MIN_MACS - 1) == 'matmul', flags
+
+
+def test_a_packed_linear_lays_the_convolution_weight_out_per_row_count():
+    # One layout served every row count and oneDNN reordered it again in each call that
+    # differed from the hint (58 ms a 4-camera chunk).
+    if not onednn.onednn_conv_available():
+        pytest.skip('this torch build has no oneDNN convolution operator')
+    packed = PackedLinear(torch.nn.Linear(16, 8), rows_hint=12, kernel='conv1x1')
+    with torch.inference_mode():
+        packed(torch.randn(12, 16))
+        packed(torch.randn(2, 5, 16))
+        packed(torch.randn(10, 16))
+    assert sorted(packed._by_rows) == [10, 12]
+
+
 def test_dropout_zeroes_p_and_scales_the_rest():
     torch.manual_seed(4)
     out = dropout(torch.ones(400, 1000), 0.1)

@@ -9,7 +9,8 @@ the two operators below are the ones Inductor calls (`torch.ops.mkldnn`).
 - OneDnnLinear: an nn.Linear (same parameters and state dict) whose large fp32 CPU
   matmuls go through oneDNN, forward and input gradient; the weight gradient stays with
   MKL, measured faster.
-- PackedLinear: inference only, the weight reordered once into oneDNN's blocked layout.
+- PackedLinear: inference only, the weight reordered once into oneDNN's blocked layout; on
+  AVX2-only x86 its large products run as 1x1 convolutions (linear_kernel says why).
 - PackedConv2d: inference only, a convolution (with bias) whose weight is reordered once for
   the one input size it will see, with the ReLU after it, or a residual add and the ReLU,
   done inside the convolution (oneDNN post-ops) instead of as separate passes over the
@@ -79,26 +80,96 @@ class OneDnnLinear(nn.Linear):
         return super().forward(x)
 
 
+# Below this many multiply-adds per call the 1x1 convolution's fixed cost outweighs its
+# faster inner kernel (AVX2-only EPYC, model 49: 0.60-0.93x the matmul's speed at 0.9-9.8 M,
+# 0.99-1.12x at 11-23 M, 1.08-1.29x from 26 M on; ACT's shapes at 14-302 rows, dim 256-3200).
+CONV1X1_MIN_MACS = 1 << 24
+
+
+def linear_kernel(macs: int) -> str:
+    """How PackedLinear runs a product of `macs` multiply-adds (rows x in x out) on this CPU:
+    'conv1x1' on x86 with AVX2 but not AVX-512 from CONV1X1_MIN_MACS on, else 'matmul'.
+
+    Why: on the AVX2-only AMD EPYC (family 23 model 49), oneDNN's matmul lays the weight out
+    in 64-wide blocks (its AVX-512 blocking) and ran ACT's linear shapes at 146-154
+    GFLOP/s; the same product as a 1x1 convolution (oneDNN's brgconv_1x1 kernel, 24-wide
+    blocks: three AVX2 registers) ran at 155-193 GFLOP/s, against 208 for ResNet-18's 3x3
+    convolutions (bench/bench_roofline.py prints the three rates). Where AVX-512 is there,
+    the matmul kernel is the measured one and stays.
+    """
+    from act_common.cpu_features import cpu_features  # read on first CPU use, as runner's
+
+    features = cpu_features()
+    if features.has('avx2') and not features.avx512_core and macs >= CONV1X1_MIN_MACS:
+        return 'conv1x1'
+    return 'matmul'
+
+
+# A 1x1 convolution's geometry: padding, stride, dilation, groups.
+_CONV1X1 = ([0, 0], [1, 1], [1, 1], 1)
+
+
 class PackedLinear(nn.Module):
     """nn.Linear for inference: same weight and bias (kept, other code slices them), plus
-    the weight reordered into oneDNN's blocked layout, used by forward."""
+    the weight reordered into oneDNN's blocked layout, used by forward.
 
-    def __init__(self, linear: nn.Linear, rows_hint: int | None = None):
+    kernel: 'matmul' (oneDNN's matmul), 'conv1x1' (the rows as the pixels of a 1 x rows
+    image through oneDNN's 1x1 convolution: the same product), or None: linear_kernel()'s
+    choice for each row count the layer is called with."""
+
+    def __init__(self, linear: nn.Linear, rows_hint: int | None = None, kernel: str | None = None):
         super().__init__()
+        if kernel not in (None, 'matmul', 'conv1x1'):
+            raise ValueError(f"PackedLinear kernel must be 'matmul', 'conv1x1' or None, got {kernel!r}")
         self.weight = linear.weight  # (out, in)
         self.bias = linear.bias  # (out,) or None
-        # An opaque oneDNN tensor: a plain attribute, not a buffer (state_dict and .to()
-        # must not see it). rows_hint: the typical number of input rows it is laid out for.
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), rows_hint)
+        self.kernel = kernel
+        self.rows_hint = rows_hint
+        # Opaque oneDNN tensors: plain attributes, not buffers (state_dict and .to() must not
+        # see them). The matmul weight is laid out once, for rows_hint rows, and serves every
+        # row count. The convolution's layout depends on the row count (a 3200x512 weight
+        # laid out for 1202 rows was reordered again in every call with 100: 58 ms a
+        # 4-camera chunk), so it is laid out per row count, at the first call with it.
+        self._matmul_weight = None
+        self._by_rows: dict[int, tuple[str, torch.Tensor]] = {}  # rows -> (kernel, packed weight)
+        if rows_hint:
+            self._weight_for(rows_hint)
+
+    def _weight_for(self, rows: int) -> tuple[str, torch.Tensor]:
+        entry = self._by_rows.get(rows)
+        if entry is None:
+            out_features, in_features = self.weight.shape
+            kernel = self.kernel or linear_kernel(rows * in_features * out_features)
+            weight = self.weight.detach()
+            if kernel == 'matmul':
+                if self._matmul_weight is None:
+                    self._matmul_weight = torch.ops.mkldnn._reorder_linear_weight(weight, self.rows_hint)
+                entry = (kernel, self._matmul_weight)
+            else:
+                entry = (kernel, torch.ops.mkldnn._reorder_convolution_weight(
+                    weight.reshape(out_features, in_features, 1, 1), *_CONV1X1, [1, in_features, 1, rows]))
+            self._by_rows[rows] = entry
+        return entry
+
+    def _run(self, x: torch.Tensor, post_op: str) -> torch.Tensor:
+        in_features = x.shape[-1]
+        rows = x.numel() // in_features
+        kernel, packed = self._weight_for(rows)
+        if kernel == 'matmul':
+            return torch.ops.mkldnn._linear_pointwise(x, packed, self.bias, post_op, [], '')
+        image = x.reshape(1, 1, rows, in_features).permute(0, 3, 1, 2)  # (1, in, 1, rows), channels-last view
+        out = torch.ops.mkldnn._convolution_pointwise(image, packed, self.bias, *_CONV1X1,
+                                                      post_op, [], '')  # (1, out, 1, rows) channels-last
+        return out.permute(0, 2, 3, 1).reshape(*x.shape[:-1], out.shape[1])  # (..., out), a view
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., in) -> (..., out)"""
-        return _onednn_linear(x, self.packed, self.bias)
+        return self._run(x, 'none')
 
     def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
         """(..., in) -> (..., out), relu(x W^T + b) with the ReLU inside the matmul (a oneDNN
         post-op) instead of a second pass over the output."""
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, 'relu', [], '')
+        return self._run(x, 'relu')
 
 
 @functools.cache
