@@ -6,11 +6,13 @@ stage of the network against it.
     .venv/bin/python bench/bench_roofline.py --quick         # a rehearsal: fewer repeats
 
 1. The achievable rate ("measured peak"): the best GFLOP/s of a dense fp32 matmul (square,
-   1024 and 2048 through torch.mm; 2048 also through oneDNN as a matmul and as a 1x1
-   convolution, the kernels the model's linear layers use) and of 3x3 convolutions of ResNet-18's own shapes (channels_last, batch
-   1 at 480x640 input and batch 8 at 120x160 input), in fp32 and, where the CPU computes
-   bf16 natively, in bf16. Next to it the theoretical FMA peak from the CPU's flags and
-   clock (act_common.cpu_features).
+   1024 and 2048 through torch.mm, which is MKL's sgemm; 2048 also through oneDNN as a
+   matmul and as a 1x1 convolution, the kernels PackedLinear runs; the best of all three
+   counts, on every CPU) and of 3x3 convolutions of ResNet-18's own shapes (channels_last,
+   batch 1 at 480x640 input and batch 8 at 120x160 input), in fp32 and, where the CPU
+   computes bf16 natively, in bf16. Next to it the theoretical FMA peak from the CPU's
+   flags and clock (act_common.cpu_features). Results taken before the oneDNN kernels were
+   added (bench/results/ before b1ed7e9) count torch.mm only.
 2. Per stage (backbone, encoder, decoder, rest: projections and head), FLOPs
    (torch.utils.flop_counter plus oneDNN's linear and convolution operators, per module),
    time and the fraction of the measured peak of that stage's kind (convolution for the
@@ -102,14 +104,15 @@ def measure_peak(dtypes: list[str], repeats: int) -> tuple[Peak, list[str]]:
             best = max(best, rate)
         if name == 'fp32' and onednn_available() and onednn_conv_available():
             # torch.mm is MKL's sgemm; the model's linear layers run through oneDNN, as a matmul
-            # or, on AVX2-only CPUs, as a 1x1 convolution (onednn.linear_kernel): a product is
-            # as fast as the best kernel that computes it, so each counts for the peak.
+            # or, on AVX2-only CPUs, as a 1x1 convolution (onednn.linear_kernel). A product is
+            # as fast as the best kernel that computes it, so all three count for the peak,
+            # on every CPU, whichever the model picks there.
             n = 2048
-            a, b = torch.randn(n, n), torch.nn.Linear(n, n, bias=False)
+            x, linear = torch.randn(n, n), torch.nn.Linear(n, n, bias=False)
             for kernel in ('matmul', 'conv1x1'):
-                layer = PackedLinear(b, rows_hint=n, kernel=kernel)
+                layer = PackedLinear(linear, rows_hint=n, kernel=kernel)
                 with torch.inference_mode():
-                    seconds = median_seconds(lambda: layer(a), repeats)
+                    seconds = median_seconds(lambda: layer(x), repeats)
                 rate = 2 * n ** 3 / seconds / 1e9
                 lines.append(f'  matmul {n}x{n}x{n} {name} (oneDNN {kernel}): {seconds * 1e3:7.2f} ms  '
                              f'{rate:6.1f} GFLOP/s')

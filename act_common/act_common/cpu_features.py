@@ -67,6 +67,14 @@ class CpuFeatures:
         return self.has('avx512f', 'avx512bw', 'avx512vl', 'avx512dq')
 
     @property
+    def onednn_avx2_only(self) -> bool:
+        """Whether oneDNN runs its AVX2 kernels here and no AVX-512 ones: x86 with AVX2, and
+        either no AVX-512 core or an ONEDNN_MAX_CPU_ISA cap below it."""
+        if self.arch != 'x86_64' or not self.has('avx2'):
+            return False
+        return not self.avx512_core or self.onednn_max_isa.upper() in _ONEDNN_ISAS_WITHOUT_AVX512
+
+    @property
     def native_bf16(self) -> bool:
         """bf16 dot products in hardware: AVX512-BF16, AMX-BF16, or aarch64 BF16 (bf16 flag)."""
         if self.arch == 'aarch64':

@@ -243,59 +243,109 @@ def test_a_packed_linear_fuses_the_relu_into_its_matmul():
     assert ops.names == ['mkldnn._linear_pointwise'], ops.names
 
 
+class _Ops:
+    """Context manager recording the operators dispatched inside it (overload packets)."""
+
+    def __enter__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        names = self.names = []
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                names.append(str(func.overloadpacket))
+                return func(*args, **(kwargs or {}))
+
+        self.mode = Mode()
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.mode.__exit__(*exc)
+
+
+_KERNEL_OPERATOR = {'matmul': 'mkldnn._linear_pointwise', 'conv1x1': 'mkldnn._convolution_pointwise'}
+
+
 @pytest.mark.parametrize('kernel', ['matmul', 'conv1x1'])
-def test_a_packed_linear_is_the_linear_with_either_kernel(kernel):
-    """Every row count (the hint, others, one row), leading dimensions kept, with and
-    without the fused ReLU, and the FLOPs counted as a linear layer's."""
-    if not (onednn.onednn_available() and onednn.onednn_conv_available()):
-        pytest.skip("this torch build has no oneDNN linear or convolution operator")
+@pytest.mark.parametrize('bias', [True, False])
+def test_a_packed_linear_is_the_linear_with_either_kernel(kernel, bias):
+    """Every row count (the hint, others, one row), leading dimensions kept, a strided
+    input, with and without the fused ReLU, through the kernel asked for, and the FLOPs
+    counted as a linear layer's."""
+    if not onednn.onednn_available() or (kernel == 'conv1x1' and not onednn.onednn_conv_available()):
+        pytest.skip(f'this torch build lacks the oneDNN operator of the {kernel} kernel')
     torch.manual_seed(6)
-    layer = torch.nn.Linear(48, 80)
-    packed = PackedLinear(layer, rows_hint=90, kernel=kernel)
-    with torch.inference_mode():
-        for shape in ((3, 30, 48), (1, 100, 48), (7, 48), (1, 48)):
-            x = torch.randn(shape)
-            torch.testing.assert_close(packed(x), layer(x), atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(packed.forward_relu(x), torch.relu(layer(x)), atol=1e-5, rtol=1e-5)
-            assert packed(x).shape == (*shape[:-1], 80)
-        with onednn.flop_counter() as counter:
-            packed(torch.randn(2, 30, 48))
-    assert counter.get_total_flops() == 2 * 2 * 30 * 48 * 80
+    layer = torch.nn.Linear(48, 80, bias=bias)
+    inputs = [torch.randn(shape) for shape in ((3, 30, 48), (1, 100, 48), (7, 48), (1, 48))]
+    inputs.append(torch.randn(20, 96)[:, ::2])  # (20, 48), not contiguous
+    for rows_hint in (90, None):
+        packed = PackedLinear(layer, rows_hint=rows_hint, kernel=kernel)
+        with torch.inference_mode():
+            for x in inputs:
+                with _Ops() as ops:
+                    out, fused = packed(x), packed.forward_relu(x)
+                torch.testing.assert_close(out, layer(x), atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(fused, torch.relu(layer(x)), atol=1e-5, rtol=1e-5)
+                assert out.shape == (*x.shape[:-1], 80)
+                ran = [name for name in ops.names if name in _KERNEL_OPERATOR.values()]
+                assert ran == [_KERNEL_OPERATOR[kernel]] * 2, ran
+            with onednn.flop_counter() as counter:
+                packed(torch.randn(2, 30, 48))
+        assert counter.get_total_flops() == 2 * 2 * 30 * 48 * 80
 
 
-def test_a_packed_linear_refuses_an_unknown_kernel():
+def test_a_packed_linear_refuses_an_unknown_kernel_and_a_wrong_input():
     with pytest.raises(ValueError, match="kernel must be 'matmul', 'conv1x1' or None, got 'gemm'"):
         PackedLinear(torch.nn.Linear(4, 4), kernel='gemm')
+    if not onednn.onednn_available():
+        pytest.skip('this torch build has no oneDNN linear operator')
+    with pytest.raises(ValueError, match=r'expects inputs \(\.\.\., 4\), got \(3, 5\)'):
+        PackedLinear(torch.nn.Linear(4, 4), kernel='matmul')(torch.randn(3, 5))
 
 
-def test_the_1x1_convolution_runs_large_linears_on_avx2_only_x86(monkeypatch):
+def test_the_1x1_convolution_runs_large_fp32_linears_where_onednn_runs_avx2_kernels(monkeypatch):
     """Measured on the AVX2-only EPYC (onednn.linear_kernel); every other CPU keeps the
-    matmul kernel, and small products keep it everywhere."""
+    matmul kernel, and small products and bf16 keep it everywhere."""
     import dataclasses
 
     import act_common.cpu_features as cpu_module
 
+    if not onednn.onednn_conv_available():
+        pytest.skip('this torch build has no oneDNN convolution operator')
+    avx512 = frozenset({'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'})
+    cases = [  # (arch, flags, ONEDNN_MAX_CPU_ISA, the kernel of a large fp32 product)
+        ('x86_64', frozenset({'avx2', 'fma'}), '', 'conv1x1'),
+        ('x86_64', avx512, '', 'matmul'),
+        ('x86_64', avx512, 'AVX2', 'conv1x1'),  # oneDNN capped at AVX2 runs AVX2 kernels
+        ('x86_64', frozenset({'sse4_2'}), '', 'matmul'),
+        ('aarch64', frozenset({'asimd', 'bf16'}), '', 'matmul'),
+    ]
     real = cpu_module.cpu_features()
-    cases = {frozenset({'avx2', 'fma'}): 'conv1x1',
-             frozenset({'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'}): 'matmul',
-             frozenset({'asimd', 'bf16'}): 'matmul'}
-    for flags, large in cases.items():
-        monkeypatch.setattr(cpu_module, 'cpu_features', lambda flags=flags: dataclasses.replace(real, flags=flags))
-        assert onednn.linear_kernel(onednn.CONV1X1_MIN_MACS) == large, flags
-        assert onednn.linear_kernel(onednn.CONV1X1_MIN_MACS - 1) == 'matmul', flags
+    for arch, flags, cap, large in cases:
+        features = dataclasses.replace(real, arch=arch, flags=flags, onednn_max_isa=cap)
+        monkeypatch.setattr(cpu_module, 'cpu_features', lambda features=features: features)
+        assert onednn.linear_kernel(onednn.CONV1X1_MIN_MACS) == large, (arch, flags, cap)
+        assert onednn.linear_kernel(onednn.CONV1X1_MIN_MACS - 1) == 'matmul', (arch, flags, cap)
+        assert onednn.linear_kernel(onednn.CONV1X1_MIN_MACS, torch.bfloat16) == 'matmul', (arch, flags, cap)
 
 
-def test_a_packed_linear_lays_the_convolution_weight_out_per_row_count():
+def test_a_packed_linear_lays_the_convolution_weight_out_once_per_row_count(monkeypatch):
     # One layout served every row count and oneDNN reordered it again in each call that
     # differed from the hint (58 ms a 4-camera chunk).
     if not onednn.onednn_conv_available():
         pytest.skip('this torch build has no oneDNN convolution operator')
-    packed = PackedLinear(torch.nn.Linear(16, 8), rows_hint=12, kernel='conv1x1')
+    reorder = torch.ops.mkldnn._reorder_convolution_weight
+    calls = []
+    monkeypatch.setattr(torch.ops.mkldnn, '_reorder_convolution_weight',
+                        lambda *args: calls.append(args[-1]) or reorder(*args), raising=False)
+    layer = torch.nn.Linear(16, 8)
+    packed = PackedLinear(layer, rows_hint=12, kernel='conv1x1')
+    assert calls == []  # laid out at first use, not for a hint the layer may never see
     with torch.inference_mode():
-        packed(torch.randn(12, 16))
-        packed(torch.randn(2, 5, 16))
-        packed(torch.randn(10, 16))
-    assert sorted(packed._by_rows) == [10, 12]
+        for x in (torch.randn(12, 16), torch.randn(2, 5, 16), torch.randn(10, 16), torch.randn(12, 16)):
+            torch.testing.assert_close(packed(x), layer(x), atol=1e-5, rtol=1e-5)
+    assert calls == [[1, 16, 1, 12], [1, 16, 1, 10]]
 
 
 def test_dropout_zeroes_p_and_scales_the_rest():

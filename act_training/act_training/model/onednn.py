@@ -1,11 +1,11 @@
 """Linear layers through oneDNN on the CPU, for training and for inference.
 
-Why: PyTorch's CPU nn.Linear runs MKL's sgemm, and on the AMD EPYC this project measures
-on, MKL takes its generic code path: ACT's transformer shapes ran at 100-165 GFLOP/s
-through it and at 185-210 GFLOP/s through oneDNN's matmul (the forward of the
-feed-forward layers at batch 8: 60 -> 42 ms; bench/bench_act_vs_lerobot.py shows the
+Why: PyTorch's CPU nn.Linear runs MKL's sgemm, and on the AVX512-BF16 AMD EPYC this
+project measured first, MKL takes its generic code path: ACT's transformer shapes ran at
+100-165 GFLOP/s through it and at 185-210 GFLOP/s through oneDNN's matmul (the forward of
+the feed-forward layers at batch 8: 60 -> 42 ms; bench/bench_act_vs_lerobot.py shows the
 effect on whole steps). oneDNN is the library PyTorch's CPU convolutions already use;
-the two operators below are the ones Inductor calls (`torch.ops.mkldnn`).
+the operators below are the ones Inductor calls (`torch.ops.mkldnn`).
 - OneDnnLinear: an nn.Linear (same parameters and state dict) whose large fp32 CPU
   matmuls go through oneDNN, forward and input gradient; the weight gradient stays with
   MKL, measured faster.
@@ -81,28 +81,32 @@ class OneDnnLinear(nn.Linear):
 
 
 # Below this many multiply-adds per call the 1x1 convolution's fixed cost outweighs its
-# faster inner kernel (AVX2-only EPYC, model 49: 0.60-0.93x the matmul's speed at 0.9-9.8 M,
-# 0.99-1.12x at 11-23 M, 1.08-1.29x from 26 M on; ACT's shapes at 14-302 rows, dim 256-3200).
+# faster inner kernel (bench/results/linear_kernels_epyc_avx2_model49.txt: 0.60-1.16x the
+# matmul's speed at 0.9-13.1 M, 1.11-1.30x from 26.2 M on but for one product). No product
+# of ACT's two configs falls between 13.1 M (the CPU demo's largest) and 26.2 M (the paper
+# config's smallest), so any threshold in that gap makes the same choices for them.
 CONV1X1_MIN_MACS = 1 << 24
 
 
-def linear_kernel(macs: int) -> str:
-    """How PackedLinear runs a product of `macs` multiply-adds (rows x in x out) on this CPU:
-    'conv1x1' on x86 with AVX2 but not AVX-512 from CONV1X1_MIN_MACS on, else 'matmul'.
+def linear_kernel(macs: int, dtype: torch.dtype = torch.float32) -> str:
+    """How PackedLinear runs a product of `macs` multiply-adds (rows x in x out) of `dtype`
+    on this CPU: 'conv1x1' for fp32 from CONV1X1_MIN_MACS on where oneDNN runs its AVX2
+    kernels and no AVX-512 ones (CpuFeatures.onednn_avx2_only), else 'matmul'.
 
-    Why: on the AVX2-only AMD EPYC (family 23 model 49), oneDNN's matmul lays the weight out
-    in 64-wide blocks (its AVX-512 blocking) and ran ACT's linear shapes at 146-154
-    GFLOP/s; the same product as a 1x1 convolution (oneDNN's brgconv_1x1 kernel, 24-wide
-    blocks: three AVX2 registers) ran at 155-193 GFLOP/s, against 208 for ResNet-18's 3x3
-    convolutions (bench/bench_roofline.py prints the three rates). Where AVX-512 is there,
-    the matmul kernel is the measured one and stays.
+    Why: on the AVX2-only AMD EPYC (family 23 model 49), the paper config's products ran
+    1.11-1.30x faster as 1x1 convolutions (oneDNN's brgconv_1x1 kernel, 146-194 GFLOP/s)
+    than through oneDNN's matmul (128-155 GFLOP/s), all but one: 302 x 3200 -> 512 at 0.96x.
+    Whole chunks: 1.05x with 1 camera, 1.07x with 4 (bench/bench_linear_kernels.py,
+    bench/results/linear_kernels_epyc_avx2_model49.txt). The CPU demo's products, 0.9-13.1 M
+    multiply-adds, ran at 0.60-1.16x, so they stay matmuls. Measured on that CPU only; other
+    AVX2-only CPUs are assumed alike. Where AVX-512 runs, the matmul is the measured kernel
+    and stays; bf16 through the convolution was not measured.
     """
+    if dtype != torch.float32 or macs < CONV1X1_MIN_MACS or not onednn_conv_available():
+        return 'matmul'
     from act_common.cpu_features import cpu_features  # read on first CPU use, as runner's
 
-    features = cpu_features()
-    if features.has('avx2') and not features.avx512_core and macs >= CONV1X1_MIN_MACS:
-        return 'conv1x1'
-    return 'matmul'
+    return 'conv1x1' if cpu_features().onednn_avx2_only else 'matmul'
 
 
 # A 1x1 convolution's geometry: padding, stride, dilation, groups.
@@ -115,44 +119,68 @@ class PackedLinear(nn.Module):
 
     kernel: 'matmul' (oneDNN's matmul), 'conv1x1' (the rows as the pixels of a 1 x rows
     image through oneDNN's 1x1 convolution: the same product), or None: linear_kernel()'s
-    choice for each row count the layer is called with."""
+    choice for each row count the layer is called with.
+    rows_hint: the typical number of input rows (all leading dimensions together); the
+    matmul layout is chosen for it.
+
+    Weight layouts (opaque oneDNN tensors: plain attributes, not buffers, so state_dict and
+    .to() do not see them): the matmul's is laid out once and serves every row count. The
+    convolution's depends on the row count (a 3200x512 weight laid out for 1202 rows was
+    reordered again in every call with 100 rows: 58 ms a 4-camera chunk, from
+    ONEDNN_VERBOSE), so it is laid out at the first call with each row count and kept for
+    the layer's life: one copy of the weight per row count seen. Meant for one inference
+    thread; concurrent first calls would at worst lay a weight out twice.
+
+    Raises ValueError for an unknown kernel, for 'conv1x1' where this torch has no oneDNN
+    convolution, and (in forward) for an input whose last dimension is not in_features.
+    """
 
     def __init__(self, linear: nn.Linear, rows_hint: int | None = None, kernel: str | None = None):
         super().__init__()
         if kernel not in (None, 'matmul', 'conv1x1'):
             raise ValueError(f"PackedLinear kernel must be 'matmul', 'conv1x1' or None, got {kernel!r}")
+        if kernel == 'conv1x1' and not onednn_conv_available():
+            raise ValueError("PackedLinear kernel 'conv1x1' needs oneDNN's convolution operators, "
+                             'which this torch build lacks')
         self.weight = linear.weight  # (out, in)
         self.bias = linear.bias  # (out,) or None
         self.kernel = kernel
         self.rows_hint = rows_hint
-        # Opaque oneDNN tensors: plain attributes, not buffers (state_dict and .to() must not
-        # see them). The matmul weight is laid out once, for rows_hint rows, and serves every
-        # row count. The convolution's layout depends on the row count (a 3200x512 weight
-        # laid out for 1202 rows was reordered again in every call with 100: 58 ms a
-        # 4-camera chunk), so it is laid out per row count, at the first call with it.
         self._matmul_weight = None
-        self._by_rows: dict[int, tuple[str, torch.Tensor]] = {}  # rows -> (kernel, packed weight)
-        if rows_hint:
+        self._by_rows: dict[int, tuple[str, torch.Tensor]] = {}  # rows -> (kernel, laid-out weight)
+        # The matmul layout now, as before there was a choice; a convolution's at first use
+        # (a layer told rows_hint may never see that many rows: the decoder's see chunk_size).
+        if rows_hint and self._kernel_for(rows_hint) == 'matmul':
             self._weight_for(rows_hint)
 
+    def _kernel_for(self, rows: int) -> str:
+        out_features, in_features = self.weight.shape
+        if rows == 0:
+            return 'matmul'
+        return self.kernel or linear_kernel(rows * in_features * out_features, self.weight.dtype)
+
     def _weight_for(self, rows: int) -> tuple[str, torch.Tensor]:
+        """(kernel, weight laid out for it) for calls with `rows` input rows."""
         entry = self._by_rows.get(rows)
         if entry is None:
-            out_features, in_features = self.weight.shape
-            kernel = self.kernel or linear_kernel(rows * in_features * out_features)
+            kernel = self._kernel_for(rows)
             weight = self.weight.detach()
             if kernel == 'matmul':
                 if self._matmul_weight is None:
                     self._matmul_weight = torch.ops.mkldnn._reorder_linear_weight(weight, self.rows_hint)
                 entry = (kernel, self._matmul_weight)
             else:
+                out_features, in_features = weight.shape
                 entry = (kernel, torch.ops.mkldnn._reorder_convolution_weight(
                     weight.reshape(out_features, in_features, 1, 1), *_CONV1X1, [1, in_features, 1, rows]))
             self._by_rows[rows] = entry
         return entry
 
     def _run(self, x: torch.Tensor, post_op: str) -> torch.Tensor:
-        in_features = x.shape[-1]
+        """(..., in) -> (..., out); post_op 'none' or 'relu', applied inside the kernel."""
+        in_features = self.weight.shape[1]
+        if x.shape[-1:] != (in_features,):
+            raise ValueError(f'PackedLinear expects inputs (..., {in_features}), got {tuple(x.shape)}')
         rows = x.numel() // in_features
         kernel, packed = self._weight_for(rows)
         if kernel == 'matmul':
@@ -167,8 +195,8 @@ class PackedLinear(nn.Module):
         return self._run(x, 'none')
 
     def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., in) -> (..., out), relu(x W^T + b) with the ReLU inside the matmul (a oneDNN
-        post-op) instead of a second pass over the output."""
+        """(..., in) -> (..., out), relu(x W^T + b) with the ReLU inside the matmul or
+        convolution (a oneDNN post-op) instead of a second pass over the output."""
         return self._run(x, 'relu')
 
 
