@@ -23,9 +23,7 @@ The CPU model and flags are printed first: the choice is made from them.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +41,7 @@ from act_training.model.inference import ActInference  # noqa: E402
 from act_training.model.onednn import (PackedLinear, linear_kernel, onednn_available,  # noqa: E402
                                        onednn_conv_available)
 from act_training.model.runner import CpuRunner  # noqa: E402
+from act_training.train.step_time import measure_step_seconds  # noqa: E402
 
 DEMO_CONFIG = ROOT / 'act_training' / 'config' / 'training' / 'cpu_demo.yaml'
 # ResNet-18's output stride: one token per 32x32 pixels of each camera.
@@ -50,14 +49,8 @@ BACKBONE_STRIDE = 32
 
 
 def median_ms(call, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    """Median wall milliseconds of `repeats` calls after `warmup` (the trainer's step timer)."""
+    return measure_step_seconds(call, repeats, warmup) * 1e3
 
 
 def configs() -> dict[str, ModelConfig]:
