@@ -29,23 +29,15 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-try:
-    from act_common.cpu_features import cpu_features
-except ImportError:  # not sourced: the source tree's copies
-    sys.path[:0] = [str(ROOT / 'act_common'), str(ROOT / 'act_training')]
-    from act_common.cpu_features import cpu_features
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # its sibling bench_roofline (PYTHONSAFEPATH keeps the script's folder off sys.path)
+from bench_roofline import DEMO_CONFIG, cpu_inference_engine  # noqa: E402  (puts the source tree on sys.path if needed)
+
+from act_common.cpu_features import cpu_features  # noqa: E402
 from act_training.config import ModelConfig, load_training_configs  # noqa: E402
-from act_training.model import build_model  # noqa: E402
-from act_training.model.inference import ActInference  # noqa: E402
 from act_training.model.onednn import (PackedLinear, linear_kernel, onednn_available,  # noqa: E402
                                        onednn_conv_available)
-from act_training.model.runner import CpuRunner  # noqa: E402
 from act_training.train.step_time import measure_step_seconds  # noqa: E402
-
-DEMO_CONFIG = ROOT / 'act_training' / 'config' / 'training' / 'cpu_demo.yaml'
-# ResNet-18's output stride: one token per 32x32 pixels of each camera.
-BACKBONE_STRIDE = 32
 
 
 def median_ms(call, repeats: int, warmup: int = 3) -> float:
@@ -60,23 +52,44 @@ def configs() -> dict[str, ModelConfig]:
             'paper, 4 cameras': replace(paper, camera_names=('top', 'left', 'right', 'low'))}
 
 
-def products(config: ModelConfig) -> list[tuple[int, int, int]]:
+def all_matmul(engine: torch.nn.Module) -> torch.nn.Module:
+    """The engine with each PackedLinear replaced by one on oneDNN's matmul (same weight)."""
+    for name, child in engine.named_children():
+        if isinstance(child, PackedLinear):
+            setattr(engine, name, PackedLinear(child, child.rows_hint, kernel='matmul'))
+        else:
+            all_matmul(child)
+    return engine
+
+
+def engines() -> dict[str, tuple]:
+    """Per config: (config, policy with linear_kernel's choices, the same weights all on oneDNN's
+    matmul, frames, qpos)."""
+    built = {}
+    for name, config in configs().items():
+        torch.manual_seed(0)
+        chosen, frames, qpos = cpu_inference_engine(config)
+        torch.manual_seed(0)
+        matmul = all_matmul(cpu_inference_engine(config)[0])
+        built[name] = (config, chosen, matmul, frames, qpos)
+    return built
+
+
+def products(config: ModelConfig, token_count: int) -> list[tuple[int, int, int]]:
     """(rows, in, out) of each distinct linear product the policy runs for one chunk."""
-    tokens = len(config.camera_names) * -(-config.image_height // BACKBONE_STRIDE) * \
-        -(-config.image_width // BACKBONE_STRIDE) + 2  # + latent and qpos tokens
     dim, feedforward = config.dim_model, config.dim_feedforward
     shapes = [(dim, 3 * dim), (dim, dim), (dim, feedforward), (feedforward, dim)]
-    return [(rows, k, n) for rows in (tokens, config.chunk_size) for k, n in shapes]
+    return [(rows, k, n) for rows in (token_count, config.chunk_size) for k, n in shapes]
 
 
-def sweep(repeats: int) -> None:
+def sweep(built: dict[str, tuple], repeats: int) -> None:
     print('1. per product, fp32 (GFLOP/s; "matmul / conv": the matmul\'s time over the 1x1 convolution\'s)')
     print(f'  {"config":17s} {"rows":>5s} {"in":>5s} {"out":>5s} {"M MACs":>7s} {"MKL":>6s} {"matmul":>7s} '
           f'{"conv1x1":>8s} {"matmul / conv":>14s}  picked')
     seen = set()
     with torch.inference_mode():
-        for name, config in configs().items():
-            for rows, k, n in products(config):
+        for name, (config, chosen, *_) in built.items():
+            for rows, k, n in products(config, chosen.token_count):
                 if (rows, k, n) in seen:
                     continue
                 seen.add((rows, k, n))
@@ -92,28 +105,9 @@ def sweep(repeats: int) -> None:
                       f'{linear_kernel(rows * k * n)}', flush=True)
 
 
-def all_matmul(engine: torch.nn.Module) -> torch.nn.Module:
-    """The engine with each PackedLinear replaced by one on oneDNN's matmul (same weight)."""
-    for name, child in engine.named_children():
-        if isinstance(child, PackedLinear):
-            setattr(engine, name, PackedLinear(child, child.rows_hint, kernel='matmul'))
-        else:
-            all_matmul(child)
-    return engine
-
-
-def chunks(rounds: int, repeats: int) -> None:
+def chunks(built: dict[str, tuple], rounds: int, repeats: int) -> None:
     print(f'\n2. whole chunks, fp32, as runner.CpuRunner runs them (best median of {rounds} alternating rounds)')
-    for name, config in configs().items():
-        torch.manual_seed(0)
-        model = build_model(replace(config, backbone_weights='none', state_dim=14, action_dim=14))
-        chosen = CpuRunner(ActInference(model), torch.float32).engine
-        torch.manual_seed(0)
-        model = build_model(replace(config, backbone_weights='none', state_dim=14, action_dim=14))
-        matmul = all_matmul(CpuRunner(ActInference(model), torch.float32).engine)
-        frames = torch.randint(0, 256, (1, len(config.camera_names), config.image_height, config.image_width, 3),
-                               dtype=torch.uint8)
-        qpos = torch.randn(1, 14)
+    for name, (config, chosen, matmul, frames, qpos) in built.items():
         times = {'matmul': [], 'chosen': []}
         with torch.inference_mode():
             difference = float((chosen(frames, qpos) - matmul(frames, qpos)).abs().max())
@@ -141,8 +135,9 @@ def main() -> int:
     if not (onednn_available() and onednn_conv_available()):
         print("this torch build lacks oneDNN's linear or convolution operators: nothing to compare")
         return 1
-    sweep(repeats=20 if args.quick else 100)
-    chunks(rounds=1 if args.quick else args.rounds, repeats=2 if args.quick else 7)
+    built = engines()
+    sweep(built, repeats=20 if args.quick else 100)
+    chunks(built, rounds=1 if args.quick else args.rounds, repeats=2 if args.quick else 7)
     return 0
 
 

@@ -253,14 +253,21 @@ def encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats: int) -> tup
     return statistics.median(per_run[1:]), warm, weight_bytes
 
 
+def cpu_inference_engine(config: ModelConfig) -> tuple[ActInference, torch.Tensor, torch.Tensor]:
+    """A random-init fp32 policy of `config` as ActPolicy runs it on the CPU (under
+    runner.CpuRunner: weights packed for oneDNN), with one observation for it: uint8 frames
+    (1, N_cam, H, W, 3) and qpos (1, 14)."""
+    model = build_model(replace(config, backbone_weights='none', state_dim=14, action_dim=14))
+    policy = CpuRunner(ActInference(model), torch.float32).engine
+    frames = torch.randint(0, 256, (1, len(config.camera_names), config.image_height, config.image_width, 3),
+                           dtype=torch.uint8)
+    return policy, frames, torch.randn(1, 14)
+
+
 def inference_stages(config: ModelConfig, repeats: int):
     """(seconds per stage, FLOPs per stage, total seconds, weight bytes per stage, encoder
     linears (in chunk s, warm s, weight bytes)) of one fp32 chunk prediction."""
-    model = build_model(replace(config, backbone_weights='none', state_dim=14, action_dim=14))
-    policy = CpuRunner(ActInference(model), torch.float32).engine  # as ActPolicy runs it
-    frames = torch.randint(0, 256, (1, len(config.camera_names), config.image_height, config.image_width, 3),
-                           dtype=torch.uint8)
-    qpos = torch.randn(1, 14)
+    policy, frames, qpos = cpu_inference_engine(config)
     with torch.inference_mode():
         counter = flop_counter()
         with counter:
