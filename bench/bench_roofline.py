@@ -18,8 +18,10 @@ stage of the network against it.
    time and the fraction of the measured peak of that stage's kind (convolution for the
    backbone, matmul for the rest), for:
    - inference as the policy runs it on the CPU (ActInference under runner.CpuRunner: linear
-     and convolution weights packed for oneDNN, the backbone's ReLUs and residual adds fused;
-     uint8 frames in), fp32, at the paper config
+     and convolution weights packed for oneDNN, the backbone's ReLUs and residual adds fused,
+     its large 3x3 convolutions as Winograd F(4x4, 3x3) products where winograd.conv_kernel
+     picks them, whose FLOPs are counted as the direct convolution's; uint8 frames in), fp32,
+     at the paper config
      (480x640, chunk 100, dim 512, 1 and 4 cameras) and at the demo config (cpu_demo.yaml);
    - a training step of the demo config (forward and backward per stage, fp32, and bf16
      autocast where native; the optimizer step is the "optimizer" row).
@@ -63,6 +65,7 @@ from act_common.cpu_features import cpu_features  # noqa: E402
 from act_training.config import ModelConfig, load_training_configs  # noqa: E402
 from act_training.model import build_model  # noqa: E402
 from act_training.model.inference import ActInference  # noqa: E402
+from act_training.model.backbone import PackedBackbone  # noqa: E402
 from act_training.model.onednn import PackedLinear, flop_counter, onednn_available, onednn_conv_available  # noqa: E402
 from act_training.model.runner import CpuRunner, native_bf16  # noqa: E402
 from act_training.train.step_time import SyntheticStep, measure_step_seconds  # noqa: E402
@@ -266,12 +269,19 @@ def cpu_inference_engine(config: ModelConfig) -> tuple[ActInference, torch.Tenso
 
 def inference_stages(config: ModelConfig, repeats: int):
     """(seconds per stage, FLOPs per stage, total seconds, weight bytes per stage, encoder
-    linears (in chunk s, warm s, weight bytes)) of one fp32 chunk prediction."""
+    linears (in chunk s, warm s, weight bytes), the backbone's Winograd convolutions) of one
+    fp32 chunk prediction. FLOPs are the network's: the backbone's as direct convolutions
+    compute it, also where some run as Winograd products (fewer multiply-adds)."""
     policy, frames, qpos = cpu_inference_engine(config)
+    winograd = policy.backbone.set_winograd if isinstance(policy.backbone, PackedBackbone) else None
     with torch.inference_mode():
         counter = flop_counter()
+        if winograd:  # count the network's arithmetic, as direct convolutions do it (see print_inference)
+            winograd(False)
         with counter:
             policy(frames, qpos)
+        if winograd:
+            winograd(True)
         flops = inference_flops(counter)
         total = median_seconds(lambda: policy(frames, qpos), repeats, warmup=2)
         timer = StageTimer({'backbone': [policy.backbone], 'encoder': list(policy.encoder_layers),
@@ -285,7 +295,8 @@ def inference_stages(config: ModelConfig, repeats: int):
         linears = encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats)
     seconds = {stage: statistics.median(run[stage] for run in per_run) for stage in ('backbone', 'encoder', 'rest')}
     seconds['decoder'] = max(0.0, total - sum(seconds.values()))
-    return seconds, flops, total, stage_weight_bytes(policy), linears
+    winograd_count = policy.backbone.winograd_count if winograd else 0
+    return seconds, flops, total, stage_weight_bytes(policy), linears, winograd_count
 
 
 def training_stages(config: ModelConfig, train, bf16: bool, repeats: int):
@@ -353,7 +364,7 @@ def fraction(flops: float, seconds: float, peak_gflops: float) -> str:
 
 def print_inference(title: str, config: ModelConfig, peak: Peak, repeats: int, bandwidth: float) -> None:
     """bandwidth: the measured read GB/s, for the weights' streaming time per stage."""
-    seconds, flops, total, weights, (in_chunk, warm, weight_bytes) = inference_stages(config, repeats)
+    seconds, flops, total, weights, (in_chunk, warm, weight_bytes), winograd = inference_stages(config, repeats)
     print(f'\n{title}: {len(config.camera_names)} camera(s) {config.image_height}x{config.image_width}, '
           f'chunk {config.chunk_size}, dim {config.dim_model}, {config.n_encoder_layers}+{config.n_decoder_layers} '
           f'layers; fp32; one chunk {total * 1e3:.1f} ms ({repeats} repeats, median)')
@@ -373,6 +384,10 @@ def print_inference(title: str, config: ModelConfig, peak: Peak, repeats: int, b
           f'{all_bytes / bandwidth / 1e6:11.1f}  (% of the conv peak)')
     print('  "at peak ms": the stage\'s FLOPs at its kind\'s measured peak; "stream ms": its fp32 weights '
           f'read once at {bandwidth:.1f} GB/s')
+    if winograd:
+        print(f'  the backbone runs {winograd} of its 3x3 convolutions as Winograd F(4x4, 3x3) (act_training.model.'
+              'winograd: 4x fewer multiply-adds); its GFLOP are the direct convolutions\', so its share of the conv '
+              'peak can pass 100 %')
     print(f'  encoder linear layers: {in_chunk * 1e3:.1f} ms in the chunk, {warm * 1e3:.1f} ms for the same calls '
           f'each repeated on a weight already in the caches: {(in_chunk - warm) * 1e3:.1f} ms more when their '
           f'{weight_bytes / 1e6:.0f} MB of weights come from memory ({weight_bytes / bandwidth / 1e6:.1f} ms to '

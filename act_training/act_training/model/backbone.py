@@ -223,12 +223,18 @@ class PackedBackbone(nn.Module):
     (480x640) from 36.3 to 31.1 ms in bf16 and from 116.6 to 111.9 ms in fp32, where the
     convolutions' arithmetic dominates.
 
+    Where winograd.conv_kernel says so (fp32; ResNet-18's layers 2-4 at the paper config's
+    480x640), a 3x3 convolution runs as winograd.WinogradConv2d instead: 4x fewer
+    multiply-adds, outputs within about 1e-5 of their largest value. set_winograd(False)
+    switches them back to direct convolutions (for measurement).
+
     input_size: (N, 3, H, W), N = cameras x batch. Raises ValueError for a backbone that
     is not folded (GroupNorm, or frozen BatchNorm still in place): see packs(). """
 
     def __init__(self, folded: ResNet18Features, input_size: tuple[int, int, int, int]):
         super().__init__()
         from act_training.model.onednn import PackedConv2d
+        from act_training.model.winograd import WinogradConv2d, conv_kernel
 
         if not PackedBackbone.packs(folded):
             raise ValueError('PackedBackbone needs a backbone with frozen BatchNorm folded into its convolutions '
@@ -247,7 +253,9 @@ class PackedBackbone(nn.Module):
         for handle in handles:
             handle.remove()
 
-        def pack(conv: nn.Conv2d) -> PackedConv2d:
+        def pack(conv: nn.Conv2d) -> nn.Module:
+            if conv_kernel(conv, sizes[conv]) == 'winograd':
+                return WinogradConv2d(conv, sizes[conv])
             return PackedConv2d(conv, sizes[conv])
 
         self.stem = pack(folded.conv1)
@@ -261,6 +269,30 @@ class PackedBackbone(nn.Module):
                 self.blocks.append(packed)
         self.input_size = tuple(input_size)
         self.stride = folded.stride
+        # (block, attribute, WinogradConv2d, its direct twin or None until set_winograd builds it)
+        self._winograd = [[block, name, getattr(block, name), None] for block in self.blocks for name in ('conv1', 'conv2')
+                          if isinstance(getattr(block, name), WinogradConv2d)]
+
+    @property
+    def winograd_count(self) -> int:
+        """How many convolutions conv_kernel chose to run as Winograd F(4x4, 3x3)."""
+        return len(self._winograd)
+
+    def set_winograd(self, enabled: bool) -> None:
+        """Runs the convolutions conv_kernel chose for Winograd as WinogradConv2d (enabled,
+        the default) or as direct PackedConv2d of the same weights (built at the first
+        switch). For measurement: bench/bench_winograd.py's A/B, and bench/bench_roofline.py,
+        which counts the network's arithmetic as the direct convolutions do it."""
+        from act_training.model.onednn import PackedConv2d
+
+        for entry in self._winograd:
+            block, name, winograd, direct = entry
+            if not enabled and direct is None:
+                out_channels, in_channels = winograd.weight.shape[:2]
+                conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+                conv.weight, conv.bias = winograd.weight, winograd.bias
+                entry[3] = direct = PackedConv2d(conv, winograd.input_size)
+            setattr(block, name, winograd if enabled else direct)
 
     @staticmethod
     def packs(folded: nn.Module) -> bool:

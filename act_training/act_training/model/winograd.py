@@ -1,0 +1,207 @@
+"""Winograd convolution for inference on the CPU: ResNet-18's 3x3 stride-1 convolutions as
+F(4x4, 3x3) (Lavin and Gray 2016, "Fast Algorithms for Convolutional Neural Networks").
+
+A 3x3 convolution computes each output pixel from 9 multiply-adds per input channel. F(4x4,
+3x3) computes a 4x4 block of outputs from the 6x6 window of input under it with 36 products
+per input channel instead of 16 x 9 = 144: each window and each filter is transformed into
+the same 6x6 space (B^T d B and G g G^T), the transforms multiply element by element (summed
+over input channels: for each of the 36 elements, a (tiles x C_in) @ (C_in x C_out) matrix
+product), and A^T m A turns the 36 sums back into the 4x4 outputs. The products are a 4x
+smaller arithmetic; the transforms are passes over the activations, cheap next to the
+products where the channels are many (C_in of 128 and up) and as costly as what they save at
+64 channels (measured, see conv_kernel).
+
+The 36 products run as one oneDNN grouped 1x1 convolution (36 groups, the tiles as its
+pixels, the weight laid out once): in a scratch measurement on the AVX512-BF16 EPYC (layers
+2-4 of ResNet-18 at 480x640, one camera) it took 2.2-2.8 ms where torch.bmm took 3.0-4.7 and
+36 oneDNN matmuls 3.2-3.7. The transforms are two small matrix products over all tiles at
+once.
+
+fp32 only. The transforms are exact in real numbers and cost precision in floats: the
+outputs differ from a direct convolution's by about 1e-5 of their largest value (tested), far
+inside what bf16 itself rounds away, but bf16 inputs to the transforms would not be: bf16
+runs the direct convolution (conv_kernel).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# F(4, 3) with the interpolation points 0, 1, -1, 2, -2 and infinity: the matrices Lavin and
+# Gray 2016 print for F(4x4, 3x3) (test_training_winograd.py checks them). 1-D: y = A^T [(G g) * (B^T d)] computes
+# the 4 outputs y_i = sum_k g_k d_(i+k) (a correlation, which is what conv2d computes) of
+# the 6 inputs d and the 3 taps g; 2-D nests it: Y = A^T [(G g G^T) * (B^T d B)] A.
+INPUT_TRANSFORM = torch.tensor([[4, 0, -5, 0, 1, 0],
+                                [0, -4, -4, 1, 1, 0],
+                                [0, 4, -4, -1, 1, 0],
+                                [0, -2, -1, 2, 1, 0],
+                                [0, 2, -1, -2, 1, 0],
+                                [0, 4, 0, -5, 0, 1]], dtype=torch.float64)  # B^T, (6, 6)
+FILTER_TRANSFORM = torch.tensor([[1 / 4, 0, 0],
+                                 [-1 / 6, -1 / 6, -1 / 6],
+                                 [-1 / 6, 1 / 6, -1 / 6],
+                                 [1 / 24, 1 / 12, 1 / 6],
+                                 [1 / 24, -1 / 12, 1 / 6],
+                                 [0, 0, 1]], dtype=torch.float64)  # G, (6, 3)
+OUTPUT_TRANSFORM = torch.tensor([[1, 1, 1, 1, 1, 0],
+                                 [0, 1, -1, 2, -2, 0],
+                                 [0, 1, 1, 4, 4, 0],
+                                 [0, 1, -1, 8, -8, 1]], dtype=torch.float64)  # A^T, (4, 6)
+TILE = OUTPUT_TRANSFORM.shape[0]  # outputs per tile side: 4
+WINDOW = INPUT_TRANSFORM.shape[0]  # inputs per tile side: TILE + 3 - 1 = 6
+ELEMENTS = WINDOW * WINDOW  # products per tile and channel pair: 36
+# The point 1 evaluates every output with weight 1 (its column of A^T is all ones), so a
+# bias added to the products' element (1, 1) reaches every output once: the grouped
+# convolution adds the bias there, and the output transform spreads it.
+_POINT_ONE = 1
+BIAS_ELEMENT = _POINT_ONE * WINDOW + _POINT_ONE
+
+# Where the Winograd form is faster than oneDNN's direct convolution (bench/bench_winograd.py
+# on the AVX512-BF16 EPYC, 2 threads; bench/results/winograd_epyc_avx512bf16.txt):
+# - 128 input channels or more: at 64 the transforms cost what the products save (ResNet-18's
+#   layer 1 at 480x640: 0.80x);
+# - MIN_MACS direct multiply-adds or more: below, the six operator calls' fixed cost outweighs
+#   a convolution of a few hundred microseconds (128 channels at 15x20: 0.92x, 44 M);
+# - MIN_TILES tiles or more: the transformed weight is 4x the filter's bytes, read once per
+#   call, and a few tiles do not pay for it (512 channels at 6x8, 4 tiles: 0.70x).
+# Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera; 1.4-1.9x
+# with one camera, 1.3-2.3x with four); the CPU demo's 96x128 frames pass none.
+MIN_CHANNELS = 128
+MIN_MACS = 1 << 26
+MIN_TILES = 8
+
+
+def tile_grid(height: int, width: int) -> tuple[int, int]:
+    """Tiles along (H, W): each covers TILE x TILE outputs; the last ones may overhang."""
+    return math.ceil(height / TILE), math.ceil(width / TILE)
+
+
+def transform_weight(weight: torch.Tensor) -> torch.Tensor:
+    """(C_out, C_in, 3, 3) filters -> (ELEMENTS, C_out, C_in): G g G^T of each filter, one
+    (C_out, C_in) matrix per element of the 6x6 tile, computed in float64 and returned in the
+    weight's dtype."""
+    g = FILTER_TRANSFORM
+    u = torch.einsum('ai,ocij,bj->aboc', g, weight.detach().double(), g)  # (6, 6, C_out, C_in)
+    return u.reshape(ELEMENTS, *weight.shape[:2]).to(weight.dtype)
+
+
+def is_winograd_shape(conv: nn.Conv2d) -> bool:
+    """Whether conv is one this module computes: 3x3, stride 1, dilation 1, padding 1, one
+    group, with a bias (a folded BatchNorm's)."""
+    return (tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1) and tuple(conv.dilation) == (1, 1)
+            and tuple(conv.padding) == (1, 1) and conv.groups == 1 and conv.bias is not None)
+
+
+def conv_kernel(conv: nn.Conv2d, input_size: tuple[int, int, int, int]) -> str:
+    """How PackedBackbone runs conv for inputs of input_size (N, C_in, H, W): 'winograd'
+    (WinogradConv2d) for an fp32 3x3 stride-1 convolution (is_winograd_shape) with at least
+    MIN_CHANNELS input channels, MIN_MACS multiply-adds and MIN_TILES tiles over the batch
+    (the measurements behind each are at their definitions), else 'direct'
+    (onednn.PackedConv2d). A rule, not a timing at start-up: two policies built from one
+    checkpoint run the same kernels and command the same actions."""
+    batch, channels, height, width = input_size
+    rows, columns = tile_grid(height, width)
+    if not (is_winograd_shape(conv) and conv.weight.dtype == torch.float32 and winograd_available()):
+        return 'direct'
+    macs = batch * height * width * channels * conv.out_channels * 9
+    fits = channels >= MIN_CHANNELS and macs >= MIN_MACS and batch * rows * columns >= MIN_TILES
+    return 'winograd' if fits else 'direct'
+
+
+def winograd_available() -> bool:
+    """oneDNN's convolution operators, which run the products (onednn.onednn_conv_available)."""
+    from act_training.model.onednn import onednn_conv_available
+
+    return onednn_conv_available()
+
+
+class WinogradConv2d(nn.Module):
+    """A 3x3 stride-1 convolution (with bias) for inference on the CPU, for one input size,
+    as F(4x4, 3x3); the same interface as onednn.PackedConv2d (forward with an optional ReLU,
+    add_relu) and the same function up to float rounding.
+
+    conv: an fp32 nn.Conv2d of is_winograd_shape; input_size: (N, C_in, H, W), any H and W
+    (the last tiles overhang and their extra outputs are dropped). Keeps the weight and bias
+    (as attributes) and the transformed weight laid out once for oneDNN. Raises ValueError for
+    any other convolution or dtype, and where this torch has no oneDNN convolution."""
+
+    def __init__(self, conv: nn.Conv2d, input_size: tuple[int, int, int, int]):
+        super().__init__()
+        if not is_winograd_shape(conv):
+            raise ValueError('WinogradConv2d computes 3x3 convolutions with stride 1, dilation 1, padding 1, one group '
+                             f'and a bias; got kernel {tuple(conv.kernel_size)}, stride {tuple(conv.stride)}, dilation '
+                             f'{tuple(conv.dilation)}, padding {tuple(conv.padding)}, groups {conv.groups}, '
+                             f'bias {conv.bias is not None}')
+        if conv.weight.dtype != torch.float32:
+            raise ValueError(f'WinogradConv2d runs fp32 only (its transforms lose bf16 precision), got {conv.weight.dtype}')
+        if not winograd_available():
+            raise ValueError('WinogradConv2d needs oneDNN\'s convolution operators, which this torch build lacks')
+        batch, channels, height, width = input_size
+        if channels != conv.in_channels:
+            raise ValueError(f'WinogradConv2d: input_size {tuple(input_size)} has {channels} channels, the convolution '
+                             f'takes {conv.in_channels}')
+        self.weight, self.bias = conv.weight, conv.bias  # (C_out, C_in, 3, 3), (C_out,)
+        self.input_size = tuple(input_size)
+        self.grid = tile_grid(height, width)
+        tiles = batch * self.grid[0] * self.grid[1]
+        out_channels = conv.out_channels
+        u = transform_weight(conv.weight)  # (36, C_out, C_in)
+        # Grouped 1x1 convolution: group e maps element e's C_in channels to its C_out ones.
+        bias = torch.zeros(ELEMENTS, out_channels, dtype=conv.bias.dtype)
+        bias[BIAS_ELEMENT] = conv.bias.detach()
+        self.product_bias = bias.reshape(-1)  # (36 * C_out,)
+        self.geometry = ([0, 0], [1, 1], [1, 1], ELEMENTS)  # padding, stride, dilation, groups
+        # Opaque oneDNN tensor, a plain attribute (as PackedConv2d's).
+        self.packed = torch.ops.mkldnn._reorder_convolution_weight(
+            u.reshape(ELEMENTS * out_channels, channels, 1, 1), *self.geometry, [1, ELEMENTS * channels, 1, tiles])
+        # The 2-D transforms as one matrix each: kron(B^T, B^T) (36, 36), kron(A^T, A^T) (16, 36).
+        self.input_kron = torch.kron(INPUT_TRANSFORM, INPUT_TRANSFORM).float()
+        self.output_kron = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
+
+    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, H, W) channels-last -> (N, 4 * rows, 4 * columns, C_out) NHWC, bias added,
+        the overhang not yet dropped."""
+        batch, channels, height, width = x.shape
+        if (batch, channels, height, width) != self.input_size:
+            raise ValueError(f'WinogradConv2d was laid out for inputs {self.input_size}, got {tuple(x.shape)}')
+        rows, columns = self.grid
+        padded_h, padded_w = TILE * rows + 2, TILE * columns + 2
+        # (N, H, W, C) -> zero-padded (N, 4 rows + 2, 4 columns + 2, C): 1 before, the rest after.
+        padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, padded_w - width - 1, 1, padded_h - height - 1))
+        windows = padded.as_strided(  # (N, rows, columns, 6, 6, C): overlapping 6x6 windows, step 4, a view
+            (batch, rows, columns, WINDOW, WINDOW, channels),
+            (padded_h * padded_w * channels, TILE * padded_w * channels, TILE * channels, padded_w * channels,
+             channels, 1))
+        tiles = batch * rows * columns
+        v = torch.matmul(self.input_kron, windows.reshape(tiles, ELEMENTS, channels))  # (T, 36, C_in)
+        image = v.view(1, 1, tiles, ELEMENTS * channels).permute(0, 3, 1, 2)  # (1, 36 C_in, 1, T) channels-last view
+        m = torch.ops.mkldnn._convolution_pointwise(image, self.packed, self.product_bias, *self.geometry,
+                                                    'none', [], '')  # (1, 36 C_out, 1, T) channels-last
+        out_channels = self.weight.shape[0]
+        m = m.permute(0, 2, 3, 1).reshape(tiles, ELEMENTS, out_channels)  # (T, 36, C_out), a view
+        y = torch.matmul(self.output_kron, m)  # (T, 16, C_out)
+        y = y.view(batch, rows, columns, TILE, TILE, out_channels).permute(0, 1, 3, 2, 4, 5)  # (N, rows, 4, cols, 4, C_out)
+        return y.reshape(batch, TILE * rows, TILE * columns, out_channels)  # (N, 4 rows, 4 columns, C_out), a copy
+
+    def _cropped(self, y: torch.Tensor) -> torch.Tensor:
+        height, width = self.input_size[2:]
+        if y.shape[1:3] == (height, width):
+            return y
+        return y[:, :height, :width]
+
+    def forward(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+        """(N, C_in, H, W) channels-last, the size of input_size -> (N, C_out, H, W)
+        channels-last, ReLU applied when relu."""
+        y = self._cropped(self._outputs(x))  # (N, H, W, C_out)
+        if relu:
+            y = y.relu_() if y.is_contiguous() else torch.relu(y)  # in place on the fresh output when uncropped
+        return y.contiguous().permute(0, 3, 1, 2)
+
+    def add_relu(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """relu(conv(x) + residual); residual: (N, C_out, H, W)."""
+        y = torch.add(self._cropped(self._outputs(x)), residual.permute(0, 2, 3, 1))  # (N, H, W, C_out)
+        return y.relu_().permute(0, 3, 1, 2)

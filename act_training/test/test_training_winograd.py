@@ -1,0 +1,148 @@
+"""Winograd F(4x4, 3x3) convolutions for CPU inference (act_training.model.winograd): the
+transforms compute a correlation, the layer equals a direct convolution up to float
+rounding at any size, the rule that picks it, and PackedBackbone running it."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from act_training.model import onednn, winograd
+from act_training.model.backbone import PackedBackbone, ResNet18Features, fold_frozen_batchnorm
+from act_training.model.winograd import WinogradConv2d, conv_kernel
+
+needs_onednn = pytest.mark.skipif(not onednn.onednn_conv_available(),
+                                  reason='oneDNN fused convolutions are not in this torch')
+
+
+def test_transforms_compute_a_correlation():
+    generator = torch.Generator().manual_seed(0)
+    d = torch.randn(6, 6, dtype=torch.float64, generator=generator)  # one 6x6 input window
+    g = torch.randn(3, 3, dtype=torch.float64, generator=generator)  # one 3x3 filter
+    b_t, a_t, g_t = winograd.INPUT_TRANSFORM, winograd.OUTPUT_TRANSFORM, winograd.FILTER_TRANSFORM
+    y = a_t @ ((g_t @ g @ g_t.T) * (b_t @ d @ b_t.T)) @ a_t.T  # (4, 4)
+    expected = torch.tensor([[float((d[i:i + 3, j:j + 3] * g).sum()) for j in range(4)] for i in range(4)],
+                            dtype=torch.float64)
+    torch.testing.assert_close(y, expected, atol=1e-12, rtol=0)
+    # The bias element: the output transform weighs it 1 into every output.
+    spread = torch.zeros(36, dtype=torch.float64)
+    spread[winograd.BIAS_ELEMENT] = 1.0
+    torch.testing.assert_close(a_t @ spread.reshape(6, 6) @ a_t.T, torch.ones(4, 4, dtype=torch.float64))
+
+
+def _conv(in_channels, out_channels, seed=0):
+    torch.manual_seed(seed)
+    conv = torch.nn.Conv2d(in_channels, out_channels, 3, padding=1).eval()
+    with torch.no_grad():
+        conv.bias.uniform_(-0.5, 0.5)
+    return conv
+
+
+@needs_onednn
+@pytest.mark.parametrize('size, out_channels', [
+    ((1, 16, 8, 12), 16),  # whole tiles
+    ((2, 8, 13, 7), 24),  # overhanging tiles on both axes, batch 2, C_in != C_out
+    ((1, 32, 3, 5), 8),  # smaller than one tile
+])
+def test_winograd_conv_is_the_direct_convolution(size, out_channels):
+    conv = _conv(size[1], out_channels)
+    layer = WinogradConv2d(conv, size)
+    x = torch.randn(size).contiguous(memory_format=torch.channels_last)
+    residual = torch.randn(size[0], out_channels, *size[2:]).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        reference = F.conv2d(x, conv.weight, conv.bias, padding=1)
+        outputs = {'plain': (layer(x), reference), 'relu': (layer(x, relu=True), F.relu(reference)),
+                   'add_relu': (layer.add_relu(x, residual), F.relu(reference + residual))}
+    for name, (out, expected) in outputs.items():
+        assert out.shape == expected.shape, name
+        assert out.is_contiguous(memory_format=torch.channels_last), name
+        torch.testing.assert_close(out, expected, atol=1e-5 * float(expected.abs().max()), rtol=1e-5, msg=name)
+    assert float((outputs['plain'][0] - reference).abs().max()) > 0  # a different summation, not the same kernel
+
+
+@needs_onednn
+def test_winograd_conv_refuses_what_it_does_not_compute():
+    for conv in (torch.nn.Conv2d(8, 8, 3, stride=2, padding=1), torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2),
+                 torch.nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.nn.Conv2d(8, 8, 1),
+                 torch.nn.Conv2d(8, 8, 3, padding=1, groups=2)):
+        with pytest.raises(ValueError, match='3x3 convolutions with stride 1'):
+            WinogradConv2d(conv, (1, 8, 16, 16))
+    with pytest.raises(ValueError, match='fp32 only'):
+        WinogradConv2d(_conv(8, 8).to(torch.bfloat16), (1, 8, 16, 16))
+    with pytest.raises(ValueError, match='has 4 channels'):
+        WinogradConv2d(_conv(8, 8), (1, 4, 16, 16))
+    layer = WinogradConv2d(_conv(8, 8), (1, 8, 16, 16))
+    with pytest.raises(ValueError, match=r'laid out for inputs \(1, 8, 16, 16\)'):
+        layer(torch.randn(1, 8, 16, 20).contiguous(memory_format=torch.channels_last))
+
+
+@needs_onednn
+def test_conv_kernel_picks_winograd_for_the_paper_configs_large_layers_only():
+    convs = {channels: _conv(channels, channels) for channels in (64, 128, 256, 512)}
+    # ResNet-18's 3x3 stride-1 inputs at 480x640 (1 camera): layer 1 stays direct (64 channels).
+    paper = {64: (120, 160), 128: (60, 80), 256: (30, 40), 512: (15, 20)}
+    assert {c: conv_kernel(convs[c], (1, c, *hw)) for c, hw in paper.items()} == {
+        64: 'direct', 128: 'winograd', 256: 'winograd', 512: 'winograd'}
+    # The CPU demo's 96x128 frames: every layer below MIN_MACS.
+    demo = {64: (24, 32), 128: (12, 16), 256: (6, 8), 512: (3, 4)}
+    assert {conv_kernel(convs[c], (1, c, *hw)) for c, hw in demo.items()} == {'direct'}
+    # Each threshold on its own.
+    assert conv_kernel(convs[128], (1, 128, 15, 20)) == 'direct'  # 44 M multiply-adds < MIN_MACS
+    assert conv_kernel(convs[128], (2, 128, 15, 20)) == 'winograd'  # 88 M, 40 tiles
+    assert conv_kernel(convs[512], (1, 512, 6, 8)) == 'direct'  # 113 M but 4 tiles < MIN_TILES
+    assert conv_kernel(convs[512], (2, 512, 6, 8)) == 'winograd'  # 8 tiles
+    # Never in bf16, never for a dilated, strided or bias-free convolution.
+    assert conv_kernel(_conv(128, 128).to(torch.bfloat16), (1, 128, 60, 80)) == 'direct'
+    for conv in (torch.nn.Conv2d(128, 128, 3, padding=2, dilation=2), torch.nn.Conv2d(128, 128, 3, stride=2, padding=1),
+                 torch.nn.Conv2d(128, 128, 3, padding=1, bias=False)):
+        assert conv_kernel(conv, (1, 128, 60, 80)) == 'direct'
+
+
+def _randomized_folded_backbone(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    backbone = ResNet18Features().eval()
+    for module in backbone.modules():
+        if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.uniform_(0.5, 1.5)
+            module.bias.uniform_(-0.2, 0.2)
+    return fold_frozen_batchnorm(backbone).to(memory_format=torch.channels_last)
+
+
+@needs_onednn
+def test_packed_backbone_runs_winograd_where_the_rule_says_and_stays_the_folded_backbone():
+    folded = _randomized_folded_backbone(6)
+    # 160x224: layer 2 (20x28, 128 channels) and layer 3 (10x14) pass the rule; layer 4 (5x7,
+    # 4 tiles) and layer 1 (64 channels) do not.
+    size = (1, 3, 160, 224)
+    packed = PackedBackbone(folded, size)
+    kinds = [type(getattr(block, name)).__name__ for block in packed.blocks for name in ('conv1', 'conv2')]
+    # Blocks 0-1 layer 1, 2-3 layer 2 (block 2's conv1 has stride 2), 4-5 layer 3, 6-7 layer 4.
+    assert kinds == ['PackedConv2d'] * 5 + ['WinogradConv2d'] * 3 + ['PackedConv2d', 'WinogradConv2d',
+                                                                     'WinogradConv2d', 'WinogradConv2d'] + ['PackedConv2d'] * 4
+    assert packed.winograd_count == 6
+    x = torch.randn(size).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        reference = folded(x)
+        out = packed(x)
+        packed.set_winograd(False)
+        direct = packed(x)
+        counter = onednn.flop_counter()
+        with counter:
+            packed(x)
+        packed.set_winograd(True)
+        again = packed(x)
+        winograd_counter = onednn.flop_counter()
+        with winograd_counter:
+            packed(x)
+        eager = onednn.flop_counter()
+        with eager:
+            folded(x)
+    scale = float(reference.abs().max())
+    torch.testing.assert_close(out, reference, atol=1e-4 * scale, rtol=1e-4)
+    torch.testing.assert_close(direct, reference, atol=1e-4 * scale, rtol=1e-4)
+    assert torch.equal(out, again)  # switching back restores the same kernels
+    assert float((out - direct).abs().max()) > 0  # the switch really changed the kernels
+    # Direct: the network's arithmetic, as the eager backbone counts it; Winograd: fewer products.
+    assert counter.get_total_flops() == eager.get_total_flops() > winograd_counter.get_total_flops()

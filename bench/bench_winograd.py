@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Where ResNet-18's 3x3 convolutions should run as Winograd F(4x4, 3x3) at inference on
+this CPU (act_training.model.winograd), and what it saves per chunk.
+
+    .venv/bin/python bench/bench_winograd.py            # this machine, all threads
+    .venv/bin/python bench/bench_winograd.py --quick    # a rehearsal: fewer repeats
+
+1. Per convolution, fp32, with the bias and the residual add and ReLU of a block's second
+   convolution: oneDNN's direct convolution (onednn.PackedConv2d, weight laid out
+   beforehand) against winograd.WinogradConv2d, for every 3x3 stride-1 convolution shape of
+   ResNet-18 at the paper config's 480x640 (1 and 4 cameras) and at the CPU demo's frames,
+   and at sizes between them (the edges of winograd.conv_kernel's rule). Prints both times,
+   the ratio, the kernel the rule picks and the largest difference against the direct
+   convolution (relative to its largest output).
+2. Whole chunks as the policy runs them (ActInference under runner.CpuRunner):
+   backbone.PackedBackbone with the rule's Winograd convolutions against the same backbone
+   with them direct (PackedBackbone.set_winograd), alternating `--rounds` times; the ratio
+   of the best medians and the largest difference between the two chunks.
+
+The CPU model and flags are printed first: the rule was measured on some CPUs, not all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # its sibling bench_roofline (PYTHONSAFEPATH keeps the script's folder off sys.path)
+from bench_roofline import DEMO_CONFIG, cpu_inference_engine  # noqa: E402  (puts the source tree on sys.path if needed)
+
+from act_common.cpu_features import cpu_features  # noqa: E402
+from act_training.config import ModelConfig, load_training_configs  # noqa: E402
+from act_training.model.backbone import PackedBackbone, ResNet18Features, fold_frozen_batchnorm  # noqa: E402
+from act_training.model.onednn import PackedConv2d  # noqa: E402
+from act_training.model.winograd import WinogradConv2d, conv_kernel, winograd_available  # noqa: E402
+from act_training.train.step_time import measure_step_seconds  # noqa: E402
+
+
+def median_ms(call, repeats: int, warmup: int = 3) -> float:
+    """Median wall milliseconds of `repeats` calls after `warmup` (the trainer's step timer)."""
+    return measure_step_seconds(call, repeats, warmup) * 1e3
+
+
+def configs() -> dict[str, ModelConfig]:
+    demo, _ = load_training_configs(DEMO_CONFIG)
+    paper = ModelConfig(camera_names=('top',))
+    return {'demo': demo, 'paper, 1 camera': paper,
+            'paper, 4 cameras': replace(paper, camera_names=('top', 'left', 'right', 'low'))}
+
+
+def backbone_shapes(config: ModelConfig) -> list[tuple[int, int, int, int]]:
+    """(N, C, H, W) input of each distinct 3x3 stride-1 convolution of ResNet-18 for the
+    config's cameras and frames (a forward of the folded backbone records them)."""
+    folded = fold_frozen_batchnorm(ResNet18Features()).to(memory_format=torch.channels_last)
+    shapes: list[tuple[int, int, int, int]] = []
+
+    def record(module, args):
+        if module.kernel_size == (3, 3) and module.stride == (1, 1) and tuple(args[0].shape) not in shapes:
+            shapes.append(tuple(args[0].shape))
+
+    handles = [m.register_forward_pre_hook(record) for m in folded.modules() if isinstance(m, torch.nn.Conv2d)]
+    size = (len(config.camera_names), 3, config.image_height, config.image_width)
+    with torch.no_grad():
+        folded(torch.zeros(size).contiguous(memory_format=torch.channels_last))
+    for handle in handles:
+        handle.remove()
+    return shapes
+
+
+# Between the demo's and the paper config's sizes: where the rule's thresholds fall.
+EDGE_SHAPES = [(1, 64, 60, 80), (1, 128, 15, 20), (2, 128, 15, 20), (1, 128, 24, 32), (1, 256, 8, 10),
+               (1, 256, 12, 16), (1, 512, 6, 8), (1, 512, 8, 10)]
+
+
+def per_convolution(repeats: int) -> None:
+    print('\n1. per convolution, fp32, conv + bias + residual add + ReLU (ms, median of '
+          f'{repeats} after 3 warm-up calls)')
+    print(f'  {"input (N, C, H, W)":<22}{"from":<18}{"direct":>9}{"winograd":>10}{"ratio":>8}{"rule":>10}'
+          f'{"difference":>12}')
+    rows = [(shape, name) for name, config in configs().items() for shape in backbone_shapes(config)]
+    rows += [(shape, 'edge') for shape in EDGE_SHAPES]
+    torch.manual_seed(0)
+    for shape, origin in rows:
+        batch, channels, height, width = shape
+        conv = torch.nn.Conv2d(channels, channels, 3, padding=1).eval()
+        x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        residual = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            direct, winograd = PackedConv2d(conv, shape), WinogradConv2d(conv, shape)
+            reference = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1) + residual)
+            difference = float((winograd.add_relu(x, residual) - reference).abs().max() / reference.abs().max())
+            direct_ms = median_ms(lambda: direct.add_relu(x, residual), repeats)
+            winograd_ms = median_ms(lambda: winograd.add_relu(x, residual), repeats)
+        print(f'  {str(shape):<22}{origin:<18}{direct_ms:9.3f}{winograd_ms:10.3f}{direct_ms / winograd_ms:7.2f}x'
+              f'{conv_kernel(conv, shape):>10}{difference:12.1e}', flush=True)
+
+
+def whole_chunks(rounds: int, repeats: int) -> None:
+    print(f'\n2. whole chunks as the policy runs them, fp32 (ms, best median of {rounds} alternating rounds)')
+    print(f'  {"config":<18}{"winograd convs":>16}{"all direct":>12}{"as chosen":>11}{"speed-up":>10}'
+          f'{"largest chunk difference":>27}')
+    for name, config in configs().items():
+        engine, frames, qpos = cpu_inference_engine(config)
+        chosen = engine.backbone
+        if not isinstance(chosen, PackedBackbone):
+            print(f'  {name}: the runner does not pack the backbone here; nothing to compare')
+            continue
+        best, chunks = {'direct': float('inf'), 'chosen': float('inf')}, {}
+        calls = repeats * (5 if name == 'demo' else 1)
+        with torch.inference_mode():
+            for round_index in range(rounds):
+                order = ('direct', 'chosen') if round_index % 2 == 0 else ('chosen', 'direct')
+                for kind in order:
+                    chosen.set_winograd(kind == 'chosen')
+                    chunks[kind] = engine(frames, qpos)
+                    best[kind] = min(best[kind], median_ms(lambda: engine(frames, qpos), calls))
+        difference = float((chunks['chosen'] - chunks['direct']).abs().max())
+        print(f'  {name:<18}{chosen.winograd_count:>16}{best["direct"]:12.1f}{best["chosen"]:11.1f}'
+              f'{best["direct"] / best["chosen"]:9.2f}x{difference:15.1e} (largest entry '
+              f'{float(chunks["direct"].abs().max()):.2f})', flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=20)
+    parser.add_argument('--quick', action='store_true', help='1 round, 5 repeats')
+    args = parser.parse_args()
+    rounds, repeats = (1, 5) if args.quick else (args.rounds, args.repeats)
+    print(cpu_features().describe())
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
+    if not winograd_available():
+        print('this torch has no oneDNN convolution operators: nothing to measure')
+        return 1
+    per_convolution(repeats)
+    whole_chunks(rounds, repeats)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
