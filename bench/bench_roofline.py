@@ -68,6 +68,7 @@ from act_training.model.inference import ActInference  # noqa: E402
 from act_training.model.backbone import PackedBackbone  # noqa: E402
 from act_training.model.onednn import PackedLinear, flop_counter, onednn_available, onednn_conv_available  # noqa: E402
 from act_training.model.runner import CpuRunner, native_bf16  # noqa: E402
+from act_training.model.winograd import WinogradConv2d  # noqa: E402
 from act_training.train.step_time import SyntheticStep, measure_step_seconds  # noqa: E402
 
 DEMO_CONFIG = ROOT / 'act_training' / 'config' / 'training' / 'cpu_demo.yaml'
@@ -206,12 +207,15 @@ class StageTimer:
 
 
 def stage_weight_bytes(policy: ActInference) -> dict[str, int]:
-    """Bytes of each inference stage's parameters, each read at most once per chunk (the
-    decoder: the rest of the model). Packed weights are copies of these in oneDNN's layout,
-    the same size in fp32."""
+    """Bytes of each inference stage's weights, each read at most once per chunk (the
+    decoder: the rest of the model): the parameters, with each WinogradConv2d's filter
+    counted as its transformed weight (4x the bytes, the one its chunk reads). Other packed
+    weights are copies of the parameters in oneDNN's layout, the same size in fp32."""
     def size(modules) -> int:
         unique = {id(p): p for module in modules for p in module.parameters()}
-        return sum(p.numel() * p.element_size() for p in unique.values())
+        winograd = {id(m.weight): m.packed_bytes for module in modules for m in module.modules()
+                    if isinstance(m, WinogradConv2d)}
+        return sum(winograd.get(id(p), p.numel() * p.element_size()) for p in unique.values())
 
     per_stage = {stage: size([getattr(policy, name) for name in names if getattr(policy, name, None) is not None])
                  for stage, names in INFERENCE_STAGES.items()}
@@ -273,15 +277,17 @@ def inference_stages(config: ModelConfig, repeats: int):
     fp32 chunk prediction. FLOPs are the network's: the backbone's as direct convolutions
     compute it, also where some run as Winograd products (fewer multiply-adds)."""
     policy, frames, qpos = cpu_inference_engine(config)
-    winograd = policy.backbone.set_winograd if isinstance(policy.backbone, PackedBackbone) else None
+    packed = policy.backbone if isinstance(policy.backbone, PackedBackbone) else None
     with torch.inference_mode():
         counter = flop_counter()
-        if winograd:  # count the network's arithmetic, as direct convolutions do it (see print_inference)
-            winograd(False)
-        with counter:
-            policy(frames, qpos)
-        if winograd:
-            winograd(True)
+        if packed:  # count the network's arithmetic, as direct convolutions do it (see print_inference)
+            packed.set_winograd(False)
+        try:
+            with counter:
+                policy(frames, qpos)
+        finally:
+            if packed:
+                packed.set_winograd(True)
         flops = inference_flops(counter)
         total = median_seconds(lambda: policy(frames, qpos), repeats, warmup=2)
         timer = StageTimer({'backbone': [policy.backbone], 'encoder': list(policy.encoder_layers),
@@ -295,7 +301,7 @@ def inference_stages(config: ModelConfig, repeats: int):
         linears = encoder_linears_in_chunk_and_warm(policy, frames, qpos, repeats)
     seconds = {stage: statistics.median(run[stage] for run in per_run) for stage in ('backbone', 'encoder', 'rest')}
     seconds['decoder'] = max(0.0, total - sum(seconds.values()))
-    winograd_count = policy.backbone.winograd_count if winograd else 0
+    winograd_count = packed.winograd_count if packed else 0
     return seconds, flops, total, stage_weight_bytes(policy), linears, winograd_count
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,72 +31,51 @@ import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # its sibling bench_roofline (PYTHONSAFEPATH keeps the script's folder off sys.path)
-from bench_roofline import DEMO_CONFIG, cpu_inference_engine  # noqa: E402  (puts the source tree on sys.path if needed)
+from bench_roofline import cpu_inference_engine  # noqa: E402  (puts the source tree on sys.path if needed)
+from bench_linear_kernels import configs, median_ms  # noqa: E402  (the same three configs and step timer)
 
 from act_common.cpu_features import cpu_features  # noqa: E402
-from act_training.config import ModelConfig, load_training_configs  # noqa: E402
-from act_training.model.backbone import PackedBackbone, ResNet18Features, fold_frozen_batchnorm  # noqa: E402
-from act_training.model.onednn import PackedConv2d  # noqa: E402
-from act_training.model.winograd import WinogradConv2d, conv_kernel, winograd_available  # noqa: E402
-from act_training.train.step_time import measure_step_seconds  # noqa: E402
+from act_training.config import ModelConfig  # noqa: E402
+from act_training.model.backbone import (PackedBackbone, ResNet18Features, conv_input_sizes,  # noqa: E402
+                                         fold_frozen_batchnorm)
+from act_training.model.onednn import PackedConv2d, onednn_conv_available  # noqa: E402
+from act_training.model.winograd import WinogradConv2d, conv_kernel, is_winograd_shape  # noqa: E402
 
 
-def median_ms(call, repeats: int, warmup: int = 3) -> float:
-    """Median wall milliseconds of `repeats` calls after `warmup` (the trainer's step timer)."""
-    return measure_step_seconds(call, repeats, warmup) * 1e3
-
-
-def configs() -> dict[str, ModelConfig]:
-    demo, _ = load_training_configs(DEMO_CONFIG)
-    paper = ModelConfig(camera_names=('top',))
-    return {'demo': demo, 'paper, 1 camera': paper,
-            'paper, 4 cameras': replace(paper, camera_names=('top', 'left', 'right', 'low'))}
-
-
-def backbone_shapes(config: ModelConfig) -> list[tuple[int, int, int, int]]:
-    """(N, C, H, W) input of each distinct 3x3 stride-1 convolution of ResNet-18 for the
-    config's cameras and frames (a forward of the folded backbone records them)."""
-    folded = fold_frozen_batchnorm(ResNet18Features()).to(memory_format=torch.channels_last)
-    shapes: list[tuple[int, int, int, int]] = []
-
-    def record(module, args):
-        if module.kernel_size == (3, 3) and module.stride == (1, 1) and tuple(args[0].shape) not in shapes:
-            shapes.append(tuple(args[0].shape))
-
-    handles = [m.register_forward_pre_hook(record) for m in folded.modules() if isinstance(m, torch.nn.Conv2d)]
-    size = (len(config.camera_names), 3, config.image_height, config.image_width)
-    with torch.no_grad():
-        folded(torch.zeros(size).contiguous(memory_format=torch.channels_last))
-    for handle in handles:
-        handle.remove()
-    return shapes
+def backbone_shapes(config: ModelConfig) -> list[tuple[int, int, int, int, int]]:
+    """(N, C_in, H, W, C_out) of each distinct convolution of the config's backbone (its
+    cameras, frames and dilation) that WinogradConv2d can compute (winograd.is_winograd_shape)."""
+    folded = fold_frozen_batchnorm(ResNet18Features(dilate_last_stage=config.backbone_dilation))
+    sizes = conv_input_sizes(folded, (len(config.camera_names), 3, config.image_height, config.image_width))
+    shapes = [(*size, conv.out_channels) for conv, size in sizes.items() if is_winograd_shape(conv)]
+    return list(dict.fromkeys(shapes))  # distinct, in the network's order
 
 
 # Between the demo's and the paper config's sizes: where the rule's thresholds fall.
-EDGE_SHAPES = [(1, 64, 60, 80), (1, 128, 15, 20), (2, 128, 15, 20), (1, 128, 24, 32), (1, 256, 8, 10),
-               (1, 256, 12, 16), (1, 512, 6, 8), (1, 512, 8, 10)]
+EDGE_SHAPES = [(1, 64, 60, 80, 64), (1, 128, 15, 20, 128), (2, 128, 15, 20, 128), (1, 128, 24, 32, 128),
+               (1, 256, 8, 10, 256), (1, 256, 12, 16, 256), (1, 512, 6, 8, 512), (1, 512, 8, 10, 512)]
 
 
 def per_convolution(repeats: int) -> None:
     print('\n1. per convolution, fp32, conv + bias + residual add + ReLU (ms, median of '
           f'{repeats} after 3 warm-up calls)')
-    print(f'  {"input (N, C, H, W)":<22}{"from":<18}{"direct":>9}{"winograd":>10}{"ratio":>8}{"rule":>10}'
+    print(f'  {"input (N, C, H, W) -> C_out":<30}{"from":<18}{"direct":>9}{"winograd":>10}{"ratio":>8}{"rule":>10}'
           f'{"difference":>12}')
     rows = [(shape, name) for name, config in configs().items() for shape in backbone_shapes(config)]
     rows += [(shape, 'edge') for shape in EDGE_SHAPES]
     torch.manual_seed(0)
-    for shape, origin in rows:
+    for (*shape, out_channels), origin in rows:
         batch, channels, height, width = shape
-        conv = torch.nn.Conv2d(channels, channels, 3, padding=1).eval()
+        conv = torch.nn.Conv2d(channels, out_channels, 3, padding=1).eval()
         x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
-        residual = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        residual = torch.randn(batch, out_channels, height, width).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             direct, winograd = PackedConv2d(conv, shape), WinogradConv2d(conv, shape)
             reference = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1) + residual)
             difference = float((winograd.add_relu(x, residual) - reference).abs().max() / reference.abs().max())
             direct_ms = median_ms(lambda: direct.add_relu(x, residual), repeats)
             winograd_ms = median_ms(lambda: winograd.add_relu(x, residual), repeats)
-        print(f'  {str(shape):<22}{origin:<18}{direct_ms:9.3f}{winograd_ms:10.3f}{direct_ms / winograd_ms:7.2f}x'
+        print(f'  {f"{tuple(shape)} -> {out_channels}":<30}{origin:<18}{direct_ms:9.3f}{winograd_ms:10.3f}{direct_ms / winograd_ms:7.2f}x'
               f'{conv_kernel(conv, shape):>10}{difference:12.1e}', flush=True)
 
 
@@ -135,7 +113,7 @@ def main() -> int:
     rounds, repeats = (1, 5) if args.quick else (args.rounds, args.repeats)
     print(cpu_features().describe())
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
-    if not winograd_available():
+    if not onednn_conv_available():
         print('this torch has no oneDNN convolution operators: nothing to measure')
         return 1
     per_convolution(repeats)

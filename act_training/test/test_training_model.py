@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from training_episodes import tiny_model_config
+from training_episodes import randomized_folded_backbone, tiny_model_config
 
 from act_training.data.images import normalize_images
 from act_training.model import act_loss, build_model, kl_divergence, masked_l1
@@ -437,22 +437,10 @@ def test_folded_batchnorm_is_the_same_function():
         assert torch.allclose(fold_frozen_batchnorm(backbone)(x), backbone(x), atol=1e-4, rtol=1e-4)
 
 
-def _randomized_folded_backbone(seed: int, **kwargs) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    backbone = ResNet18Features(**kwargs).eval()
-    for module in backbone.modules():
-        if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.uniform_(0.5, 1.5)
-            module.bias.uniform_(-0.2, 0.2)
-    return fold_frozen_batchnorm(backbone).to(memory_format=torch.channels_last)
-
-
 @pytest.mark.skipif(not onednn.onednn_conv_available(), reason='oneDNN fused convolutions are not in this torch')
 @pytest.mark.parametrize('dilate_last_stage', [False, True])
 def test_packed_backbone_is_the_folded_backbone(dilate_last_stage):
-    folded = _randomized_folded_backbone(4, dilate_last_stage=dilate_last_stage)
+    folded = randomized_folded_backbone(4, dilate_last_stage=dilate_last_stage)
     size = (2, 3, 72, 104)  # two cameras; sizes that round up at every stride
     x = torch.randn(size).contiguous(memory_format=torch.channels_last)
     packed = PackedBackbone(folded, size)
@@ -479,7 +467,7 @@ def test_packed_backbone_is_the_folded_backbone(dilate_last_stage):
 @pytest.mark.skipif(not (onednn.onednn_conv_available() and packs_linear_weights(torch.bfloat16)),
                     reason='oneDNN\'s packed bf16 reorder is not available here')
 def test_packed_backbone_in_bf16_is_within_bf16_rounding():
-    folded = _randomized_folded_backbone(5)
+    folded = randomized_folded_backbone(5)
     size = (1, 3, 64, 96)
     x = torch.randn(size).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():

@@ -5,10 +5,10 @@ rounding at any size, the rule that picks it, and PackedBackbone running it."""
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
+from training_episodes import randomized_folded_backbone
 
 from act_training.model import onednn, winograd
-from act_training.model.backbone import PackedBackbone, ResNet18Features, fold_frozen_batchnorm
+from act_training.model.backbone import PackedBackbone
 from act_training.model.winograd import WinogradConv2d, conv_kernel
 
 needs_onednn = pytest.mark.skipif(not onednn.onednn_conv_available(),
@@ -58,22 +58,53 @@ def test_winograd_conv_is_the_direct_convolution(size, out_channels):
         assert out.is_contiguous(memory_format=torch.channels_last), name
         torch.testing.assert_close(out, expected, atol=1e-5 * float(expected.abs().max()), rtol=1e-5, msg=name)
     assert float((outputs['plain'][0] - reference).abs().max()) > 0  # a different summation, not the same kernel
+    # Any input layout: NCHW-contiguous gives the same outputs.
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x.contiguous()), outputs['plain'][0], atol=0, rtol=0)
+
+
+@needs_onednn
+@pytest.mark.parametrize('size', [(1, 256, 30, 40), (1, 512, 15, 20)])  # ResNet-18's layers 3 and 4 at 480x640
+def test_winograd_error_at_the_paper_configs_channels(size):
+    """The transforms cost precision, the more the more channels sum: against a float64
+    convolution the bound the module's docstring gives, 3e-5 of the largest output."""
+    conv = _conv(size[1], size[1])
+    x = torch.randn(size).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        exact = F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=1)
+        winograd_error = float((WinogradConv2d(conv, size)(x).double() - exact).abs().max())
+        direct_error = float((F.conv2d(x, conv.weight, conv.bias, padding=1).double() - exact).abs().max())
+    scale = float(exact.abs().max())
+    assert winograd_error < 3e-5 * scale
+    assert direct_error < winograd_error  # what fp32's direct convolution gets (2-3e-6 of the largest)
 
 
 @needs_onednn
 def test_winograd_conv_refuses_what_it_does_not_compute():
     for conv in (torch.nn.Conv2d(8, 8, 3, stride=2, padding=1), torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2),
                  torch.nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.nn.Conv2d(8, 8, 1),
-                 torch.nn.Conv2d(8, 8, 3, padding=1, groups=2)):
-        with pytest.raises(ValueError, match='3x3 convolutions with stride 1'):
+                 torch.nn.Conv2d(8, 8, 3, padding=1, groups=2), torch.nn.Conv2d(8, 8, 3, padding=1, padding_mode='reflect')):
+        with pytest.raises(ValueError, match='3x3 convolutions with stride 1, dilation 1, zero padding 1'):
             WinogradConv2d(conv, (1, 8, 16, 16))
     with pytest.raises(ValueError, match='fp32 only'):
         WinogradConv2d(_conv(8, 8).to(torch.bfloat16), (1, 8, 16, 16))
     with pytest.raises(ValueError, match='has 4 channels'):
         WinogradConv2d(_conv(8, 8), (1, 4, 16, 16))
     layer = WinogradConv2d(_conv(8, 8), (1, 8, 16, 16))
-    with pytest.raises(ValueError, match=r'laid out for inputs \(1, 8, 16, 16\)'):
+    with pytest.raises(ValueError, match=r'laid out for fp32 inputs \(1, 8, 16, 16\)'):
         layer(torch.randn(1, 8, 16, 20).contiguous(memory_format=torch.channels_last))
+    with pytest.raises(ValueError, match='torch.bfloat16'):
+        layer(torch.randn(1, 8, 16, 16, dtype=torch.bfloat16))
+    with pytest.raises(ValueError, match=r'residual must be \(1, 8, 16, 16\)'):
+        layer.add_relu(torch.randn(1, 8, 16, 16), torch.randn(1, 8, 1, 1))  # would broadcast
+
+
+def test_without_onednn_convolutions_nothing_is_winograd(monkeypatch):
+    monkeypatch.setattr(winograd, 'onednn_conv_available', lambda: False)
+    conv = _conv(128, 128)
+    assert conv_kernel(conv, (1, 128, 60, 80)) == 'direct'
+    with pytest.raises(ValueError, match='oneDNN'):
+        WinogradConv2d(conv, (1, 128, 60, 80))
 
 
 @needs_onednn
@@ -98,21 +129,9 @@ def test_conv_kernel_picks_winograd_for_the_paper_configs_large_layers_only():
         assert conv_kernel(conv, (1, 128, 60, 80)) == 'direct'
 
 
-def _randomized_folded_backbone(seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    backbone = ResNet18Features().eval()
-    for module in backbone.modules():
-        if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.uniform_(0.5, 1.5)
-            module.bias.uniform_(-0.2, 0.2)
-    return fold_frozen_batchnorm(backbone).to(memory_format=torch.channels_last)
-
-
 @needs_onednn
 def test_packed_backbone_runs_winograd_where_the_rule_says_and_stays_the_folded_backbone():
-    folded = _randomized_folded_backbone(6)
+    folded = randomized_folded_backbone(6)
     # 160x224: layer 2 (20x28, 128 channels) and layer 3 (10x14) pass the rule; layer 4 (5x7,
     # 4 tiles) and layer 1 (64 channels) do not.
     size = (1, 3, 160, 224)
@@ -121,17 +140,19 @@ def test_packed_backbone_runs_winograd_where_the_rule_says_and_stays_the_folded_
     # Blocks 0-1 layer 1, 2-3 layer 2 (block 2's conv1 has stride 2), 4-5 layer 3, 6-7 layer 4.
     assert kinds == ['PackedConv2d'] * 5 + ['WinogradConv2d'] * 3 + ['PackedConv2d', 'WinogradConv2d',
                                                                      'WinogradConv2d', 'WinogradConv2d'] + ['PackedConv2d'] * 4
-    assert packed.winograd_count == 6
+    assert packed.winograd_count == 6 and packed.winograd_enabled
     x = torch.randn(size).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         reference = folded(x)
         out = packed(x)
         packed.set_winograd(False)
+        assert not packed.winograd_enabled
         direct = packed(x)
         counter = onednn.flop_counter()
         with counter:
             packed(x)
         packed.set_winograd(True)
+        assert packed.winograd_enabled
         again = packed(x)
         winograd_counter = onednn.flop_counter()
         with winograd_counter:
@@ -146,3 +167,5 @@ def test_packed_backbone_runs_winograd_where_the_rule_says_and_stays_the_folded_
     assert float((out - direct).abs().max()) > 0  # the switch really changed the kernels
     # Direct: the network's arithmetic, as the eager backbone counts it; Winograd: fewer products.
     assert counter.get_total_flops() == eager.get_total_flops() > winograd_counter.get_total_flops()
+    for mode in (counter, winograd_counter):  # oneDNN's fused operators in both modes, never aten's convolution
+        assert torch.ops.aten.convolution not in mode.get_flop_counts()['Global']

@@ -1,4 +1,5 @@
-"""Synthetic episodes in the ACT HDF5 layout, and tiny configs, for the act_training tests.
+"""Synthetic episodes in the ACT HDF5 layout, tiny configs, and a folded backbone with
+non-trivial BatchNorm statistics, for the act_training tests.
 
 An episode is a smooth trajectory: qpos_t = sin(w * t + phase) per entry, action_t =
 qpos_{t+1} (the next target), and a camera frame in which a white square's position
@@ -93,3 +94,23 @@ train:
   log_every: 1
   tensorboard: false
 '''
+
+
+def randomized_folded_backbone(seed: int, **kwargs):
+    """A ResNet18Features (kwargs: its arguments) whose frozen BatchNorms hold random,
+    non-identity statistics, folded for inference (fold_frozen_batchnorm) in channels-last
+    memory: what PackedBackbone and the Winograd convolutions are checked against."""
+    import torch
+    import torchvision
+
+    from act_training.model.backbone import ResNet18Features, fold_frozen_batchnorm
+
+    torch.manual_seed(seed)
+    backbone = ResNet18Features(**kwargs).eval()
+    for module in backbone.modules():
+        if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.uniform_(0.5, 1.5)
+            module.bias.uniform_(-0.2, 0.2)
+    return fold_frozen_batchnorm(backbone).to(memory_format=torch.channels_last)

@@ -111,6 +111,26 @@ def conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.Module) -> torch.Tensor:
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
+def conv_input_sizes(backbone: nn.Module, input_size: tuple[int, int, int, int]) -> dict[nn.Conv2d, tuple[int, ...]]:
+    """The input size (N, C, H, W) of each convolution of backbone for an input of
+    input_size, from one forward of zeros (channels-last, the backbone's dtype)."""
+    sizes: dict[nn.Conv2d, tuple[int, ...]] = {}
+
+    def record(module: nn.Module, args: tuple) -> None:  # None: the call's arguments stay
+        sizes[module] = tuple(args[0].shape)
+
+    handles = [module.register_forward_pre_hook(record) for module in backbone.modules()
+               if isinstance(module, nn.Conv2d)]
+    parameter = next(backbone.parameters())
+    try:
+        with torch.no_grad():
+            backbone(torch.zeros(input_size, dtype=parameter.dtype).contiguous(memory_format=torch.channels_last))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sizes
+
+
 def feature_map_size(height: int, width: int, stride: int = STRIDE) -> tuple[int, int]:
     """Spatial size after the stem and the stride-2 stages (each rounds up); stride 16
     with the last stage dilated."""
@@ -225,8 +245,10 @@ class PackedBackbone(nn.Module):
 
     Where winograd.conv_kernel says so (fp32; ResNet-18's layers 2-4 at the paper config's
     480x640), a 3x3 convolution runs as winograd.WinogradConv2d instead: 4x fewer
-    multiply-adds, outputs within about 1e-5 of their largest value. set_winograd(False)
-    switches them back to direct convolutions (for measurement).
+    multiply-adds, outputs within 1-2e-5 of their largest value, and 4x the weight bytes (the
+    paper config: 149 MB of transformed weights for its nine Winograd layers where direct
+    ones hold 37 MB). set_winograd(False) switches them back to direct convolutions (for
+    measurement).
 
     input_size: (N, 3, H, W), N = cameras x batch. Raises ValueError for a backbone that
     is not folded (GroupNorm, or frozen BatchNorm still in place): see packs(). """
@@ -239,19 +261,7 @@ class PackedBackbone(nn.Module):
         if not PackedBackbone.packs(folded):
             raise ValueError('PackedBackbone needs a backbone with frozen BatchNorm folded into its convolutions '
                              '(fold_frozen_batchnorm)')
-        # Each convolution's input size, from one forward of the folded backbone.
-        sizes: dict[nn.Module, tuple[int, ...]] = {}
-
-        def record(module: nn.Module, args: tuple) -> None:  # None: the call's arguments stay
-            sizes[module] = tuple(args[0].shape)
-
-        handles = [module.register_forward_pre_hook(record) for module in folded.modules()
-                   if isinstance(module, nn.Conv2d)]
-        parameter = next(folded.parameters())
-        with torch.no_grad():
-            folded(torch.zeros(input_size, dtype=parameter.dtype).contiguous(memory_format=torch.channels_last))
-        for handle in handles:
-            handle.remove()
+        sizes = conv_input_sizes(folded, input_size)
 
         def pack(conv: nn.Conv2d) -> nn.Module:
             if conv_kernel(conv, sizes[conv]) == 'winograd':
@@ -261,38 +271,38 @@ class PackedBackbone(nn.Module):
         self.stem = pack(folded.conv1)
         self.maxpool = folded.maxpool
         self.blocks = nn.ModuleList()
+        self._winograd = []  # (packed block, attribute, its WinogradConv2d, the folded convolution it came from)
         for layer in (folded.layer1, folded.layer2, folded.layer3, folded.layer4):
             for block in layer:
                 packed = nn.Module()
                 packed.conv1, packed.conv2 = pack(block.conv1), pack(block.conv2)
                 packed.downsample = pack(block.downsample[0]) if block.downsample is not None else None
                 self.blocks.append(packed)
+                self._winograd += [(packed, name, getattr(packed, name), getattr(block, name)) for name in ('conv1', 'conv2')
+                                   if isinstance(getattr(packed, name), WinogradConv2d)]
         self.input_size = tuple(input_size)
         self.stride = folded.stride
-        # (block, attribute, WinogradConv2d, its direct twin or None until set_winograd builds it)
-        self._winograd = [[block, name, getattr(block, name), None] for block in self.blocks for name in ('conv1', 'conv2')
-                          if isinstance(getattr(block, name), WinogradConv2d)]
 
     @property
     def winograd_count(self) -> int:
         """How many convolutions conv_kernel chose to run as Winograd F(4x4, 3x3)."""
         return len(self._winograd)
 
+    @property
+    def winograd_enabled(self) -> bool:
+        """Whether those convolutions run as Winograd now (set_winograd)."""
+        return all(getattr(block, name) is winograd for block, name, winograd, _ in self._winograd)
+
     def set_winograd(self, enabled: bool) -> None:
-        """Runs the convolutions conv_kernel chose for Winograd as WinogradConv2d (enabled,
-        the default) or as direct PackedConv2d of the same weights (built at the first
-        switch). For measurement: bench/bench_winograd.py's A/B, and bench/bench_roofline.py,
-        which counts the network's arithmetic as the direct convolutions do it."""
+        """Runs the convolutions conv_kernel chose for Winograd as their WinogradConv2d
+        (enabled, as built) or as direct PackedConv2d of the same folded convolutions, laid
+        out at the switch and dropped at the switch back. For measurement:
+        bench/bench_winograd.py's A/B, and bench/bench_roofline.py, which counts the
+        network's arithmetic as the direct convolutions do it."""
         from act_training.model.onednn import PackedConv2d
 
-        for entry in self._winograd:
-            block, name, winograd, direct = entry
-            if not enabled and direct is None:
-                out_channels, in_channels = winograd.weight.shape[:2]
-                conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-                conv.weight, conv.bias = winograd.weight, winograd.bias
-                entry[3] = direct = PackedConv2d(conv, winograd.input_size)
-            setattr(block, name, winograd if enabled else direct)
+        for block, name, winograd, conv in self._winograd:
+            setattr(block, name, winograd if enabled else PackedConv2d(conv, winograd.input_size))
 
     @staticmethod
     def packs(folded: nn.Module) -> bool:

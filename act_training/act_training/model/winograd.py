@@ -8,19 +8,24 @@ the same 6x6 space (B^T d B and G g G^T), the transforms multiply element by ele
 over input channels: for each of the 36 elements, a (tiles x C_in) @ (C_in x C_out) matrix
 product), and A^T m A turns the 36 sums back into the 4x4 outputs. The products are a 4x
 smaller arithmetic; the transforms are passes over the activations, cheap next to the
-products where the channels are many (C_in of 128 and up) and as costly as what they save at
-64 channels (measured, see conv_kernel).
+products where the channels are many (C_in of 128 and up); at 64 channels and large maps
+they cost more than the products save (measured, see conv_kernel).
 
 The 36 products run as one oneDNN grouped 1x1 convolution (36 groups, the tiles as its
 pixels, the weight laid out once): in a scratch measurement on the AVX512-BF16 EPYC (layers
-2-4 of ResNet-18 at 480x640, one camera) it took 2.2-2.8 ms where torch.bmm took 3.0-4.7 and
-36 oneDNN matmuls 3.2-3.7. The transforms are two small matrix products over all tiles at
-once.
+2-4 of ResNet-18 at 480x640, one camera; a throwaway script, not kept in bench/) it took
+2.2-2.8 ms where torch.bmm took 3.0-4.7 and 36 oneDNN matmuls 3.2-3.7. The transforms are
+two small matrix products over all tiles at once.
 
-fp32 only. The transforms are exact in real numbers and cost precision in floats: the
-outputs differ from a direct convolution's by about 1e-5 of their largest value (tested), far
-inside what bf16 itself rounds away, but bf16 inputs to the transforms would not be: bf16
-runs the direct convolution (conv_kernel).
+Memory: the transformed weight is 36 / 9 = 4x the filter's bytes, laid out once per layer;
+the paper config's nine Winograd layers hold 149 MB of them where direct convolutions hold
+37 MB, and each chunk reads them once.
+
+fp32 only. The transforms are exact in real numbers and cost precision in floats: against a
+float64 convolution the outputs are off by about 1e-5 of their largest value at 128-256
+input channels and 1.5e-5 at 512, where fp32's direct convolution is off by 2-3e-6
+(test_training_winograd.py bounds it). That is far inside what bf16 itself rounds away, but
+bf16 inputs to the transforms would not be: bf16 runs the direct convolution (conv_kernel).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from act_training.model.onednn import onednn_conv_available
 
 # F(4, 3) with the interpolation points 0, 1, -1, 2, -2 and infinity: the matrices Lavin and
 # Gray 2016 print for F(4x4, 3x3) (test_training_winograd.py checks them). 1-D: y = A^T [(G g) * (B^T d)] computes
@@ -60,16 +67,25 @@ ELEMENTS = WINDOW * WINDOW  # products per tile and channel pair: 36
 _POINT_ONE = 1
 BIAS_ELEMENT = _POINT_ONE * WINDOW + _POINT_ONE
 
-# Where the Winograd form is faster than oneDNN's direct convolution (bench/bench_winograd.py
-# on the AVX512-BF16 EPYC, 2 threads; bench/results/winograd_epyc_avx512bf16.txt):
-# - 128 input channels or more: at 64 the transforms cost what the products save (ResNet-18's
-#   layer 1 at 480x640: 0.80x);
-# - MIN_MACS direct multiply-adds or more: below, the six operator calls' fixed cost outweighs
-#   a convolution of a few hundred microseconds (128 channels at 15x20: 0.92x, 44 M);
+# Where the Winograd form runs instead of oneDNN's direct convolution. Measured per
+# convolution, with the bias, residual add and ReLU, by bench/bench_winograd.py on one AVX512-BF16
+# EPYC (family 25 model 17) at 2 threads (bench/results/winograd_epyc_avx512bf16.txt), and
+# checked with AVX2 simulated there (winograd_avx2_simulated.txt); not tuned on other CPUs.
+# The thresholds are conservative: they pass every layer measured faster by 1.4x or more
+# and keep direct some that were a little faster, whose ratios moved by up to 0.3x between
+# runs (128 channels at 15x20: 1.21x and 1.18x in that file's two runs, 0.92x and 1.07x in
+# two earlier ones). Ranges below are over the file's two runs.
+# - MIN_CHANNELS input channels or more: ResNet-18's layer 1 (64 channels) at 480x640 ran at
+#   0.88-0.97x with one camera and 0.38x with four (its tiles no longer fit the caches); at
+#   60x80 it ran 1.12-1.23x.
+# - MIN_MACS direct multiply-adds or more: below it the convolution takes a few hundred
+#   microseconds and the six operator calls' fixed cost decides (the CPU demo's 96x128
+#   frames, layers 1-3: 0.86-1.03x).
 # - MIN_TILES tiles or more: the transformed weight is 4x the filter's bytes, read once per
-#   call, and a few tiles do not pay for it (512 channels at 6x8, 4 tiles: 0.70x).
-# Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera; 1.4-1.9x
-# with one camera, 1.3-2.3x with four); the CPU demo's 96x128 frames pass none.
+#   call, and a few tiles do not pay for it (512 channels at 6x8, 4 tiles: 0.73x; at 3x4, one
+#   tile: 0.15-0.20x).
+# Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera; 1.49-1.99x
+# with one camera, 1.39-2.36x with four); the CPU demo's 96x128 frames pass none.
 MIN_CHANNELS = 128
 MIN_MACS = 1 << 26
 MIN_TILES = 8
@@ -90,33 +106,27 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor:
 
 
 def is_winograd_shape(conv: nn.Conv2d) -> bool:
-    """Whether conv is one this module computes: 3x3, stride 1, dilation 1, padding 1, one
-    group, with a bias (a folded BatchNorm's)."""
+    """Whether conv is one this module computes: 3x3, stride 1, dilation 1, zero padding 1,
+    one group, with a bias (a folded BatchNorm's)."""
     return (tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1) and tuple(conv.dilation) == (1, 1)
-            and tuple(conv.padding) == (1, 1) and conv.groups == 1 and conv.bias is not None)
+            and tuple(conv.padding) == (1, 1) and conv.padding_mode == 'zeros' and conv.groups == 1
+            and conv.bias is not None)
 
 
 def conv_kernel(conv: nn.Conv2d, input_size: tuple[int, int, int, int]) -> str:
     """How PackedBackbone runs conv for inputs of input_size (N, C_in, H, W): 'winograd'
     (WinogradConv2d) for an fp32 3x3 stride-1 convolution (is_winograd_shape) with at least
     MIN_CHANNELS input channels, MIN_MACS multiply-adds and MIN_TILES tiles over the batch
-    (the measurements behind each are at their definitions), else 'direct'
-    (onednn.PackedConv2d). A rule, not a timing at start-up: two policies built from one
-    checkpoint run the same kernels and command the same actions."""
+    (the measurements behind each are at their definitions, from one CPU model at 2 threads),
+    else 'direct' (onednn.PackedConv2d). A rule, not a timing at start-up: two policies built
+    from one checkpoint run the same kernels and command the same actions."""
     batch, channels, height, width = input_size
     rows, columns = tile_grid(height, width)
-    if not (is_winograd_shape(conv) and conv.weight.dtype == torch.float32 and winograd_available()):
+    if not (is_winograd_shape(conv) and conv.weight.dtype == torch.float32 and onednn_conv_available()):
         return 'direct'
     macs = batch * height * width * channels * conv.out_channels * 9
     fits = channels >= MIN_CHANNELS and macs >= MIN_MACS and batch * rows * columns >= MIN_TILES
     return 'winograd' if fits else 'direct'
-
-
-def winograd_available() -> bool:
-    """oneDNN's convolution operators, which run the products (onednn.onednn_conv_available)."""
-    from act_training.model.onednn import onednn_conv_available
-
-    return onednn_conv_available()
 
 
 class WinogradConv2d(nn.Module):
@@ -126,19 +136,22 @@ class WinogradConv2d(nn.Module):
 
     conv: an fp32 nn.Conv2d of is_winograd_shape; input_size: (N, C_in, H, W), any H and W
     (the last tiles overhang and their extra outputs are dropped). Keeps the weight and bias
-    (as attributes) and the transformed weight laid out once for oneDNN. Raises ValueError for
-    any other convolution or dtype, and where this torch has no oneDNN convolution."""
+    (as attributes) and the transformed weight laid out once for oneDNN (packed_bytes: 4x the
+    filter's). Inputs in any memory layout (channels-last is the one that needs no copy);
+    outputs dense channels-last. Raises ValueError for any other convolution or dtype, where
+    this torch has no oneDNN convolution, and (in forward) for an input of another size or
+    dtype."""
 
     def __init__(self, conv: nn.Conv2d, input_size: tuple[int, int, int, int]):
         super().__init__()
         if not is_winograd_shape(conv):
-            raise ValueError('WinogradConv2d computes 3x3 convolutions with stride 1, dilation 1, padding 1, one group '
-                             f'and a bias; got kernel {tuple(conv.kernel_size)}, stride {tuple(conv.stride)}, dilation '
-                             f'{tuple(conv.dilation)}, padding {tuple(conv.padding)}, groups {conv.groups}, '
-                             f'bias {conv.bias is not None}')
+            raise ValueError('WinogradConv2d computes 3x3 convolutions with stride 1, dilation 1, zero padding 1, one '
+                             f'group and a bias; got kernel {tuple(conv.kernel_size)}, stride {tuple(conv.stride)}, '
+                             f'dilation {tuple(conv.dilation)}, padding {tuple(conv.padding)} ({conv.padding_mode}), '
+                             f'groups {conv.groups}, bias {conv.bias is not None}')
         if conv.weight.dtype != torch.float32:
             raise ValueError(f'WinogradConv2d runs fp32 only (its transforms lose bf16 precision), got {conv.weight.dtype}')
-        if not winograd_available():
+        if not onednn_conv_available():
             raise ValueError('WinogradConv2d needs oneDNN\'s convolution operators, which this torch build lacks')
         batch, channels, height, width = input_size
         if channels != conv.in_channels:
@@ -155,6 +168,7 @@ class WinogradConv2d(nn.Module):
         bias[BIAS_ELEMENT] = conv.bias.detach()
         self.product_bias = bias.reshape(-1)  # (36 * C_out,)
         self.geometry = ([0, 0], [1, 1], [1, 1], ELEMENTS)  # padding, stride, dilation, groups
+        self.packed_bytes = u.numel() * u.element_size()  # the transformed weight, 4x the filter's
         # Opaque oneDNN tensor, a plain attribute (as PackedConv2d's).
         self.packed = torch.ops.mkldnn._reorder_convolution_weight(
             u.reshape(ELEMENTS * out_channels, channels, 1, 1), *self.geometry, [1, ELEMENTS * channels, 1, tiles])
@@ -166,12 +180,14 @@ class WinogradConv2d(nn.Module):
         """(N, C_in, H, W) channels-last -> (N, 4 * rows, 4 * columns, C_out) NHWC, bias added,
         the overhang not yet dropped."""
         batch, channels, height, width = x.shape
-        if (batch, channels, height, width) != self.input_size:
-            raise ValueError(f'WinogradConv2d was laid out for inputs {self.input_size}, got {tuple(x.shape)}')
+        if (batch, channels, height, width) != self.input_size or x.dtype != torch.float32:
+            raise ValueError(f'WinogradConv2d was laid out for fp32 inputs {self.input_size}, got {x.dtype} '
+                             f'{tuple(x.shape)}')
         rows, columns = self.grid
         padded_h, padded_w = TILE * rows + 2, TILE * columns + 2
         # (N, H, W, C) -> zero-padded (N, 4 rows + 2, 4 columns + 2, C): 1 before, the rest after.
-        padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, padded_w - width - 1, 1, padded_h - height - 1))
+        padded = F.pad(x.permute(0, 2, 3, 1),
+                       (0, 0, 1, padded_w - width - 1, 1, padded_h - height - 1)).contiguous()  # as_strided needs it
         windows = padded.as_strided(  # (N, rows, columns, 6, 6, C): overlapping 6x6 windows, step 4, a view
             (batch, rows, columns, WINDOW, WINDOW, channels),
             (padded_h * padded_w * channels, TILE * padded_w * channels, TILE * channels, padded_w * channels,
@@ -185,23 +201,29 @@ class WinogradConv2d(nn.Module):
         m = m.permute(0, 2, 3, 1).reshape(tiles, ELEMENTS, out_channels)  # (T, 36, C_out), a view
         y = torch.matmul(self.output_kron, m)  # (T, 16, C_out)
         y = y.view(batch, rows, columns, TILE, TILE, out_channels).permute(0, 1, 3, 2, 4, 5)  # (N, rows, 4, cols, 4, C_out)
-        return y.reshape(batch, TILE * rows, TILE * columns, out_channels)  # (N, 4 rows, 4 columns, C_out), a copy
+        return y.reshape(batch, TILE * rows, TILE * columns, out_channels)  # (N, 4 rows, 4 columns, C_out), fresh
 
     def _cropped(self, y: torch.Tensor) -> torch.Tensor:
+        """(N, 4 rows, 4 columns, C_out) -> (N, H, W, C_out): the overhanging outputs dropped (a view)."""
         height, width = self.input_size[2:]
         if y.shape[1:3] == (height, width):
             return y
         return y[:, :height, :width]
 
     def forward(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
-        """(N, C_in, H, W) channels-last, the size of input_size -> (N, C_out, H, W)
-        channels-last, ReLU applied when relu."""
+        """(N, C_in, H, W) fp32 of input_size -> (N, C_out, H, W) dense channels-last, ReLU
+        applied when relu."""
         y = self._cropped(self._outputs(x))  # (N, H, W, C_out)
         if relu:
             y = y.relu_() if y.is_contiguous() else torch.relu(y)  # in place on the fresh output when uncropped
         return y.contiguous().permute(0, 3, 1, 2)
 
     def add_relu(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """relu(conv(x) + residual); residual: (N, C_out, H, W)."""
+        """relu(conv(x) + residual): x (N, C_in, H, W) of input_size, residual (N, C_out, H, W)
+        exactly (no broadcasting) -> (N, C_out, H, W) dense channels-last. Neither input is
+        modified."""
+        expected = (self.input_size[0], self.weight.shape[0], *self.input_size[2:])
+        if tuple(residual.shape) != expected:
+            raise ValueError(f'WinogradConv2d.add_relu: residual must be {expected}, got {tuple(residual.shape)}')
         y = torch.add(self._cropped(self._outputs(x)), residual.permute(0, 2, 3, 1))  # (N, H, W, C_out)
         return y.relu_().permute(0, 3, 1, 2)
