@@ -75,7 +75,8 @@ def per_convolution(repeats: int) -> None:
             difference = float((winograd.add_relu(x, residual) - reference).abs().max() / reference.abs().max())
             direct_ms = median_ms(lambda: direct.add_relu(x, residual), repeats)
             winograd_ms = median_ms(lambda: winograd.add_relu(x, residual), repeats)
-        print(f'  {f"{tuple(shape)} -> {out_channels}":<30}{origin:<18}{direct_ms:9.3f}{winograd_ms:10.3f}{direct_ms / winograd_ms:7.2f}x'
+        print(f'  {f"{tuple(shape)} -> {out_channels}":<30}{origin:<18}{direct_ms:9.3f}{winograd_ms:10.3f}'
+              f'{direct_ms / winograd_ms:7.2f}x'
               f'{conv_kernel(conv, shape):>10}{difference:12.1e}', flush=True)
 
 

@@ -83,7 +83,8 @@ def test_winograd_error_at_the_paper_configs_channels(size):
 def test_winograd_conv_refuses_what_it_does_not_compute():
     for conv in (torch.nn.Conv2d(8, 8, 3, stride=2, padding=1), torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2),
                  torch.nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.nn.Conv2d(8, 8, 1),
-                 torch.nn.Conv2d(8, 8, 3, padding=1, groups=2), torch.nn.Conv2d(8, 8, 3, padding=1, padding_mode='reflect')):
+                 torch.nn.Conv2d(8, 8, 3, padding=1, groups=2),
+                 torch.nn.Conv2d(8, 8, 3, padding=1, padding_mode='reflect')):
         with pytest.raises(ValueError, match='3x3 convolutions with stride 1, dilation 1, zero padding 1'):
             WinogradConv2d(conv, (1, 8, 16, 16))
     with pytest.raises(ValueError, match='fp32 only'):
@@ -138,8 +139,8 @@ def test_packed_backbone_runs_winograd_where_the_rule_says_and_stays_the_folded_
     packed = PackedBackbone(folded, size)
     kinds = [type(getattr(block, name)).__name__ for block in packed.blocks for name in ('conv1', 'conv2')]
     # Blocks 0-1 layer 1, 2-3 layer 2 (block 2's conv1 has stride 2), 4-5 layer 3, 6-7 layer 4.
-    assert kinds == ['PackedConv2d'] * 5 + ['WinogradConv2d'] * 3 + ['PackedConv2d', 'WinogradConv2d',
-                                                                     'WinogradConv2d', 'WinogradConv2d'] + ['PackedConv2d'] * 4
+    direct, winograd = 'PackedConv2d', 'WinogradConv2d'
+    assert kinds == [direct] * 5 + [winograd] * 3 + [direct] + [winograd] * 3 + [direct] * 4
     assert packed.winograd_count == 6 and packed.winograd_enabled
     x = torch.randn(size).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():

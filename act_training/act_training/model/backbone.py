@@ -278,8 +278,8 @@ class PackedBackbone(nn.Module):
                 packed.conv1, packed.conv2 = pack(block.conv1), pack(block.conv2)
                 packed.downsample = pack(block.downsample[0]) if block.downsample is not None else None
                 self.blocks.append(packed)
-                self._winograd += [(packed, name, getattr(packed, name), getattr(block, name)) for name in ('conv1', 'conv2')
-                                   if isinstance(getattr(packed, name), WinogradConv2d)]
+                self._winograd += [(packed, name, getattr(packed, name), getattr(block, name))
+                                   for name in ('conv1', 'conv2') if isinstance(getattr(packed, name), WinogradConv2d)]
         self.input_size = tuple(input_size)
         self.stride = folded.stride
 

@@ -39,9 +39,10 @@ from torch import nn
 from act_training.model.onednn import onednn_conv_available
 
 # F(4, 3) with the interpolation points 0, 1, -1, 2, -2 and infinity: the matrices Lavin and
-# Gray 2016 print for F(4x4, 3x3) (test_training_winograd.py checks them). 1-D: y = A^T [(G g) * (B^T d)] computes
-# the 4 outputs y_i = sum_k g_k d_(i+k) (a correlation, which is what conv2d computes) of
-# the 6 inputs d and the 3 taps g; 2-D nests it: Y = A^T [(G g G^T) * (B^T d B)] A.
+# Gray 2016 print for F(4x4, 3x3) (test_training_winograd.py checks them). 1-D:
+# y = A^T [(G g) * (B^T d)] computes the 4 outputs y_i = sum_k g_k d_(i+k) (a correlation,
+# which is what conv2d computes) of the 6 inputs d and the 3 taps g; 2-D nests it:
+# Y = A^T [(G g G^T) * (B^T d B)] A.
 INPUT_TRANSFORM = torch.tensor([[4, 0, -5, 0, 1, 0],
                                 [0, -4, -4, 1, 1, 0],
                                 [0, 4, -4, -1, 1, 0],
@@ -150,7 +151,8 @@ class WinogradConv2d(nn.Module):
                              f'dilation {tuple(conv.dilation)}, padding {tuple(conv.padding)} ({conv.padding_mode}), '
                              f'groups {conv.groups}, bias {conv.bias is not None}')
         if conv.weight.dtype != torch.float32:
-            raise ValueError(f'WinogradConv2d runs fp32 only (its transforms lose bf16 precision), got {conv.weight.dtype}')
+            raise ValueError('WinogradConv2d runs fp32 only (its transforms lose bf16 precision), '
+                             f'got {conv.weight.dtype}')
         if not onednn_conv_available():
             raise ValueError('WinogradConv2d needs oneDNN\'s convolution operators, which this torch build lacks')
         batch, channels, height, width = input_size
@@ -177,7 +179,7 @@ class WinogradConv2d(nn.Module):
         self.output_kron = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 
     def _outputs(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C_in, H, W) channels-last -> (N, 4 * rows, 4 * columns, C_out) NHWC, bias added,
+        """(N, C_in, H, W), any layout -> (N, 4 * rows, 4 * columns, C_out) NHWC, bias added,
         the overhang not yet dropped."""
         batch, channels, height, width = x.shape
         if (batch, channels, height, width) != self.input_size or x.dtype != torch.float32:
@@ -200,7 +202,8 @@ class WinogradConv2d(nn.Module):
         out_channels = self.weight.shape[0]
         m = m.permute(0, 2, 3, 1).reshape(tiles, ELEMENTS, out_channels)  # (T, 36, C_out), a view
         y = torch.matmul(self.output_kron, m)  # (T, 16, C_out)
-        y = y.view(batch, rows, columns, TILE, TILE, out_channels).permute(0, 1, 3, 2, 4, 5)  # (N, rows, 4, cols, 4, C_out)
+        y = y.view(batch, rows, columns, TILE, TILE, out_channels)
+        y = y.permute(0, 1, 3, 2, 4, 5)  # (N, rows, 4, columns, 4, C_out)
         return y.reshape(batch, TILE * rows, TILE * columns, out_channels)  # (N, 4 rows, 4 columns, C_out), fresh
 
     def _cropped(self, y: torch.Tensor) -> torch.Tensor:
