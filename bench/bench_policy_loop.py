@@ -211,10 +211,15 @@ def main() -> int:
     from act_common.robot_config import load_robot_config
     from act_training.policy import ActPolicy
 
+    from act_common.cpu_features import cpu_features
+
     use_large_data_dds_profile()  # before any participant; the robot subprocess inherits it
 
+    cpu = cpu_features().describe()
+    print(cpu)  # every figure below depends on it
     robot = load_robot_config(robot_config_path('aloha_sim'))
-    results = {'machine': {'cpus': os.cpu_count(), 'load_average_at_start': os.getloadavg()}, 'device': args.device}
+    results = {'machine': {'cpus': os.cpu_count(), 'cpu': cpu, 'load_average_at_start': os.getloadavg()},
+               'device': args.device}
     with tempfile.TemporaryDirectory(prefix='bench_policy_') as workdir:
         checkpoint = args.checkpoint or paper_checkpoint(Path(workdir), robot, ('top',))
         policy = ActPolicy.load(checkpoint, device=args.device, precision=args.precision)
