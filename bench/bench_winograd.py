@@ -53,7 +53,11 @@ def backbone_shapes(config: ModelConfig) -> list[tuple[int, int, int, int, int]]
 
 # Between the demo's and the paper config's sizes: where the rule's thresholds fall.
 EDGE_SHAPES = [(1, 64, 60, 80, 64), (1, 128, 15, 20, 128), (2, 128, 15, 20, 128), (1, 128, 24, 32, 128),
-               (1, 256, 8, 10, 256), (1, 256, 12, 16, 256), (1, 512, 6, 8, 512), (1, 512, 8, 10, 512)]
+               (1, 256, 8, 10, 256), (1, 256, 12, 16, 256), (1, 512, 6, 8, 512), (1, 512, 8, 10, 512),
+               (1, 512, 12, 16, 512)]
+# Several cameras at small frames (2 at 192x256, 4 at 120x160 and 240x320): more images of a
+# map a few tiles cover.
+CAMERA_SHAPES = [(2, 512, 6, 8, 512), (4, 512, 4, 5, 512), (4, 256, 8, 10, 256), (4, 512, 8, 10, 512)]
 
 
 def per_convolution(repeats: int) -> None:
@@ -62,7 +66,7 @@ def per_convolution(repeats: int) -> None:
     print(f'  {"input (N, C, H, W) -> C_out":<30}{"from":<18}{"direct":>9}{"winograd":>10}{"ratio":>8}{"rule":>10}'
           f'{"difference":>12}')
     rows = [(shape, name) for name, config in configs().items() for shape in backbone_shapes(config)]
-    rows += [(shape, 'edge') for shape in EDGE_SHAPES]
+    rows += [(shape, 'edge') for shape in EDGE_SHAPES] + [(shape, 'cameras') for shape in CAMERA_SHAPES]
     torch.manual_seed(0)
     for (*shape, out_channels), origin in rows:
         batch, channels, height, width = shape

@@ -38,7 +38,8 @@ class ActPolicy:
     image_size: tuple[int, int]  # (H, W) the model runs at
     model_id: str  # checkpoint folder name + short content hash
     precision: str  # 'fp32' or 'bf16': what the backbone and transformer run in
-    precision_detail: str  # how it runs on this device, in words (runner.precision_detail)
+    precision_detail: str  # how it runs on this device, in words (runner.precision_detail; plus the Winograd
+    # convolutions where CpuRunner runs some)
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = 'cpu', precision: str = 'auto'):
         """precision: 'auto' (bf16 where the device computes it natively, else fp32),
@@ -68,6 +69,9 @@ class ActPolicy:
         model.load_state_dict(checkpoint.state_dict)
         self._runner = build_runner(ActInference(model).to(self.device), self.device, dtype,
                                     frame_shape=(len(self.camera_names), *self.image_size, 3), state_dim=self.state_dim)
+        winograd = getattr(self._runner, 'winograd_count', 0)  # CpuRunner's; CUDA runs cuDNN's choice
+        if winograd:
+            self.precision_detail += f', {winograd} backbone convolutions as Winograd F(4x4, 3x3)'
 
     @classmethod
     def load(cls, checkpoint_dir: str | Path, device: str = 'cpu', precision: str = 'auto') -> 'ActPolicy':

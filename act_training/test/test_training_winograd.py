@@ -2,6 +2,9 @@
 transforms compute a correlation, the layer equals a direct convolution up to float
 rounding at any size, the rule that picks it, and PackedBackbone running it."""
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -122,7 +125,9 @@ def test_conv_kernel_picks_winograd_for_the_paper_configs_large_layers_only():
     assert conv_kernel(convs[128], (1, 128, 15, 20)) == 'direct'  # 44 M multiply-adds < MIN_MACS
     assert conv_kernel(convs[128], (2, 128, 15, 20)) == 'winograd'  # 88 M, 40 tiles
     assert conv_kernel(convs[512], (1, 512, 6, 8)) == 'direct'  # 113 M but 4 tiles < MIN_TILES
-    assert conv_kernel(convs[512], (2, 512, 6, 8)) == 'winograd'  # 8 tiles
+    assert conv_kernel(convs[512], (2, 512, 6, 8)) == 'direct'  # 8 tiles over 2 cameras
+    assert conv_kernel(convs[512], (3, 512, 6, 8)) == 'winograd'  # 12
+    assert conv_kernel(convs[512], (1, 512, 12, 16)) == 'winograd'  # 12 tiles in one image
     # Never in bf16, never for a dilated, strided or bias-free convolution.
     assert conv_kernel(_conv(128, 128).to(torch.bfloat16), (1, 128, 60, 80)) == 'direct'
     for conv in (torch.nn.Conv2d(128, 128, 3, padding=2, dilation=2), torch.nn.Conv2d(128, 128, 3, stride=2, padding=1),
@@ -170,3 +175,22 @@ def test_packed_backbone_runs_winograd_where_the_rule_says_and_stays_the_folded_
     assert counter.get_total_flops() == eager.get_total_flops() > winograd_counter.get_total_flops()
     for mode in (counter, winograd_counter):  # oneDNN's fused operators in both modes, never aten's convolution
         assert torch.ops.aten.convolution not in mode.get_flop_counts()['Global']
+
+
+@needs_onednn
+def test_cpu_runner_runs_winograd_in_fp32_at_the_paper_config_only():
+    """What a policy runs: the paper config's nine layer 2-4 convolutions in fp32; none in
+    bf16 (precision auto on a CPU with native bf16) and none at the CPU demo's frames."""
+    from act_training.config import ModelConfig, load_training_configs
+    from act_training.model import build_model
+    from act_training.model.inference import ActInference
+    from act_training.model.runner import CpuRunner, packs_linear_weights
+
+    demo, _ = load_training_configs(str(Path(__file__).resolve().parents[1] / 'config' / 'training' / 'cpu_demo.yaml'))
+    shape = dict(camera_names=('top',), state_dim=14, action_dim=14, backbone_weights='none')
+    paper = build_model(ModelConfig(**shape)).eval()
+    assert CpuRunner(ActInference(paper), torch.float32).winograd_count == 9
+    if packs_linear_weights(torch.bfloat16):
+        assert CpuRunner(ActInference(paper), torch.bfloat16).winograd_count == 0
+    demo_model = build_model(dataclasses.replace(demo, **shape)).eval()
+    assert CpuRunner(ActInference(demo_model), torch.float32).winograd_count == 0

@@ -72,24 +72,27 @@ BIAS_ELEMENT = _POINT_ONE * WINDOW + _POINT_ONE
 # convolution, with the bias, residual add and ReLU, by bench/bench_winograd.py on one AVX512-BF16
 # EPYC (family 25 model 17) at 2 threads (bench/results/winograd_epyc_avx512bf16.txt), and
 # checked with AVX2 simulated there (winograd_avx2_simulated.txt); not tuned on other CPUs.
-# The thresholds are conservative: they pass every layer measured faster by 1.4x or more
-# and keep direct some that were a little faster, whose ratios moved by up to 0.3x between
-# runs (128 channels at 15x20: 1.21x and 1.18x in that file's two runs, 0.92x and 1.07x in
-# two earlier ones). Ranges below are over the file's two runs.
+# The thresholds keep direct every shape that never ran 1.25x faster as Winograd in the file's
+# runs, and some that ran up to 1.23x faster: ratios moved by up to 0.3x between runs (128
+# channels at 15x20: 1.18-1.22x in the file, 0.92x and 1.07x in two earlier runs). Ranges
+# below are over the file's runs; shapes between the measured ones are a guess.
 # - MIN_CHANNELS input channels or more: ResNet-18's layer 1 (64 channels) at 480x640 ran at
-#   0.88-0.97x with one camera and 0.38x with four (its tiles no longer fit the caches); at
-#   60x80 it ran 1.12-1.23x.
+#   0.87-0.97x with one camera and 0.38-0.40x with four (its tiles no longer fit the caches);
+#   at 60x80 it ran 1.08-1.23x.
 # - MIN_MACS direct multiply-adds or more: below it the convolution takes a few hundred
 #   microseconds and the six operator calls' fixed cost decides (the CPU demo's 96x128
-#   frames, layers 1-3: 0.86-1.03x).
-# - MIN_TILES tiles or more: the transformed weight is 4x the filter's bytes, read once per
-#   call, and a few tiles do not pay for it (512 channels at 6x8, 4 tiles: 0.73x; at 3x4, one
-#   tile: 0.15-0.20x).
-# Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera; 1.49-1.99x
-# with one camera, 1.39-2.36x with four); the CPU demo's 96x128 frames pass none.
+#   frames, layers 1-3: 0.84-1.04x).
+# - MIN_TILES tiles or more over the batch: the transformed weight is 4x the filter's bytes,
+#   read once per call, and the products of a few tiles do not pay for it (512 channels at
+#   6x8, 4 tiles: 0.64-0.73x; at 3x4, one tile: 0.13-0.20x; 2 cameras at 6x8 and 4 at 4x5, 8
+#   tiles each: 0.98-1.10x and 0.72-0.83x, the file's "cameras" rows, which a first threshold
+#   of 8 let through; 4 cameras at 8x10, 24 tiles: 1.61-1.69x at 512 channels, 1.16-1.28x at
+#   256).
+# Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera; 1.31-1.99x
+# with one camera, 1.16-2.36x with four); the CPU demo's 96x128 frames pass none.
 MIN_CHANNELS = 128
 MIN_MACS = 1 << 26
-MIN_TILES = 8
+MIN_TILES = 12
 
 
 def tile_grid(height: int, width: int) -> tuple[int, int]:
@@ -117,7 +120,8 @@ def is_winograd_shape(conv: nn.Conv2d) -> bool:
 def conv_kernel(conv: nn.Conv2d, input_size: tuple[int, int, int, int]) -> str:
     """How PackedBackbone runs conv for inputs of input_size (N, C_in, H, W): 'winograd'
     (WinogradConv2d) for an fp32 3x3 stride-1 convolution (is_winograd_shape) with at least
-    MIN_CHANNELS input channels, MIN_MACS multiply-adds and MIN_TILES tiles over the batch
+    MIN_CHANNELS input channels, MIN_MACS multiply-adds and MIN_TILES tiles, both over the
+    batch
     (the measurements behind each are at their definitions, from one CPU model at 2 threads),
     else 'direct' (onednn.PackedConv2d). A rule, not a timing at start-up: two policies built
     from one checkpoint run the same kernels and command the same actions."""
