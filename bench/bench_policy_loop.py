@@ -207,11 +207,10 @@ def main() -> int:
         return 0
 
     from act_common.config_paths import robot_config_path
+    from act_common.cpu_features import cpu_features
     from act_tools.paths import use_large_data_dds_profile
     from act_common.robot_config import load_robot_config
     from act_training.policy import ActPolicy
-
-    from act_common.cpu_features import cpu_features
 
     use_large_data_dds_profile()  # before any participant; the robot subprocess inherits it
 

@@ -67,6 +67,10 @@ ELEMENTS = WINDOW * WINDOW  # products per tile and channel pair: 36
 # convolution adds the bias there, and the output transform spreads it.
 _POINT_ONE = 1
 BIAS_ELEMENT = _POINT_ONE * WINDOW + _POINT_ONE
+# The 2-D transforms as one matrix each, applied to a tile's 36 inputs or 36 products in
+# row-major order: kron(B^T, B^T) (36, 36) and kron(A^T, A^T) (16, 36), in fp32.
+_INPUT_KRON = torch.kron(INPUT_TRANSFORM, INPUT_TRANSFORM).float()
+_OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 
 # Where the Winograd form runs instead of oneDNN's direct convolution. Measured per
 # convolution, with the bias, residual add and ReLU, by bench/bench_winograd.py on one AVX512-BF16
@@ -178,9 +182,6 @@ class WinogradConv2d(nn.Module):
         # Opaque oneDNN tensor, a plain attribute (as PackedConv2d's).
         self.packed = torch.ops.mkldnn._reorder_convolution_weight(
             u.reshape(ELEMENTS * out_channels, channels, 1, 1), *self.geometry, [1, ELEMENTS * channels, 1, tiles])
-        # The 2-D transforms as one matrix each: kron(B^T, B^T) (36, 36), kron(A^T, A^T) (16, 36).
-        self.input_kron = torch.kron(INPUT_TRANSFORM, INPUT_TRANSFORM).float()
-        self.output_kron = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 
     def _outputs(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C_in, H, W), any layout -> (N, 4 * rows, 4 * columns, C_out) NHWC, bias added,
@@ -199,13 +200,13 @@ class WinogradConv2d(nn.Module):
             (padded_h * padded_w * channels, TILE * padded_w * channels, TILE * channels, padded_w * channels,
              channels, 1))
         tiles = batch * rows * columns
-        v = torch.matmul(self.input_kron, windows.reshape(tiles, ELEMENTS, channels))  # (T, 36, C_in)
+        v = torch.matmul(_INPUT_KRON, windows.reshape(tiles, ELEMENTS, channels))  # (T, 36, C_in)
         image = v.view(1, 1, tiles, ELEMENTS * channels).permute(0, 3, 1, 2)  # (1, 36 C_in, 1, T) channels-last view
         m = torch.ops.mkldnn._convolution_pointwise(image, self.packed, self.product_bias, *self.geometry,
                                                     'none', [], '')  # (1, 36 C_out, 1, T) channels-last
         out_channels = self.weight.shape[0]
         m = m.permute(0, 2, 3, 1).reshape(tiles, ELEMENTS, out_channels)  # (T, 36, C_out), a view
-        y = torch.matmul(self.output_kron, m)  # (T, 16, C_out)
+        y = torch.matmul(_OUTPUT_KRON, m)  # (T, 16, C_out)
         y = y.view(batch, rows, columns, TILE, TILE, out_channels)
         y = y.permute(0, 1, 3, 2, 4, 5)  # (N, rows, 4, columns, 4, C_out)
         return y.reshape(batch, TILE * rows, TILE * columns, out_channels)  # (N, 4 rows, 4 columns, C_out), fresh
