@@ -54,7 +54,7 @@ def backbone_shapes(config: ModelConfig) -> list[tuple[int, int, int, int, int]]
 # Between the demo's and the paper config's sizes: where the rule's thresholds fall.
 EDGE_SHAPES = [(1, 64, 60, 80, 64), (1, 128, 15, 20, 128), (2, 128, 15, 20, 128), (1, 128, 24, 32, 128),
                (1, 256, 8, 10, 256), (1, 256, 12, 16, 256), (1, 512, 6, 8, 512), (1, 512, 8, 10, 512),
-               (1, 512, 12, 16, 512)]
+               (1, 512, 12, 16, 512), (1, 128, 30, 40, 128), (1, 256, 15, 20, 256)]
 # Several cameras at small frames (2 at 192x256, 4 at 120x160 and 240x320): more images of a
 # map a few tiles cover.
 CAMERA_SHAPES = [(2, 512, 6, 8, 512), (4, 512, 4, 5, 512), (4, 256, 8, 10, 256), (4, 512, 8, 10, 512)]

@@ -122,8 +122,9 @@ def test_conv_kernel_picks_winograd_for_the_paper_configs_large_layers_only():
     demo = {64: (24, 32), 128: (12, 16), 256: (6, 8), 512: (3, 4)}
     assert {conv_kernel(convs[c], (1, c, *hw)) for c, hw in demo.items()} == {'direct'}
     # Each threshold on its own.
-    assert conv_kernel(convs[128], (1, 128, 15, 20)) == 'direct'  # 44 M multiply-adds < MIN_MACS
-    assert conv_kernel(convs[128], (2, 128, 15, 20)) == 'winograd'  # 88 M, 40 tiles
+    assert conv_kernel(convs[128], (1, 128, 24, 32)) == 'direct'  # 113 M multiply-adds < MIN_MACS, 48 tiles
+    assert conv_kernel(convs[128], (2, 128, 15, 20)) == 'direct'  # 88 M, 40 tiles
+    assert conv_kernel(convs[128], (1, 128, 30, 40)) == 'winograd'  # 177 M, 80 tiles
     assert conv_kernel(convs[512], (1, 512, 6, 8)) == 'direct'  # 113 M but 4 tiles < MIN_TILES
     assert conv_kernel(convs[512], (2, 512, 6, 8)) == 'direct'  # 8 tiles over 2 cameras
     assert conv_kernel(convs[512], (3, 512, 6, 8)) == 'winograd'  # 12
@@ -138,9 +139,9 @@ def test_conv_kernel_picks_winograd_for_the_paper_configs_large_layers_only():
 @needs_onednn
 def test_packed_backbone_runs_winograd_where_the_rule_says_and_stays_the_folded_backbone():
     folded = randomized_folded_backbone(6)
-    # 160x224: layer 2 (20x28, 128 channels) and layer 3 (10x14) pass the rule; layer 4 (5x7,
-    # 4 tiles) and layer 1 (64 channels) do not.
-    size = (1, 3, 160, 224)
+    # 240x320: layer 2 (30x40, 128 channels) and layer 3 (15x20) pass the rule; layer 4 (8x10,
+    # 6 tiles) and layer 1 (64 channels) do not.
+    size = (1, 3, 240, 320)
     packed = PackedBackbone(folded, size)
     kinds = [type(getattr(block, name)).__name__ for block in packed.blocks for name in ('conv1', 'conv2')]
     # Blocks 0-1 layer 1, 2-3 layer 2 (block 2's conv1 has stride 2), 4-5 layer 3, 6-7 layer 4.

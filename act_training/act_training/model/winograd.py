@@ -14,8 +14,13 @@ they cost more than the products save (measured, see conv_kernel).
 The 36 products run as one oneDNN grouped 1x1 convolution (36 groups, the tiles as its
 pixels, the weight laid out once): in a scratch measurement on the AVX512-BF16 EPYC (layers
 2-4 of ResNet-18 at 480x640, one camera; a throwaway script, not kept in bench/) it took
-2.2-2.8 ms where torch.bmm took 3.0-4.7 and 36 oneDNN matmuls 3.2-3.7. The transforms are
-two small matrix products over all tiles at once.
+2.2-2.8 ms where torch.bmm took 3.0-4.7 and 36 oneDNN matmuls 3.2-3.7. On the Intel Xeon
+(model 167; another scratch script, the products alone, the same three layers) MKL's bmm
+over an element-major (36, tiles, C_in) layout took 1.07-1.58 ms where the grouped
+convolution took 1.33-1.77; for layers 2 and 3 with MKL held to its AVX2 kernels
+(MKL_ENABLE_INSTRUCTIONS=AVX2) it took 1.91-2.22 ms where the convolution kept 1.31-1.43.
+One oneDNN kernel for every vendor, then, rather than one per CPU for about a millisecond a
+chunk. The transforms are two small matrix products over all tiles at once.
 
 Memory: the transformed weight is 36 / 9 = 4x the filter's bytes, laid out once per layer;
 the paper config's nine Winograd layers hold 149 MB of them where direct convolutions hold
@@ -73,29 +78,36 @@ _INPUT_KRON = torch.kron(INPUT_TRANSFORM, INPUT_TRANSFORM).float()
 _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 
 # Where the Winograd form runs instead of oneDNN's direct convolution. Measured per
-# convolution, with the bias, residual add and ReLU, by bench/bench_winograd.py on one AVX512-BF16
-# EPYC (family 25 model 17) at 2 threads (bench/results/winograd_epyc_avx512bf16.txt), and
-# checked with AVX2 simulated there (winograd_avx2_simulated.txt); not tuned on other CPUs.
-# The thresholds keep direct every shape that never ran 1.25x faster as Winograd in the file's
-# runs, and some that ran up to 1.23x faster: ratios moved by up to 0.3x between runs (128
-# channels at 15x20: 1.18-1.22x in the file, 0.92x and 1.07x in two earlier runs). Ranges
-# below are over the file's runs; shapes between the measured ones are a guess.
+# convolution, with the bias, residual add and ReLU, by bench/bench_winograd.py at 2 threads
+# on two CPUs: an AVX512-BF16 EPYC (family 25 model 17; bench/results/winograd_epyc_avx512bf16.txt,
+# and with AVX2 simulated there, winograd_avx2_simulated.txt) and an Intel Xeon with AMX
+# (family 6 model 167; winograd_xeon_amx_model167.txt). The Xeon's direct convolutions run
+# 1.5-1.8x faster than the EPYC's while the transforms, passes over memory, do not, so
+# Winograd gains less there. The thresholds keep direct every shape that ran slower as
+# Winograd on either CPU, and with them some that ran up to 1.7x faster on the EPYC. Ratios
+# moved by up to 0.3x between runs of one CPU; ranges are over the files' runs, EPYC / Xeon;
+# shapes between the measured ones are a guess.
 # - MIN_CHANNELS input channels or more: ResNet-18's layer 1 (64 channels) at 480x640 ran at
-#   0.87-0.97x with one camera and 0.38-0.40x with four (its tiles no longer fit the caches);
-#   at 60x80 it ran 1.08-1.23x.
-# - MIN_MACS direct multiply-adds or more: below it the convolution takes a few hundred
-#   microseconds and the six operator calls' fixed cost decides (the CPU demo's 96x128
-#   frames, layers 1-3: 0.84-1.04x).
+#   0.87-0.97x / 0.66-0.75x with one camera and 0.38-0.40x / 0.28-0.32x with four (its tiles
+#   no longer fit the caches); at 60x80 1.08-1.23x / 0.87-0.92x.
+# - MIN_MACS direct multiply-adds or more: below it the transforms' passes cost more than the
+#   products save. The CPU demo's 96x128 frames, layers 1-3 (under 2^26): 0.84-1.04x /
+#   0.40-0.57x. Between 2^26 and 2^27, 128 channels at 24x32 and 256 at 12x16 (113 M) ran
+#   1.43-1.72x on the EPYC and 0.97-1.03x on the Xeon, 2 images of 128 channels at 15x20
+#   (88 M) 1.34-1.47x and 0.83-0.89x: the first rule took 2^26, raised after the Xeon's runs.
+#   From 2^27: 128 channels at 30x40 and 256 at 15x20 (177 M) 1.24x and 1.32x on the Xeon.
 # - MIN_TILES tiles or more over the batch: the transformed weight is 4x the filter's bytes,
 #   read once per call, and the products of a few tiles do not pay for it (512 channels at
-#   6x8, 4 tiles: 0.64-0.73x; at 3x4, one tile: 0.13-0.20x; 2 cameras at 6x8 and 4 at 4x5, 8
-#   tiles each: 0.98-1.10x and 0.72-0.83x, the file's "cameras" rows, which a first threshold
-#   of 8 let through; 4 cameras at 8x10, 24 tiles: 1.61-1.69x at 512 channels, 1.16-1.28x at
-#   256).
-# Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera; 1.31-1.99x
-# with one camera, 1.16-2.36x with four); the CPU demo's 96x128 frames pass none.
+#   6x8, 4 tiles: 0.64-0.73x / 0.63-0.65x; at 3x4, one tile: 0.13-0.20x / 0.35-0.38x; 2
+#   cameras at 6x8 and 4 at 4x5, 8 tiles each: 0.98-1.10x and 0.72-0.83x on the EPYC, the
+#   file's "cameras" rows, which a first threshold of 8 let through; 4 cameras at 8x10, 24
+#   tiles: 1.61-1.69x / 1.38-1.56x at 512 channels, 1.16-1.28x / 1.10-1.18x at 256).
+# Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera): 1.31-1.99x
+# / 1.38-1.78x with one camera (one Xeon run had layer 4 at 0.88x), 1.16-2.36x / 1.12-1.90x
+# with four; whole chunks 1.10-1.18x / 1.04-1.09x with one camera, 1.15-1.17x / 1.10-1.13x
+# with four. The CPU demo's 96x128 frames pass none.
 MIN_CHANNELS = 128
-MIN_MACS = 1 << 26
+MIN_MACS = 1 << 27
 MIN_TILES = 12
 
 
