@@ -450,8 +450,8 @@ def test_packed_backbone_is_the_folded_backbone(dilate_last_stage):
     assert out.shape == reference.shape == (2, 512, *feature_map_size(72, 104, folded.stride))
     torch.testing.assert_close(out, reference, atol=1e-4 * float(reference.abs().max()), rtol=1e-4)
     # Every convolution goes through oneDNN's fused operator, none through aten's. Direct
-    # convolutions only (the dilated layer 4's first convolution passes winograd.conv_kernel's
-    # rule here, and Winograd products count fewer FLOPs: test_training_winograd.py).
+    # convolutions only, whatever winograd.conv_kernel picks at this size (none today):
+    # Winograd products count fewer FLOPs (test_training_winograd.py).
     packed.set_winograd(False)
     counter = onednn.flop_counter()
     with counter, torch.no_grad():

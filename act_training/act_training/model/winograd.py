@@ -18,9 +18,11 @@ pixels, the weight laid out once): in a scratch measurement on the AVX512-BF16 E
 (model 167; another scratch script, the products alone, the same three layers) MKL's bmm
 over an element-major (36, tiles, C_in) layout took 1.07-1.58 ms where the grouped
 convolution took 1.33-1.77; for layers 2 and 3 with MKL held to its AVX2 kernels
-(MKL_ENABLE_INSTRUCTIONS=AVX2) it took 1.91-2.22 ms where the convolution kept 1.31-1.43.
-One oneDNN kernel for every vendor, then, rather than one per CPU for about a millisecond a
-chunk. The transforms are two small matrix products over all tiles at once.
+(MKL_ENABLE_INSTRUCTIONS=AVX2, oneDNN left as it was: how MKL is said to run on AMD CPUs,
+not measured on one) it took 1.91-2.22 ms where the convolution kept 1.31-1.43. These times
+leave out the copy into the element-major layout. One oneDNN kernel for every vendor, then,
+rather than one per CPU for about 1.5 ms of a 1-camera chunk's 110 on the Xeon. The
+transforms are two small matrix products over all tiles at once.
 
 Memory: the transformed weight is 36 / 9 = 4x the filter's bytes, laid out once per layer;
 the paper config's nine Winograd layers hold 149 MB of them where direct convolutions hold
@@ -79,14 +81,17 @@ _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 
 # Where the Winograd form runs instead of oneDNN's direct convolution. Measured per
 # convolution, with the bias, residual add and ReLU, by bench/bench_winograd.py at 2 threads
-# on two CPUs: an AVX512-BF16 EPYC (family 25 model 17; bench/results/winograd_epyc_avx512bf16.txt,
-# and with AVX2 simulated there, winograd_avx2_simulated.txt) and an Intel Xeon with AMX
-# (family 6 model 167; winograd_xeon_amx_model167.txt). The Xeon's direct convolutions run
-# 1.5-1.8x faster than the EPYC's while the transforms, passes over memory, do not, so
-# Winograd gains less there. The thresholds keep direct every shape that ran slower as
-# Winograd on either CPU, and with them some that ran up to 1.7x faster on the EPYC. Ratios
-# moved by up to 0.3x between runs of one CPU; ranges are over the files' runs, EPYC / Xeon;
-# shapes between the measured ones are a guess.
+# on two CPUs: an AVX512-BF16 EPYC (family 25 model 17; runs 1-4 of
+# bench/results/winograd_epyc_avx512bf16.txt; with AVX2 simulated there,
+# winograd_avx2_simulated.txt, the gains were alike or larger) and an Intel Xeon with AMX
+# (family 6 model 167; runs 1 and 3 of bench/results/winograd_xeon_amx_model167.txt). At the
+# paper config's shapes the Xeon's direct convolutions run 1.4-1.9x faster than the EPYC's,
+# while its memory reads are slower (21-23 against 46-50 GB/s, bench/bench_roofline.py) and
+# the transforms are passes over memory: small shapes gain less there. Below the paper
+# config's shapes, the thresholds keep direct every shape that ran slower as Winograd on
+# either CPU, and with them some that ran up to 1.7x faster on the EPYC. Ratios moved by up
+# to 0.4x between runs of one CPU (0.8x for the Xeon's layer 4 below); ranges are EPYC /
+# Xeon; shapes between the measured ones are a guess.
 # - MIN_CHANNELS input channels or more: ResNet-18's layer 1 (64 channels) at 480x640 ran at
 #   0.87-0.97x / 0.66-0.75x with one camera and 0.38-0.40x / 0.28-0.32x with four (its tiles
 #   no longer fit the caches); at 60x80 1.08-1.23x / 0.87-0.92x.
@@ -95,12 +100,14 @@ _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 #   0.40-0.57x. Between 2^26 and 2^27, 128 channels at 24x32 and 256 at 12x16 (113 M) ran
 #   1.43-1.72x on the EPYC and 0.97-1.03x on the Xeon, 2 images of 128 channels at 15x20
 #   (88 M) 1.34-1.47x and 0.83-0.89x: the first rule took 2^26, raised after the Xeon's runs.
-#   From 2^27: 128 channels at 30x40 and 256 at 15x20 (177 M) 1.24x and 1.32x on the Xeon.
+#   From 2^27: 128 channels at 30x40 and 256 at 15x20 (177 M) 1.24x and 1.32x on the Xeon
+#   (one run; not measured on the EPYC).
 # - MIN_TILES tiles or more over the batch: the transformed weight is 4x the filter's bytes,
 #   read once per call, and the products of a few tiles do not pay for it (512 channels at
 #   6x8, 4 tiles: 0.64-0.73x / 0.63-0.65x; at 3x4, one tile: 0.13-0.20x / 0.35-0.38x; 2
 #   cameras at 6x8 and 4 at 4x5, 8 tiles each: 0.98-1.10x and 0.72-0.83x on the EPYC, the
-#   file's "cameras" rows, which a first threshold of 8 let through; 4 cameras at 8x10, 24
+#   file's "cameras" rows, which a first threshold of 8 let through (1.03-1.07x and
+#   0.98-1.16x on the Xeon, kept direct for the EPYC's sake); 4 cameras at 8x10, 24
 #   tiles: 1.61-1.69x / 1.38-1.56x at 512 channels, 1.16-1.28x / 1.10-1.18x at 256).
 # Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera): 1.31-1.99x
 # / 1.38-1.78x with one camera (one Xeon run had layer 4 at 0.88x), 1.16-2.36x / 1.12-1.90x
@@ -137,8 +144,8 @@ def conv_kernel(conv: nn.Conv2d, input_size: tuple[int, int, int, int]) -> str:
     """How PackedBackbone runs conv for inputs of input_size (N, C_in, H, W): 'winograd'
     (WinogradConv2d) for an fp32 3x3 stride-1 convolution (is_winograd_shape) with at least
     MIN_CHANNELS input channels, MIN_MACS multiply-adds and MIN_TILES tiles, both over the
-    batch
-    (the measurements behind each are at their definitions, from one CPU model at 2 threads),
+    batch (the measurements behind each are at their definitions, from two CPU models at 2
+    threads),
     else 'direct' (onednn.PackedConv2d). A rule, not a timing at start-up: two policies built
     from one checkpoint run the same kernels and command the same actions."""
     batch, channels, height, width = input_size
