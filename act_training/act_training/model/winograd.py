@@ -84,10 +84,12 @@ _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 # on two CPUs: an AVX512-BF16 EPYC (family 25 model 17; runs 1-4 of
 # bench/results/winograd_epyc_avx512bf16.txt; with AVX2 simulated there,
 # winograd_avx2_simulated.txt, the gains were alike or larger) and an Intel Xeon with AMX
-# (family 6 model 167; runs 1 and 3 of bench/results/winograd_xeon_amx_model167.txt). At the
-# paper config's shapes the Xeon's direct convolutions run 1.4-1.9x faster than the EPYC's,
-# while its memory reads are slower (21-23 against 46-50 GB/s, bench/bench_roofline.py) and
-# the transforms are passes over memory: small shapes gain less there. Below the paper
+# (family 6 model 167; runs 1 and 3 of bench/results/winograd_xeon_amx_model167.txt; with
+# AVX2 simulated there, the file's last run, every convolution the rule picks gained
+# 1.42-2.15x and whole chunks 1.12x and 1.17x). At the paper config's shapes the Xeon's
+# direct convolutions run 1.4-1.9x faster than the EPYC's, while its memory reads are slower
+# (21-23 against 46-50 GB/s, bench/bench_roofline.py) and the transforms are passes over
+# memory: small shapes gain less there. Below the paper
 # config's shapes, the thresholds keep direct every shape that ran slower as Winograd on
 # either CPU, and with them some that ran up to 1.7x faster on the EPYC. Ratios moved by up
 # to 0.4x between runs of one CPU (0.8x for the Xeon's layer 4 below); ranges are EPYC /
