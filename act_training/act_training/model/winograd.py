@@ -21,8 +21,8 @@ convolution took 1.33-1.77; for layers 2 and 3 with MKL held to its AVX2 kernels
 (MKL_ENABLE_INSTRUCTIONS=AVX2, oneDNN left as it was: how MKL is said to run on AMD CPUs,
 not measured on one) it took 1.91-2.22 ms where the convolution kept 1.31-1.43. These times
 leave out the copy into the element-major layout. One oneDNN kernel for every vendor, then,
-rather than one per CPU for about 1.5 ms of a 1-camera chunk's 110 on the Xeon. The
-transforms are two small matrix products over all tiles at once.
+rather than one per CPU for about 1.5 ms (nine convolutions) of a 1-camera chunk's 110 on
+the Xeon. The transforms are two small matrix products over all tiles at once.
 
 Memory: the transformed weight is 36 / 9 = 4x the filter's bytes, laid out once per layer;
 the paper config's nine Winograd layers hold 149 MB of them where direct convolutions hold
@@ -87,7 +87,7 @@ _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 # (family 6 model 167; runs 1 and 3 of bench/results/winograd_xeon_amx_model167.txt; with
 # AVX2 simulated there, the file's last run, every convolution the rule picks gained
 # 1.42-2.15x and whole chunks 1.12x and 1.17x). At the paper config's shapes the Xeon's
-# direct convolutions run 1.4-1.9x faster than the EPYC's, while its memory reads are slower
+# direct convolutions run 1.5-1.9x faster than the EPYC's, while its memory reads are slower
 # (21-23 against 46-50 GB/s, bench/bench_roofline.py) and the transforms are passes over
 # memory: small shapes gain less there. Below the paper
 # config's shapes, the thresholds keep direct every shape that ran slower as Winograd on
