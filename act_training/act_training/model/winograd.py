@@ -89,11 +89,11 @@ _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 # 1.42-2.15x and whole chunks 1.12x and 1.17x). At the paper config's shapes the Xeon's
 # direct convolutions run 1.5-1.9x faster than the EPYC's, while its memory reads are slower
 # (21-23 against 46-50 GB/s, bench/bench_roofline.py) and the transforms are passes over
-# memory: small shapes gain less there. Below the paper
-# config's shapes, the thresholds keep direct every shape that ran slower as Winograd on
-# either CPU, and with them some that ran up to 1.7x faster on the EPYC. Ratios moved by up
-# to 0.4x between runs of one CPU (0.8x for the Xeon's layer 4 below); ranges are EPYC /
-# Xeon; shapes between the measured ones are a guess.
+# memory: small shapes gain less there. Below the paper config's shapes, the thresholds keep
+# direct every shape that ran slower as Winograd on either CPU, and with them some that ran
+# up to 1.7x faster on the EPYC. Ratios moved by up to 0.4x between runs of one CPU (0.8x for
+# the Xeon's layer 4 below); ranges are EPYC / Xeon; shapes between the measured ones are a
+# guess.
 # - MIN_CHANNELS input channels or more: ResNet-18's layer 1 (64 channels) at 480x640 ran at
 #   0.87-0.97x / 0.66-0.75x with one camera and 0.38-0.40x / 0.28-0.32x with four (its tiles
 #   no longer fit the caches); at 60x80 1.08-1.23x / 0.87-0.92x.
