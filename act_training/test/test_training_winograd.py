@@ -33,6 +33,17 @@ def test_transforms_compute_a_correlation():
     torch.testing.assert_close(a_t @ spread.reshape(6, 6) @ a_t.T, torch.ones(4, 4, dtype=torch.float64))
 
 
+def test_transform_weight_in_blocks_is_the_whole_transform():
+    """transform_weight works through the output channels in blocks (to bound its float64
+    temporaries); the result is G g G^T of every filter at once, to the bit, also where the
+    last block is partial."""
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(winograd._TRANSFORM_BLOCK + 8, 5, 3, 3, generator=generator)
+    g = winograd.FILTER_TRANSFORM
+    whole = torch.einsum('ai,ocij,bj->aboc', g, weight.double(), g).reshape(36, *weight.shape[:2]).float()
+    assert torch.equal(winograd.transform_weight(weight), whole)
+
+
 def _conv(in_channels, out_channels, seed=0):
     torch.manual_seed(seed)
     conv = torch.nn.Conv2d(in_channels, out_channels, 3, padding=1).eval()

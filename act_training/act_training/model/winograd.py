@@ -125,13 +125,26 @@ def tile_grid(height: int, width: int) -> tuple[int, int]:
     return math.ceil(height / TILE), math.ceil(width / TILE)
 
 
+# Output channels per float64 block in transform_weight: 32 x 512 input channels x 36 elements
+# is 4.7 MB of float64, where a 512-channel layer at once made 75 MB. The paper config's fp32
+# policy peaked at 1563-1571 MB resident with whole layers and 1398-1407 MB with blocks, the
+# same weights to the bit (model-167 Xeon, a scratch script: random-init policy, three chunks).
+_TRANSFORM_BLOCK = 32
+
+
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     """(C_out, C_in, 3, 3) filters -> (ELEMENTS, C_out, C_in): G g G^T of each filter, one
     (C_out, C_in) matrix per element of the 6x6 tile, computed in float64 and returned in the
-    weight's dtype."""
+    weight's dtype, _TRANSFORM_BLOCK output channels at a time."""
     g = FILTER_TRANSFORM
-    u = torch.einsum('ai,ocij,bj->aboc', g, weight.detach().double(), g)  # (6, 6, C_out, C_in)
-    return u.reshape(ELEMENTS, *weight.shape[:2]).to(weight.dtype)
+    filters = weight.detach()
+    out_channels, in_channels = filters.shape[:2]
+    u = torch.empty(ELEMENTS, out_channels, in_channels, dtype=filters.dtype)
+    for start in range(0, out_channels, _TRANSFORM_BLOCK):
+        block = filters[start:start + _TRANSFORM_BLOCK].double()  # (n, C_in, 3, 3)
+        transformed = torch.einsum('ai,ocij,bj->aboc', g, block, g)  # (6, 6, n, C_in)
+        u[:, start:start + block.shape[0]] = transformed.reshape(ELEMENTS, block.shape[0], in_channels)
+    return u
 
 
 def is_winograd_shape(conv: nn.Conv2d) -> bool:
