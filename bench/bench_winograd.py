@@ -16,6 +16,10 @@ this CPU (act_training.model.winograd), and what it saves per chunk.
    backbone.PackedBackbone with the rule's Winograd convolutions against the same backbone
    with them direct (PackedBackbone.set_winograd), alternating `--rounds` times; the ratio
    of the best medians and the largest difference between the two chunks.
+3. Memory: the paper config's fp32 policy (1 camera) built in a fresh process with the rule's
+   kernels and with every convolution direct, alternating `--rounds` times: resident MiB
+   after three chunks, after glibc's malloc_trim, and the process's peak (medians).
+   `--memory` runs this part alone.
 
 The CPU model and flags are printed first: the rule was measured on some CPUs, not all.
 """
@@ -23,6 +27,11 @@ The CPU model and flags are printed first: the rule was measured on some CPUs, n
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import json
+import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -109,20 +118,76 @@ def whole_chunks(rounds: int, repeats: int) -> None:
               f'{float(chunks["direct"].abs().max()):.2f})', flush=True)
 
 
+def _resident_mib(field: str = 'VmRSS') -> float:
+    """This process's resident memory now (VmRSS) or at its peak (VmHWM), MiB. Not
+    getrusage's ru_maxrss: Linux carries the forking parent's resident size into it."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f'/proc/self/status has no {field}')
+
+
+def _malloc_trim() -> bool:
+    """Returns the allocator's freed memory to the system where the C library is glibc."""
+    try:
+        return bool(ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim(0))
+    except (OSError, AttributeError, TypeError):
+        return False
+
+
+def memory_child(kernels: str) -> None:
+    """Part 3 in its own process: the paper config's fp32 policy with the rule's kernels
+    ('rule') or every convolution direct ('direct'), three chunks, then one JSON line of MiB."""
+    if kernels == 'direct':
+        from act_training.model import winograd
+        winograd.conv_kernel = lambda conv, input_size: 'direct'  # PackedBackbone reads the rule when built
+    engine, frames, qpos = cpu_inference_engine(configs()['paper, 1 camera'])
+    with torch.inference_mode():
+        for _ in range(3):
+            engine(frames, qpos)
+    resident = _resident_mib()
+    trimmed = _resident_mib() if _malloc_trim() else float('nan')
+    print(json.dumps({'resident': resident, 'trimmed': trimmed, 'peak': _resident_mib('VmHWM')}))
+
+
+def memory_cost(rounds: int) -> None:
+    print(f'\n3. memory, paper config, 1 camera, fp32 policy in a fresh process, 3 chunks (MiB, median of {rounds} '
+          'alternating rounds)')
+    runs: dict[str, list[dict]] = {'direct': [], 'rule': []}
+    for round_index in range(rounds):
+        for kernels in (('direct', 'rule') if round_index % 2 == 0 else ('rule', 'direct')):
+            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), '--memory-child', kernels],
+                                 capture_output=True, text=True, check=True)
+            runs[kernels].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f'  {"":<36}{"all direct":>12}{"as chosen":>11}{"difference":>12}')
+    for key, label in (('resident', 'resident after the chunks'), ('trimmed', 'resident after malloc_trim'),
+                       ('peak', 'peak resident')):
+        direct, chosen = (statistics.median(run[key] for run in runs[kind]) for kind in ('direct', 'rule'))
+        print(f'  {label:<36}{direct:12.0f}{chosen:11.0f}{chosen - direct:12.0f}', flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=20)
     parser.add_argument('--quick', action='store_true', help='1 round, 5 repeats')
+    parser.add_argument('--memory', action='store_true', help='part 3 (memory) only')
+    parser.add_argument('--memory-child', choices=('rule', 'direct'), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return 0
     rounds, repeats = (1, 5) if args.quick else (args.rounds, args.repeats)
     print(cpu_features().describe())
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
     if not onednn_conv_available():
         print('this torch has no oneDNN convolution operators: nothing to measure')
         return 1
-    per_convolution(repeats)
-    whole_chunks(rounds, repeats)
+    if not args.memory:
+        per_convolution(repeats)
+        whole_chunks(rounds, repeats)
+    memory_cost(rounds)
     return 0
 
 

@@ -98,7 +98,8 @@ _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 #   0.87-0.97x / 0.66-0.75x with one camera and 0.38-0.40x / 0.28-0.32x with four (its tiles
 #   no longer fit the caches); at 60x80 1.08-1.23x / 0.87-0.92x.
 # - MIN_MACS direct multiply-adds or more: below it the transforms' passes cost more than the
-#   products save. The CPU demo's 96x128 frames, layers 1-3 (under 2^26): 0.84-1.04x /
+#   products save, on the Xeon at least. The CPU demo's 96x128 frames, layers 1-3 (under
+#   2^26): 0.84-1.04x /
 #   0.40-0.57x. Between 2^26 and 2^27, 128 channels at 24x32 and 256 at 12x16 (113 M) ran
 #   1.43-1.72x on the EPYC and 0.97-1.03x on the Xeon, 2 images of 128 channels at 15x20
 #   (88 M) 1.34-1.47x and 0.83-0.89x: the first rule took 2^26, raised after the Xeon's runs.
@@ -112,9 +113,9 @@ _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
 #   0.98-1.16x on the Xeon, kept direct for the EPYC's sake); 4 cameras at 8x10, 24
 #   tiles: 1.61-1.69x / 1.38-1.56x at 512 channels, 1.16-1.28x / 1.10-1.18x at 256).
 # Layers 2-4 of ResNet-18 at 480x640 pass all three (300, 80 and 20 tiles a camera): 1.31-1.99x
-# / 1.38-1.78x with one camera (one Xeon run had layer 4 at 0.88x), 1.16-2.36x / 1.12-1.90x
-# with four; whole chunks 1.10-1.18x / 1.04-1.09x with one camera, 1.15-1.17x / 1.10-1.13x
-# with four. The CPU demo's 96x128 frames pass none.
+# / 0.88-1.78x with one camera (the Xeon's layer 4 at 0.88x in one run, 1.71x in the other),
+# 1.16-2.36x / 1.12-1.90x with four; whole chunks 1.10-1.18x / 1.04-1.09x with one camera,
+# 1.15-1.17x / 1.10-1.13x with four. No layer at the CPU demo's 96x128 reaches MIN_MACS.
 MIN_CHANNELS = 128
 MIN_MACS = 1 << 27
 MIN_TILES = 12
@@ -126,24 +127,28 @@ def tile_grid(height: int, width: int) -> tuple[int, int]:
 
 
 # Output channels per float64 block in transform_weight: 32 x 512 input channels x 36 elements
-# is 4.7 MB of float64, where a 512-channel layer at once made 75 MB. The paper config's fp32
-# policy peaked at 1563-1571 MB resident with whole layers and 1398-1407 MB with blocks, the
-# same weights to the bit (model-167 Xeon, a scratch script: random-init policy, three chunks).
+# is 4.7 MB of float64, where a 512-channel layer at once made 75 MB (twice: einsum's result
+# and its reshaped copy). What Winograd adds to the paper config's fp32 policy at its peak
+# resident memory, over direct convolutions: 349-353 MiB with whole layers, 200-213 with blocks;
+# the same weights to the bit (bench/bench_winograd.py --memory on the model-167 Xeon,
+# bench/results/winograd_xeon_amx_model167.txt).
 _TRANSFORM_BLOCK = 32
 
 
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     """(C_out, C_in, 3, 3) filters -> (ELEMENTS, C_out, C_in): G g G^T of each filter, one
     (C_out, C_in) matrix per element of the 6x6 tile, computed in float64 and returned in the
-    weight's dtype, _TRANSFORM_BLOCK output channels at a time."""
+    weight's dtype, _TRANSFORM_BLOCK output channels at a time; contiguous, without grad.
+    Raises RuntimeError (torch.einsum's) for filters that are not 3x3."""
     g = FILTER_TRANSFORM
     filters = weight.detach()
     out_channels, in_channels = filters.shape[:2]
     u = torch.empty(ELEMENTS, out_channels, in_channels, dtype=filters.dtype)
     for start in range(0, out_channels, _TRANSFORM_BLOCK):
         block = filters[start:start + _TRANSFORM_BLOCK].double()  # (n, C_in, 3, 3)
-        transformed = torch.einsum('ai,ocij,bj->aboc', g, block, g)  # (6, 6, n, C_in)
-        u[:, start:start + block.shape[0]] = transformed.reshape(ELEMENTS, block.shape[0], in_channels)
+        n = block.shape[0]
+        # einsum's (6, 6, n, C_in) result is strided: copied into u's block as it is, once.
+        u[:, start:start + n].view(WINDOW, WINDOW, n, in_channels).copy_(torch.einsum('ai,ocij,bj->aboc', g, block, g))
     return u
 
 
@@ -160,8 +165,7 @@ def conv_kernel(conv: nn.Conv2d, input_size: tuple[int, int, int, int]) -> str:
     (WinogradConv2d) for an fp32 3x3 stride-1 convolution (is_winograd_shape) with at least
     MIN_CHANNELS input channels, MIN_MACS multiply-adds and MIN_TILES tiles, both over the
     batch (the measurements behind each are at their definitions, from two CPU models at 2
-    threads),
-    else 'direct' (onednn.PackedConv2d). A rule, not a timing at start-up: two policies built
+    threads), else 'direct' (onednn.PackedConv2d). A rule, not a timing at start-up: two policies built
     from one checkpoint run the same kernels and command the same actions."""
     batch, channels, height, width = input_size
     rows, columns = tile_grid(height, width)
