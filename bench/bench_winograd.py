@@ -129,11 +129,13 @@ def _resident_mib(field: str = 'VmRSS') -> float:
 
 
 def _malloc_trim() -> bool:
-    """Returns the allocator's freed memory to the system where the C library is glibc."""
+    """Returns the allocator's freed memory to the system where the C library is glibc; False
+    where there is no malloc_trim to call."""
     try:
-        return bool(ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim(0))
+        ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim(0)  # 1 if it released memory, 0 if none
     except (OSError, AttributeError, TypeError):
         return False
+    return True
 
 
 def memory_child(kernels: str) -> None:
