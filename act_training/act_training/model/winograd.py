@@ -129,7 +129,7 @@ def tile_grid(height: int, width: int) -> tuple[int, int]:
 # Output channels per float64 block in transform_weight: 32 x 512 input channels x 36 elements
 # is 4.7 MB of float64, where a 512-channel layer at once made 75 MB (twice: einsum's result
 # and its reshaped copy). What Winograd adds to the paper config's fp32 policy at its peak
-# resident memory, over direct convolutions: 349-353 MiB with whole layers, 200-213 with blocks;
+# resident memory, over direct convolutions: 349-353 MiB with whole layers, 207-213 with blocks;
 # the same weights to the bit (bench/bench_winograd.py --memory on the model-167 Xeon,
 # bench/results/winograd_xeon_amx_model167.txt).
 _TRANSFORM_BLOCK = 32
