@@ -69,7 +69,8 @@ class ActPolicy:
         model.load_state_dict(checkpoint.state_dict)
         self._runner = build_runner(ActInference(model).to(self.device), self.device, dtype,
                                     frame_shape=(len(self.camera_names), *self.image_size, 3), state_dim=self.state_dim)
-        winograd = getattr(self._runner, 'winograd_count', 0)  # CpuRunner's; CUDA runs cuDNN's choice
+        # PackedBackbone's (CpuRunner, fp32 at large frames only); CUDA runs cuDNN's choice.
+        winograd = getattr(self._runner.engine.backbone, 'winograd_count', 0)
         if winograd:
             self.precision_detail += f', {winograd} backbone convolutions as Winograd F(4x4, 3x3)'
 

@@ -201,8 +201,8 @@ def test_cpu_runner_runs_winograd_in_fp32_at_the_paper_config_only():
     demo, _ = load_training_configs(str(Path(__file__).resolve().parents[1] / 'config' / 'training' / 'cpu_demo.yaml'))
     shape = dict(camera_names=('top',), state_dim=14, action_dim=14, backbone_weights='none')
     paper = build_model(ModelConfig(**shape)).eval()
-    assert CpuRunner(ActInference(paper), torch.float32).winograd_count == 9
+    assert CpuRunner(ActInference(paper), torch.float32).engine.backbone.winograd_count == 9
     if packs_linear_weights(torch.bfloat16):
-        assert CpuRunner(ActInference(paper), torch.bfloat16).winograd_count == 0
+        assert CpuRunner(ActInference(paper), torch.bfloat16).engine.backbone.winograd_count == 0
     demo_model = build_model(dataclasses.replace(demo, **shape)).eval()
-    assert CpuRunner(ActInference(demo_model), torch.float32).winograd_count == 0
+    assert CpuRunner(ActInference(demo_model), torch.float32).engine.backbone.winograd_count == 0

@@ -100,9 +100,6 @@ class CpuRunner:
             if onednn_conv_available() and PackedBackbone.packs(self.engine.backbone):
                 self.engine.backbone = PackedBackbone(
                     self.engine.backbone, (len(config.camera_names), 3, config.image_height, config.image_width))
-        # How many backbone convolutions run as Winograd F(4x4, 3x3) (model/winograd.py): fp32 at
-        # large frames only; ActPolicy says so in its precision_detail.
-        self.winograd_count = getattr(self.engine.backbone, 'winograd_count', 0)
 
     def __call__(self, frames: list[np.ndarray], qpos: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
