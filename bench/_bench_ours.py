@@ -61,9 +61,12 @@ def bench_training(inputs: Path, device: str, warmup: int, iterations: int) -> N
     import contextlib
 
     from act_training.data.chunks import Batch
+    from act_training.train.allocator import keep_freed_memory
     from act_training.train.optim import build_optimizer
     from act_training.train.batch_loss import forward_loss
 
+    if device == 'cpu':
+        keep_freed_memory()  # as the CPU trainer does (act_training.train.allocator says why)
     config = model_config(1)
     torch.manual_seed(0)
     model = build_model(config).to(device).train()

@@ -20,6 +20,16 @@ this CPU (act_training.model.winograd), and what it saves per chunk.
    kernels and with every convolution direct, alternating `--rounds` times: resident MiB
    after three chunks, after glibc's malloc_trim, and the process's peak (medians).
    `--memory` runs this part alone.
+4. Training (`--training` runs this part alone), fp32 at the side-by-side bench's batch 8,
+   with the allocator as the CPU trainer sets it (act_training.train.allocator): per
+   convolution, forward and backward (input, weight and bias gradients) of F.conv2d against
+   winograd.winograd_conv2d, for the 3x3 stride-1 shapes of the paper config and the CPU
+   demo and sizes between them (the edges of winograd.training_conv_kernel's rule); the
+   medians of `--rounds` alternating runs, the kernel the rule picks and the largest
+   difference of the output and of each gradient (relative to its largest value). Then
+   whole training steps of both configs (train.step_time.SyntheticStep), the rule's
+   kernels against every convolution direct (winograd.direct_training_convolutions),
+   alternating `--rounds` times.
 
 The CPU model and flags are printed first: the rule was measured on some CPUs, not all.
 """
@@ -27,6 +37,7 @@ The CPU model and flags are printed first: the rule was measured on some CPUs, n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -169,12 +180,79 @@ def memory_cost(rounds: int) -> None:
         print(f'  {label:<36}{direct:12.0f}{chosen:11.0f}{chosen - direct:12.0f}', flush=True)
 
 
+# Training shapes (N, C_in, H, W, C_out) beyond the two configs': where TRAINING_MIN_TILES falls.
+TRAINING_EDGE_SHAPES = [(8, 128, 24, 32, 128), (8, 256, 12, 16, 256), (8, 512, 8, 10, 512), (4, 512, 15, 20, 512),
+                        (2, 512, 15, 20, 512), (2, 256, 30, 40, 256)]
+
+
+def training_per_convolution(rounds: int, repeats: int) -> None:
+    from act_training.model.winograd import tile_grid, training_conv_kernel, winograd_conv2d
+
+    from bench_inputs import TRAIN_BATCH
+
+    print(f'\n4. training, per convolution, fp32, forward and backward at batch {TRAIN_BATCH} (ms, median of '
+          f'{rounds} alternating medians of {repeats})')
+    print(f'  {"input (N, C, H, W) -> C_out":<30}{"from":<18}{"tiles":>6}{"direct":>9}{"winograd":>10}{"ratio":>8}'
+          f'{"rule":>10}{"difference (y, dx, dw, db)":>30}')
+    rows = []
+    for name, config in configs().items():
+        if name == 'paper, 4 cameras':
+            continue  # training runs one camera in the side-by-side bench
+        rows += [((TRAIN_BATCH, *shape[1:]), name) for shape in backbone_shapes(config)]
+    rows += [(shape, 'edge') for shape in TRAINING_EDGE_SHAPES]
+    torch.manual_seed(0)
+    for (*shape, out_channels), origin in dict.fromkeys(rows):
+        batch, channels, height, width = shape
+        conv = torch.nn.Conv2d(channels, out_channels, 3, padding=1, bias=False)
+        x = torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_()
+        weight = (torch.randn(out_channels, channels, 3, 3) / (3 * channels ** 0.5)).requires_grad_()
+        bias = torch.randn(out_channels).requires_grad_()
+        grad = torch.randn(batch, out_channels, height, width).contiguous(memory_format=torch.channels_last)
+        kernels = {'direct': lambda: F.conv2d(x, weight, bias, padding=1), 'winograd': lambda: winograd_conv2d(x, weight, bias)}
+        results = {kind: tuple(t.detach() for t in (out := run(), *torch.autograd.grad(out, (x, weight, bias), grad)))
+                   for kind, run in kernels.items()}
+        difference = [float((w - d).abs().max() / d.abs().max()) for w, d in zip(results['winograd'], results['direct'])]
+        medians = {kind: [] for kind in kernels}
+        for round_index in range(rounds):
+            for kind in (('direct', 'winograd') if round_index % 2 == 0 else ('winograd', 'direct')):
+                run = kernels[kind]
+                medians[kind].append(median_ms(lambda: torch.autograd.grad(run(), (x, weight, bias), grad), repeats))
+        direct_ms, winograd_ms = (statistics.median(medians[kind]) for kind in kernels)
+        rows_, columns = tile_grid(height, width)
+        print(f'  {f"{tuple(shape)} -> {out_channels}":<30}{origin:<18}{batch * rows_ * columns:>6}{direct_ms:9.1f}'
+              f'{winograd_ms:10.1f}{direct_ms / winograd_ms:7.2f}x{training_conv_kernel(conv, x):>10}'
+              f'{"  " + ", ".join(f"{d:.0e}" for d in difference):>30}', flush=True)
+
+
+def training_steps(rounds: int) -> None:
+    from act_training.config import TrainConfig
+    from act_training.model.winograd import direct_training_convolutions
+    from act_training.train.step_time import SyntheticStep
+
+    from bench_inputs import TRAIN_BATCH
+
+    print(f'\n   whole training steps, fp32, batch {TRAIN_BATCH} (s, best median of {rounds} alternating rounds of 3 steps)')
+    print(f'  {"config":<18}{"all direct":>12}{"as chosen":>11}{"speed-up":>10}')
+    for name, config in configs().items():
+        if name == 'paper, 4 cameras':
+            continue
+        step = SyntheticStep(config, TrainConfig(batch_size=TRAIN_BATCH), bf16=False)
+        best = {'direct': float('inf'), 'chosen': float('inf')}
+        for round_index in range(rounds):
+            for kind in (('direct', 'chosen') if round_index % 2 == 0 else ('chosen', 'direct')):
+                with direct_training_convolutions() if kind == 'direct' else contextlib.nullcontext():
+                    best[kind] = min(best[kind], median_ms(step, 3, warmup=1) / 1000)
+        print(f'  {name:<18}{best["direct"]:12.3f}{best["chosen"]:11.3f}{best["direct"] / best["chosen"]:9.2f}x',
+              flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=20)
     parser.add_argument('--quick', action='store_true', help='1 round, 5 repeats')
     parser.add_argument('--memory', action='store_true', help='part 3 (memory) only')
+    parser.add_argument('--training', action='store_true', help='part 4 (training) only')
     parser.add_argument('--memory-child', choices=('rule', 'direct'), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -186,6 +264,13 @@ def main() -> int:
     if not onednn_conv_available():
         print('this torch has no oneDNN convolution operators: nothing to measure')
         return 1
+    if args.training:
+        from act_training.train.allocator import keep_freed_memory
+
+        keep_freed_memory()  # as the CPU trainer does
+        training_per_convolution(rounds, max(3, repeats // 4))
+        training_steps(rounds)
+        return 0
     if not args.memory:
         per_convolution(repeats)
         whole_chunks(rounds, repeats)

@@ -206,3 +206,119 @@ def test_cpu_runner_runs_winograd_in_fp32_at_the_paper_config_only():
         assert CpuRunner(ActInference(paper), torch.bfloat16).engine.backbone.winograd_count == 0
     demo_model = build_model(dataclasses.replace(demo, **shape)).eval()
     assert CpuRunner(ActInference(demo_model), torch.float32).engine.backbone.winograd_count == 0
+
+
+# --- training (winograd_conv2d, training_conv_kernel) ----------------------------------------
+
+
+@pytest.mark.parametrize('size, out_channels, with_bias', [
+    ((1, 16, 8, 12), 16, True),  # whole tiles
+    ((2, 8, 13, 7), 24, True),  # overhanging tiles on both axes, batch 2, C_in != C_out
+    ((1, 32, 3, 5), 8, False),  # smaller than one tile, no bias (a GroupNorm backbone's convolutions)
+])
+def test_training_winograd_is_the_direct_convolution_in_value_and_gradient(size, out_channels, with_bias):
+    """Outputs and the three gradients against a float64 convolution, within the 1e-5 of
+    the largest value the docstring gives (fp32's direct convolution: about 1e-6)."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(size, generator=generator).contiguous(memory_format=torch.channels_last).requires_grad_()
+    weight = (torch.randn(out_channels, size[1], 3, 3, generator=generator) / (3 * size[1] ** 0.5)).requires_grad_()
+    bias = torch.randn(out_channels, generator=generator).requires_grad_() if with_bias else None
+    grad = torch.randn(size[0], out_channels, *size[2:], generator=generator)
+    inputs = (x, weight) + ((bias,) if with_bias else ())
+    exact_inputs = [t.detach().double().requires_grad_() for t in inputs]
+    exact = F.conv2d(exact_inputs[0], exact_inputs[1], exact_inputs[2] if with_bias else None, padding=1)
+    exact_grads = torch.autograd.grad(exact, exact_inputs, grad.double())
+    out = winograd.winograd_conv2d(x, weight, bias)
+    assert out.shape == exact.shape and out.is_contiguous(memory_format=torch.channels_last)
+    grads = torch.autograd.grad(out, inputs, grad)
+    assert grads[0].is_contiguous(memory_format=torch.channels_last)
+    for name, got, expected in zip(('output', 'input', 'weight', 'bias'), (out,) + grads, (exact,) + exact_grads):
+        assert got.shape == expected.shape, name
+        torch.testing.assert_close(got.double(), expected, atol=1e-5 * float(expected.detach().abs().max()), rtol=0, msg=name)
+    assert float((out.double() - exact).abs().max()) > 0  # fp32 arithmetic, not a float64 detour
+
+
+def test_training_winograd_output_takes_an_inplace_relu():
+    """The backbone applies ReLU in place to a convolution's output: the output is a view
+    autograd made, not one from inside the Function, so this works and the gradient is right."""
+    x = torch.randn(1, 8, 9, 10).requires_grad_()
+    weight = torch.randn(8, 8, 3, 3).requires_grad_()
+    y = F.relu(winograd.winograd_conv2d(x, weight, None), inplace=True)
+    reference = F.relu(F.conv2d(x, weight, None, padding=1))
+    grad = torch.randn_like(reference)
+    got, expected = torch.autograd.grad(y, x, grad)[0], torch.autograd.grad(reference, x, grad)[0]
+    torch.testing.assert_close(got, expected, atol=1e-4 * float(expected.abs().max()), rtol=0)
+
+
+def test_training_conv_kernel_picks_winograd_for_the_paper_configs_large_layers_only():
+    def kernel(in_channels, size, out_channels=None, dtype=torch.float32, **conv_args):
+        conv = torch.nn.Conv2d(in_channels, out_channels or in_channels, conv_args.pop('kernel_size', 3), bias=False,
+                               **({'padding': 1} | conv_args)).to(dtype)
+        return winograd.training_conv_kernel(conv, torch.empty(size, dtype=dtype))
+
+    # The paper config at the bench's batch 8: layers 2-4 (300, 80 and 20 tiles an image).
+    assert kernel(128, (8, 128, 60, 80)) == kernel(256, (8, 256, 30, 40)) == kernel(512, (8, 512, 15, 20)) == 'winograd'
+    # Under TRAINING_MIN_TILES (128): layer 4 at batch 4 (80 tiles), layer 3 at batch 1 (80).
+    assert kernel(128, (1, 128, 60, 80)) == 'winograd' and kernel(256, (1, 256, 30, 40)) == 'direct'
+    assert kernel(512, (4, 512, 15, 20)) == 'direct'
+    # The CPU demo's 96x128 frames at batch 8 (96, 32 and 8 tiles), layer 1 (64 channels),
+    # strided, dilated, 1x1 and bf16 convolutions: direct.
+    assert kernel(128, (8, 128, 12, 16)) == kernel(256, (8, 256, 6, 8)) == kernel(512, (8, 512, 3, 4)) == 'direct'
+    assert kernel(64, (8, 64, 120, 160)) == 'direct'
+    assert kernel(128, (8, 128, 60, 80), out_channels=256, stride=2) == 'direct'
+    assert kernel(128, (8, 128, 60, 80), padding=2, dilation=2) == 'direct'
+    assert kernel(128, (8, 128, 60, 80), kernel_size=1, padding=0) == 'direct'
+    assert kernel(128, (8, 128, 60, 80), dtype=torch.bfloat16) == 'direct'
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # bf16 training: autocast runs the convolution in bf16
+        assert kernel(128, (8, 128, 60, 80)) == 'direct'
+
+
+def test_backbone_trains_through_winograd_at_the_paper_size(monkeypatch):
+    """ResNet18Features on one 480x640 image runs layer 2's three stride-1 convolutions as
+    Winograd (300 tiles; layers 3 and 4 have 80 and 20, under TRAINING_MIN_TILES: at the
+    bench's batch 8 they pass too). Its features and weight gradients are torchvision's
+    ResNet-18 (BN apart, ReLU before the pool) in float64 within fp32's own rounding: at
+    this size torchvision's fp32 gradients of the early layers are off by up to 1e-3 of
+    their largest value, so ours may be off by twice what torchvision's fp32 is, plus 1e-5."""
+    import torchvision
+
+    from act_training.model import backbone as backbone_module
+
+    calls = []
+
+    def counted(x, weight, bias):
+        calls.append(tuple(x.shape))
+        return winograd.winograd_conv2d(x, weight, bias)
+
+    monkeypatch.setattr(backbone_module, 'winograd_conv2d', counted)
+    torch.manual_seed(7)
+    ours = backbone_module.ResNet18Features()
+    for module in ours.modules():
+        if isinstance(module, torchvision.ops.misc.FrozenBatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.uniform_(0.5, 1.5)
+    references = {}
+    for dtype in (torch.float32, torch.float64):
+        references[dtype] = torchvision.models.resnet18(weights=None, norm_layer=torchvision.ops.misc.FrozenBatchNorm2d)
+        references[dtype].load_state_dict(ours.state_dict(), strict=False)  # everything but fc
+        references[dtype].to(dtype)
+    ours.to(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, 480, 640).contiguous(memory_format=torch.channels_last)
+    weights = torch.randn(1, 512, 15, 20, dtype=torch.float64)
+    got = ours(x)
+    assert calls == [(1, 128, 60, 80)] * 3
+    (got * weights.float()).sum().backward()
+    outputs = {}
+    for dtype, reference in references.items():
+        stem = reference.maxpool(reference.relu(reference.bn1(reference.conv1(x.to(dtype)))))
+        outputs[dtype] = reference.layer4(reference.layer3(reference.layer2(reference.layer1(stem))))
+        (outputs[dtype] * weights.to(dtype)).sum().backward()
+    exact = outputs[torch.float64]
+    torch.testing.assert_close(got.double(), exact, atol=1e-5 * float(exact.abs().max()), rtol=0)
+    for name in ('conv1.weight', 'layer1.0.conv2.weight', 'layer2.0.conv2.weight', 'layer3.1.conv1.weight',
+                 'layer4.1.conv2.weight', 'layer4.0.downsample.0.weight'):
+        exact_grad = references[torch.float64].get_parameter(name).grad
+        fp32_error = float((references[torch.float32].get_parameter(name).grad.double() - exact_grad).abs().max())
+        error = float((ours.get_parameter(name).grad.double() - exact_grad).abs().max())
+        assert error <= 2 * fp32_error + 1e-5 * float(exact_grad.abs().max()), name

@@ -1,5 +1,6 @@
-"""Winograd convolution for inference on the CPU: ResNet-18's 3x3 stride-1 convolutions as
-F(4x4, 3x3) (Lavin and Gray 2016, "Fast Algorithms for Convolutional Neural Networks").
+"""Winograd convolution on the CPU, for inference (WinogradConv2d) and for training
+(winograd_conv2d): ResNet-18's 3x3 stride-1 convolutions as F(4x4, 3x3) (Lavin and Gray 2016,
+"Fast Algorithms for Convolutional Neural Networks").
 
 A 3x3 convolution computes each output pixel from 9 multiply-adds per input channel. F(4x4,
 3x3) computes a 4x4 block of outputs from the 6x6 window of input under it with 36 products
@@ -37,6 +38,7 @@ bf16 inputs to the transforms would not be: bf16 runs the direct convolution (co
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -78,6 +80,11 @@ BIAS_ELEMENT = _POINT_ONE * WINDOW + _POINT_ONE
 # row-major order: kron(B^T, B^T) (36, 36) and kron(A^T, A^T) (16, 36), in fp32.
 _INPUT_KRON = torch.kron(INPUT_TRANSFORM, INPUT_TRANSFORM).float()
 _OUTPUT_KRON = torch.kron(OUTPUT_TRANSFORM, OUTPUT_TRANSFORM).float()
+# Training's transposes, laid out once, and the filter transform kron(G, G) (36, 9): a 3x3
+# filter's 9 taps, row-major, to its 36 elements.
+_INPUT_KRON_T = _INPUT_KRON.t().contiguous()
+_OUTPUT_KRON_T = _OUTPUT_KRON.t().contiguous()
+_FILTER_KRON = torch.kron(FILTER_TRANSFORM, FILTER_TRANSFORM).float()
 
 # Where the Winograd form runs instead of oneDNN's direct convolution. Measured per
 # convolution, with the bias, residual add and ReLU, by bench/bench_winograd.py at 2 threads
@@ -273,3 +280,156 @@ class WinogradConv2d(nn.Module):
             raise ValueError(f'WinogradConv2d.add_relu: residual must be {expected}, got {tuple(residual.shape)}')
         y = torch.add(self._cropped(self._outputs(x)), residual.permute(0, 2, 3, 1))  # (N, H, W, C_out)
         return y.relu_().permute(0, 3, 1, 2)
+
+
+# --- training ------------------------------------------------------------------------------
+#
+# The same F(4x4, 3x3) with its backward pass written out, for the folded convolutions of
+# ResNet18Features.forward (backbone.conv_bn). Every pass is matrix products over the 36
+# elements, a quarter of the direct convolution's multiply-adds:
+#   forward          M_e = V_e U_e^T      (tiles x C_in) @ (C_in x C_out), e = 0..35
+#   input gradient   dV_e = dM_e U_e      (tiles x C_out) @ (C_out x C_in)
+#   weight gradient  dU_e = dM_e^T V_e    (C_out x tiles) @ (tiles x C_in)
+# with V = B^T d B (the input windows), U = G g G^T (the filters, from the weight at every
+# call: it trains), dM = A dY A^T (the output gradient, the output transform's transpose),
+# dg = G^T dU G and dd = B dV B^T added back over the overlapping windows. The products are
+# torch.bmm over an element-major (36, tiles, C) layout, the transforms plain matrix
+# products over all tiles at once. Training runs at batch 8 or so, where oneDNN's grouped
+# convolution (inference's kernel) ran its backward 5-10x slower than its forward.
+#
+# Where it runs: inference's thresholds on channels and multiply-adds, and TRAINING_MIN_TILES
+# tiles over the batch instead of MIN_TILES. Each training call transforms the weight (and
+# its gradient back) and reads it twice more, so the products of few tiles pay less for it
+# than at inference. Measured forward and backward of one convolution (the allocator as the
+# trainer sets it), direct against Winograd, medians of three alternating runs, on the
+# AVX512-BF16 EPYC (family 25 model 17, 2 threads; bench/bench_winograd.py --training):
+# - the paper config at batch 8: 128 channels at 60x80 (2400 tiles) 1.25-1.31x, 256 at
+#   30x40 (640) 1.41-1.55x, 512 at 15x20 (160) 1.27-1.50x; at batch 2, 256 at 30x40 (160)
+#   1.23x;
+# - under 128 tiles: 512 at 15x20 at batch 4 (80 tiles) 1.11x, at batch 2 (40) 0.79x; 512
+#   at 8x10 at batch 8 (48) 0.76x; 256 at 12x16 (96) 1.03x; the CPU demo's 96x128 frames at
+#   batch 8, 128 at 12x16 (96) 0.98x and 256 at 6x8 (32) 0.45x. So the demo trains with
+#   direct convolutions, as its success was measured.
+# - layer 1 (64 channels at 120x160, batch 8): 0.88x (MIN_CHANNELS keeps it direct).
+TRAINING_MIN_TILES = 128
+# Set by direct_training_convolutions (bench/bench_winograd.py's A/B of whole steps).
+_training_enabled = True
+
+
+@contextlib.contextmanager
+def direct_training_convolutions():
+    """Within it, training_conv_kernel answers 'direct' for every convolution (not thread-safe:
+    for one training process's A/B)."""
+    global _training_enabled
+    previous, _training_enabled = _training_enabled, False
+    try:
+        yield
+    finally:
+        _training_enabled = previous
+
+
+def training_conv_kernel(conv: nn.Conv2d, x: torch.Tensor) -> str:
+    """How backbone.conv_bn runs conv on x (N, C_in, H, W) in the training forward:
+    'winograd' (winograd_conv2d) for an fp32 CPU input outside autocast, a 3x3 stride-1
+    convolution (is_winograd_shape, less the bias: training adds the folded one), at least
+    MIN_CHANNELS input channels and MIN_MACS multiply-adds as at inference, and
+    TRAINING_MIN_TILES tiles over the batch; else 'direct' (F.conv2d). Grad mode does not
+    matter: validation's forward runs the same kernels."""
+    if (not _training_enabled or x.device.type != 'cpu' or x.dtype != torch.float32
+            or conv.weight.dtype != torch.float32 or torch.is_autocast_enabled('cpu')):
+        return 'direct'
+    shape_fits = (tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1)
+                  and tuple(conv.dilation) == (1, 1) and tuple(conv.padding) == (1, 1)
+                  and conv.padding_mode == 'zeros' and conv.groups == 1)
+    if not shape_fits:
+        return 'direct'
+    batch, channels, height, width = x.shape
+    rows, columns = tile_grid(height, width)
+    macs = batch * height * width * channels * conv.out_channels * 9
+    fits = channels >= MIN_CHANNELS and macs >= MIN_MACS and batch * rows * columns >= TRAINING_MIN_TILES
+    return 'winograd' if fits else 'direct'
+
+
+def transform_weight_fp32(weight: torch.Tensor) -> torch.Tensor:
+    """(C_out, C_in, 3, 3) -> (ELEMENTS, C_out, C_in) G g G^T in the weight's dtype, one
+    matrix product (training's: transform_weight is the float64 one inference lays out
+    once). Differentiable; contiguous."""
+    out_channels, in_channels = weight.shape[:2]
+    taps = weight.contiguous().view(out_channels * in_channels, 9)  # (C_out C_in, 9)
+    return torch.mm(taps, _FILTER_KRON.t()).t().contiguous().view(ELEMENTS, out_channels, in_channels)
+
+
+class _WinogradConvFunction(torch.autograd.Function):
+    """F(4x4, 3x3) forward and backward (the comment above); see winograd_conv2d."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """x (N, C_in, H, W), u (36, C_out, C_in), bias (C_out,) or None -> (N, H, W, C_out)."""
+        batch, channels, height, width = x.shape
+        out_channels = u.shape[1]
+        rows, columns = tile_grid(height, width)
+        tiles = batch * rows * columns
+        padded_h, padded_w = TILE * rows + 2, TILE * columns + 2
+        # (N, H, W, C) -> zero-padded (N, 4 rows + 2, 4 columns + 2, C), 1 before, the rest after.
+        padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, padded_w - width - 1, 1, padded_h - height - 1))
+        padded = padded.contiguous()  # as_strided needs it
+        windows = padded.as_strided(  # (6, 6, N, rows, columns, C): element-major view of the windows
+            (WINDOW, WINDOW, batch, rows, columns, channels),
+            (padded_w * channels, channels, padded_h * padded_w * channels, TILE * padded_w * channels,
+             TILE * channels, 1))
+        v = torch.mm(_INPUT_KRON, windows.reshape(ELEMENTS, tiles * channels)).view(ELEMENTS, tiles, channels)
+        m = torch.bmm(v, u.transpose(1, 2))  # (36, T, C_out)
+        y = torch.mm(_OUTPUT_KRON, m.view(ELEMENTS, tiles * out_channels))  # (16, T C_out)
+        y = y.view(TILE, TILE, batch, rows, columns, out_channels).permute(2, 3, 0, 4, 1, 5)
+        y = y.reshape(batch, TILE * rows, TILE * columns, out_channels)  # (N, 4 rows, 4 columns, C_out), fresh
+        if y.shape[1:3] != (height, width):
+            y = y[:, :height, :width]
+        y = y.contiguous() if bias is None else torch.add(y, bias)  # (N, H, W, C_out), dense
+        ctx.save_for_backward(v, u)
+        ctx.has_bias = bias is not None
+        ctx.input_size = (batch, channels, height, width)
+        # NHWC, fresh: winograd_conv2d makes it NCHW-shaped outside the Function, so that
+        # autograd sees that view and callers may apply in-place ops (a ReLU) to it.
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        v, u = ctx.saved_tensors  # (36, T, C_in), (36, C_out, C_in)
+        batch, channels, height, width = ctx.input_size
+        out_channels = u.shape[1]
+        rows, columns = tile_grid(height, width)
+        tiles = batch * rows * columns
+        g = grad  # (N, H, W, C_out)
+        grad_bias = g.sum((0, 1, 2)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        if (TILE * rows, TILE * columns) != (height, width):  # the overhang's outputs were dropped: zero gradient
+            g = F.pad(g, (0, 0, 0, TILE * columns - width, 0, TILE * rows - height))
+        g = g.reshape(batch, rows, TILE, columns, TILE, out_channels).permute(2, 4, 0, 1, 3, 5)
+        dm = torch.mm(_OUTPUT_KRON_T, g.reshape(TILE * TILE, tiles * out_channels))
+        dm = dm.view(ELEMENTS, tiles, out_channels)  # (36, T, C_out)
+        grad_u = torch.bmm(dm.transpose(1, 2), v) if ctx.needs_input_grad[1] else None  # (36, C_out, C_in)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            dv = torch.bmm(dm, u)  # (36, T, C_in)
+            d_windows = torch.mm(_INPUT_KRON_T, dv.view(ELEMENTS, tiles * channels))
+            d_windows = d_windows.view(WINDOW, WINDOW, batch, rows, columns, channels)
+            # The windows overlap by 2: a window's rows 0-3 are its own tile's, 4-5 the next
+            # tile's first two (columns alike), so four strided adds put them back.
+            acc = d_windows.new_zeros(batch, rows + 1, TILE, columns + 1, TILE, channels)
+            for first, last, row_shift in ((0, TILE, 0), (TILE, WINDOW, 1)):
+                for left, right, column_shift in ((0, TILE, 0), (TILE, WINDOW, 1)):
+                    acc[:, row_shift:row_shift + rows, :last - first, column_shift:column_shift + columns,
+                        :right - left] += d_windows[first:last, left:right].permute(2, 3, 0, 4, 1, 5)
+            full = acc.view(batch, TILE * (rows + 1), TILE * (columns + 1), channels)
+            grad_x = full[:, 1:height + 1, 1:width + 1].contiguous().permute(0, 3, 1, 2)  # drop the padding
+        return grad_x, grad_u, grad_bias
+
+
+def winograd_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """F.conv2d(x, weight, bias, padding=1) as F(4x4, 3x3), differentiable in all three.
+    x: (N, C_in, H, W) fp32, any layout; weight: (C_out, C_in, 3, 3); bias: (C_out,) or None.
+    Returns (N, C_out, H, W) dense channels-last; the input gradient comes back dense
+    channels-last too. Saves the transformed input (36/16 = 2.25x the input's bytes, rounded
+    up to whole tiles) and the transformed weight for the backward pass, where a direct
+    convolution saves the input. Outputs and gradients are within about 1e-5 of their
+    largest value of a float64 convolution's (test_training_winograd.py)."""
+    return _WinogradConvFunction.apply(x, transform_weight_fp32(weight), bias).permute(0, 3, 1, 2)

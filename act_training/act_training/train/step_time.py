@@ -23,6 +23,7 @@ from act_training.config import ModelConfig, TrainConfig
 from act_training.data.chunks import Batch
 from act_training.model import build_model
 from act_training.model.runner import native_bf16
+from act_training.train.allocator import keep_freed_memory
 from act_training.train.batch_loss import forward_loss
 from act_training.train.optim import build_optimizer
 
@@ -39,11 +40,13 @@ def autocast_for(bf16: bool, device: torch.device):
 
 
 class SyntheticStep:
-    """One model, optimizer and random batch of the config's shapes; call to run one step."""
+    """One model, optimizer and random batch of the config's shapes; call to run one step.
+    The process's allocator is set as the CPU trainer sets it (allocator.keep_freed_memory)."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, bf16: bool | None = None,
                  state_dim: int = 14, action_dim: int = 14):
         device = torch.device('cpu')
+        keep_freed_memory()
         self.bf16 = uses_bf16(train_config, device) if bf16 is None else bf16
         self.model_config = replace(model_config, state_dim=state_dim, action_dim=action_dim, backbone_weights='none',
                                     camera_names=model_config.camera_names or ('top',))

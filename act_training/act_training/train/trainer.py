@@ -30,6 +30,7 @@ from act_training.data.dataset import TrainingData, prepare_training_data
 from act_training.data.images import normalize_images
 from act_training.model.act import ActModel, build_model
 from act_training.model.backbone import load_backbone_weights
+from act_training.train.allocator import keep_freed_memory
 from act_training.train.batch_loss import forward_loss
 from act_training.train.checkpoint import (TrainingState, load_checkpoint, load_training_state, resolve_checkpoint_dir,
                                            save_checkpoint, CheckpointError)
@@ -369,6 +370,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
     if device.type == 'cpu':
         # This thread at least; the worker threads where the caller set it first (`act train`).
         flush_denormals()
+        keep_freed_memory()
     last_dir, best_dir = output_dir / LAST, output_dir / BEST
 
     saved = state = None
