@@ -185,6 +185,12 @@ TRAINING_EDGE_SHAPES = [(8, 128, 24, 32, 128), (8, 256, 12, 16, 256), (8, 512, 8
                         (2, 512, 15, 20, 512), (2, 256, 30, 40, 256)]
 
 
+def _output_and_gradients(run, inputs: tuple, grad: torch.Tensor) -> tuple:
+    """run()'s output and its gradients with respect to inputs, for the output gradient grad."""
+    out = run()
+    return (out.detach(), *torch.autograd.grad(out, inputs, grad))
+
+
 def training_per_convolution(rounds: int, repeats: int) -> None:
     from act_training.model.winograd import tile_grid, training_conv_kernel, winograd_conv2d
 
@@ -209,8 +215,7 @@ def training_per_convolution(rounds: int, repeats: int) -> None:
         bias = torch.randn(out_channels).requires_grad_()
         grad = torch.randn(batch, out_channels, height, width).contiguous(memory_format=torch.channels_last)
         kernels = {'direct': lambda: F.conv2d(x, weight, bias, padding=1), 'winograd': lambda: winograd_conv2d(x, weight, bias)}
-        results = {kind: tuple(t.detach() for t in (out := run(), *torch.autograd.grad(out, (x, weight, bias), grad)))
-                   for kind, run in kernels.items()}
+        results = {kind: _output_and_gradients(run, (x, weight, bias), grad) for kind, run in kernels.items()}
         difference = [float((w - d).abs().max() / d.abs().max()) for w, d in zip(results['winograd'], results['direct'])]
         medians = {kind: [] for kind in kernels}
         for round_index in range(rounds):
