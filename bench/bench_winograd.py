@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Where ResNet-18's 3x3 convolutions should run as Winograd F(4x4, 3x3) at inference on
-this CPU (act_training.model.winograd), and what it saves per chunk.
+"""Where ResNet-18's 3x3 convolutions should run as Winograd F(4x4, 3x3) on this CPU
+(act_training.model.winograd), at inference and in training, and what it saves per chunk
+and per training step.
 
-    .venv/bin/python bench/bench_winograd.py            # this machine, all threads
-    .venv/bin/python bench/bench_winograd.py --quick    # a rehearsal: fewer repeats
+    .venv/bin/python bench/bench_winograd.py              # parts 1-3 (inference), all threads
+    .venv/bin/python bench/bench_winograd.py --quick      # a rehearsal: fewer repeats
+    .venv/bin/python bench/bench_winograd.py --training   # part 4 (training) alone, about 4 minutes
 
 1. Per convolution, fp32, with the bias and the residual add and ReLU of a block's second
    convolution: oneDNN's direct convolution (onednn.PackedConv2d, weight laid out
@@ -200,14 +202,14 @@ def training_per_convolution(rounds: int, repeats: int) -> None:
           f'{rounds} alternating medians of {repeats})')
     print(f'  {"input (N, C, H, W) -> C_out":<30}{"from":<18}{"tiles":>6}{"direct":>9}{"winograd":>10}{"ratio":>8}'
           f'{"rule":>10}{"difference (y, dx, dw, db)":>30}')
-    rows = []
+    shapes = []
     for name, config in configs().items():
         if name == 'paper, 4 cameras':
             continue  # training runs one camera in the side-by-side bench
-        rows += [((TRAIN_BATCH, *shape[1:]), name) for shape in backbone_shapes(config)]
-    rows += [(shape, 'edge') for shape in TRAINING_EDGE_SHAPES]
+        shapes += [((TRAIN_BATCH, *shape[1:]), name) for shape in backbone_shapes(config)]
+    shapes += [(shape, 'edge') for shape in TRAINING_EDGE_SHAPES]
     torch.manual_seed(0)
-    for (*shape, out_channels), origin in dict.fromkeys(rows):
+    for (*shape, out_channels), origin in dict.fromkeys(shapes):
         batch, channels, height, width = shape
         conv = torch.nn.Conv2d(channels, out_channels, 3, padding=1, bias=False)
         x = torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_()
@@ -223,8 +225,8 @@ def training_per_convolution(rounds: int, repeats: int) -> None:
                 run = kernels[kind]
                 medians[kind].append(median_ms(lambda: torch.autograd.grad(run(), (x, weight, bias), grad), repeats))
         direct_ms, winograd_ms = (statistics.median(medians[kind]) for kind in kernels)
-        rows_, columns = tile_grid(height, width)
-        print(f'  {f"{tuple(shape)} -> {out_channels}":<30}{origin:<18}{batch * rows_ * columns:>6}{direct_ms:9.1f}'
+        rows, columns = tile_grid(height, width)
+        print(f'  {f"{tuple(shape)} -> {out_channels}":<30}{origin:<18}{batch * rows * columns:>6}{direct_ms:9.1f}'
               f'{winograd_ms:10.1f}{direct_ms / winograd_ms:7.2f}x{training_conv_kernel(conv, x):>10}'
               f'{"  " + ", ".join(f"{d:.0e}" for d in difference):>30}', flush=True)
 

@@ -235,7 +235,50 @@ def test_training_winograd_is_the_direct_convolution_in_value_and_gradient(size,
     for name, got, expected in zip(('output', 'input', 'weight', 'bias'), (out,) + grads, (exact,) + exact_grads):
         assert got.shape == expected.shape, name
         torch.testing.assert_close(got.double(), expected, atol=1e-5 * float(expected.detach().abs().max()), rtol=0, msg=name)
-    assert float((out.double() - exact).abs().max()) > 0  # fp32 arithmetic, not a float64 detour
+    assert float((out.double() - exact).abs().max().detach()) > 0  # fp32 arithmetic, not a float64 detour
+
+
+def test_training_winograd_gradients_only_where_asked():
+    """A frozen weight, an input without gradient: the other gradients are still right."""
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(1, 8, 9, 10, generator=generator)
+    weight = torch.randn(8, 8, 3, 3, generator=generator)
+    bias = torch.randn(8, generator=generator)
+    grad = torch.randn(1, 8, 9, 10, generator=generator)
+    for wanted in ('input', 'weight'):
+        inputs = {'input': x.clone(), 'weight': weight.clone(), 'bias': bias.clone()}
+        inputs[wanted].requires_grad_()
+        got = torch.autograd.grad(winograd.winograd_conv2d(inputs['input'], inputs['weight'], inputs['bias']),
+                                  inputs[wanted], grad)[0]
+        expected = torch.autograd.grad(F.conv2d(inputs['input'], inputs['weight'], inputs['bias'], padding=1),
+                                       inputs[wanted], grad)[0]
+        torch.testing.assert_close(got, expected, atol=1e-5 * float(expected.abs().max()), rtol=0, msg=wanted)
+
+
+def test_direct_training_convolutions_turns_the_rule_off_inside_only():
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1, bias=False)
+    x = torch.empty(8, 128, 60, 80)
+    with winograd.direct_training_convolutions():
+        assert winograd.training_conv_kernel(conv, x) == 'direct'
+    assert winograd.training_conv_kernel(conv, x) == 'winograd'
+
+
+def test_stem_relu_after_the_pool_is_the_same_with_ties_and_non_positive_windows():
+    """relu(maxpool(y)) against maxpool(relu(y)) on small integers: many tied maxima, windows
+    all negative or all zero. The same values and the same gradient, exactly."""
+    generator = torch.Generator().manual_seed(3)
+    y = torch.randint(-3, 2, (2, 4, 9, 11), generator=generator).float()
+    y[0, 0] = -1.0  # a map with every window negative
+    y[0, 1] = 0.0  # and one of zeros
+    pool = torch.nn.MaxPool2d(3, 2, 1)  # ResNet-18's
+    grad = torch.randn(2, 4, 5, 6, generator=generator)
+    results = []
+    for first_relu in (True, False):
+        leaf = y.clone().requires_grad_()
+        out = pool(F.relu(leaf)) if first_relu else F.relu(pool(leaf), inplace=True)
+        results.append((out, torch.autograd.grad(out, leaf, grad)[0]))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
 
 
 def test_training_winograd_output_takes_an_inplace_relu():

@@ -78,7 +78,8 @@ class ResNet18Features(nn.Module):
         where it is not. After the pool the ReLU and its backward pass run over a quarter of
         the stem's output. Measured at batch 8 and 480x640 on the AVX512-BF16 AMD EPYC: the
         ReLU's backward over the stem's output (8 x 64 x 240 x 320) took 218-233 ms of a
-        5.7 s step, after the pool 24 ms."""
+        5.7 s step, after the pool 24 ms (torch.profiler;
+        bench/results/training_scratch_epyc_avx512bf16_model17.txt)."""
         x = F.relu(self.maxpool(conv_bn(x, self.conv1, self.bn1)), inplace=True)
         for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
             for block in layer:

@@ -159,12 +159,25 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     return u
 
 
-def is_winograd_shape(conv: nn.Conv2d) -> bool:
-    """Whether conv is one this module computes: 3x3, stride 1, dilation 1, zero padding 1,
-    one group, with a bias (a folded BatchNorm's)."""
+def _is_winograd_geometry(conv: nn.Conv2d) -> bool:
+    """3x3, stride 1, dilation 1, zero padding 1, one group: what F(4x4, 3x3) computes."""
     return (tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1) and tuple(conv.dilation) == (1, 1)
-            and tuple(conv.padding) == (1, 1) and conv.padding_mode == 'zeros' and conv.groups == 1
-            and conv.bias is not None)
+            and tuple(conv.padding) == (1, 1) and conv.padding_mode == 'zeros' and conv.groups == 1)
+
+
+def is_winograd_shape(conv: nn.Conv2d) -> bool:
+    """Whether conv is one WinogradConv2d computes: 3x3, stride 1, dilation 1, zero padding 1,
+    one group, with a bias (a folded BatchNorm's)."""
+    return _is_winograd_geometry(conv) and conv.bias is not None
+
+
+def _large_enough(conv: nn.Conv2d, input_size: tuple[int, int, int, int], min_tiles: int) -> bool:
+    """At least MIN_CHANNELS input channels, MIN_MACS direct multiply-adds and min_tiles tiles,
+    both over the batch, for inputs of input_size (N, C_in, H, W)."""
+    batch, channels, height, width = input_size
+    rows, columns = tile_grid(height, width)
+    macs = batch * height * width * channels * conv.out_channels * 9
+    return channels >= MIN_CHANNELS and macs >= MIN_MACS and batch * rows * columns >= min_tiles
 
 
 def conv_kernel(conv: nn.Conv2d, input_size: tuple[int, int, int, int]) -> str:
@@ -174,13 +187,9 @@ def conv_kernel(conv: nn.Conv2d, input_size: tuple[int, int, int, int]) -> str:
     batch (the measurements behind each are at their definitions, from two CPU models at 2
     threads), else 'direct' (onednn.PackedConv2d). A rule, not a timing at start-up: two policies built
     from one checkpoint run the same kernels and command the same actions."""
-    batch, channels, height, width = input_size
-    rows, columns = tile_grid(height, width)
     if not (is_winograd_shape(conv) and conv.weight.dtype == torch.float32 and onednn_conv_available()):
         return 'direct'
-    macs = batch * height * width * channels * conv.out_channels * 9
-    fits = channels >= MIN_CHANNELS and macs >= MIN_MACS and batch * rows * columns >= MIN_TILES
-    return 'winograd' if fits else 'direct'
+    return 'winograd' if _large_enough(conv, input_size, MIN_TILES) else 'direct'
 
 
 class WinogradConv2d(nn.Module):
@@ -294,23 +303,26 @@ class WinogradConv2d(nn.Module):
 # call: it trains), dM = A dY A^T (the output gradient, the output transform's transpose),
 # dg = G^T dU G and dd = B dV B^T added back over the overlapping windows. The products are
 # torch.bmm over an element-major (36, tiles, C) layout, the transforms plain matrix
-# products over all tiles at once. Training runs at batch 8 or so, where oneDNN's grouped
-# convolution (inference's kernel) ran its backward 5-10x slower than its forward.
+# products over all tiles at once. Inference's kernel for the products, oneDNN's grouped 1x1
+# convolution, ran its backward 4-11x slower than its forward at batch 8 (torch.profiler over
+# a scratch script; bench/results/training_scratch_epyc_avx512bf16_model17.txt).
 #
 # Where it runs: inference's thresholds on channels and multiply-adds, and TRAINING_MIN_TILES
 # tiles over the batch instead of MIN_TILES. Each training call transforms the weight (and
 # its gradient back) and reads it twice more, so the products of few tiles pay less for it
-# than at inference. Measured forward and backward of one convolution (the allocator as the
-# trainer sets it), direct against Winograd, medians of three alternating runs, on the
-# AVX512-BF16 EPYC (family 25 model 17, 2 threads; bench/bench_winograd.py --training):
-# - the paper config at batch 8: 128 channels at 60x80 (2400 tiles) 1.25-1.31x, 256 at
-#   30x40 (640) 1.41-1.55x, 512 at 15x20 (160) 1.27-1.50x; at batch 2, 256 at 30x40 (160)
-#   1.23x;
-# - under 128 tiles: 512 at 15x20 at batch 4 (80 tiles) 1.11x, at batch 2 (40) 0.79x; 512
-#   at 8x10 at batch 8 (48) 0.76x; 256 at 12x16 (96) 1.03x; the CPU demo's 96x128 frames at
-#   batch 8, 128 at 12x16 (96) 0.98x and 256 at 6x8 (32) 0.45x. So the demo trains with
-#   direct convolutions, as its success was measured.
-# - layer 1 (64 channels at 120x160, batch 8): 0.88x (MIN_CHANNELS keeps it direct).
+# than at inference. Forward and backward of one convolution, direct against Winograd, at
+# batch 8 unless said, the allocator as the trainer sets it, medians of three alternating
+# runs on the AVX512-BF16 EPYC (family 25 model 17, 2 threads;
+# bench/results/winograd_training_epyc_avx512bf16_model17.txt, `bench_winograd.py --training`):
+# - 128 tiles and more: the paper config's layers 2-4, 128 channels at 60x80 (2400 tiles)
+#   1.46x, 256 at 30x40 (640) 1.42x, 512 at 15x20 (160) 1.28x; 128 at 24x32 (384) 1.19x;
+#   batch 2, 256 at 30x40 (160) 1.07x.
+# - under 128 tiles, mixed and mostly slower: 96 tiles 0.83x (the CPU demo's 128 at 12x16)
+#   and 1.17x (256 at 12x16), 80 tiles 0.91x (512 at 15x20, batch 4), 48 tiles 0.82x, 40
+#   tiles 0.58x, the CPU demo's 256 at 6x8 (32) 0.40x and 512 at 3x4 (8) 0.25x. So the
+#   demo trains with direct convolutions, as its success was measured.
+# - layer 1 (64 channels at 120x160): 1.01x (MIN_CHANNELS keeps it direct; 0.82-0.88x in
+#   the earlier scratch runs).
 TRAINING_MIN_TILES = 128
 # Set by direct_training_convolutions (bench/bench_winograd.py's A/B of whole steps).
 _training_enabled = True
@@ -338,25 +350,17 @@ def training_conv_kernel(conv: nn.Conv2d, x: torch.Tensor) -> str:
     if (not _training_enabled or x.device.type != 'cpu' or x.dtype != torch.float32
             or conv.weight.dtype != torch.float32 or torch.is_autocast_enabled('cpu')):
         return 'direct'
-    shape_fits = (tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1)
-                  and tuple(conv.dilation) == (1, 1) and tuple(conv.padding) == (1, 1)
-                  and conv.padding_mode == 'zeros' and conv.groups == 1)
-    if not shape_fits:
-        return 'direct'
-    batch, channels, height, width = x.shape
-    rows, columns = tile_grid(height, width)
-    macs = batch * height * width * channels * conv.out_channels * 9
-    fits = channels >= MIN_CHANNELS and macs >= MIN_MACS and batch * rows * columns >= TRAINING_MIN_TILES
+    fits = _is_winograd_geometry(conv) and _large_enough(conv, tuple(x.shape), TRAINING_MIN_TILES)
     return 'winograd' if fits else 'direct'
 
 
 def transform_weight_fp32(weight: torch.Tensor) -> torch.Tensor:
-    """(C_out, C_in, 3, 3) -> (ELEMENTS, C_out, C_in) G g G^T in the weight's dtype, one
-    matrix product (training's: transform_weight is the float64 one inference lays out
-    once). Differentiable; contiguous."""
+    """(C_out, C_in, 3, 3) fp32 -> (ELEMENTS, C_out, C_in) fp32, G g G^T of each filter as one
+    matrix product in fp32 (training's, at every call; transform_weight is the float64 one
+    inference lays out once). Differentiable; contiguous."""
     out_channels, in_channels = weight.shape[:2]
     taps = weight.contiguous().view(out_channels * in_channels, 9)  # (C_out C_in, 9)
-    return torch.mm(taps, _FILTER_KRON.t()).t().contiguous().view(ELEMENTS, out_channels, in_channels)
+    return torch.mm(_FILTER_KRON, taps.t()).view(ELEMENTS, out_channels, in_channels)  # (36, C_out C_in) row-major
 
 
 class _WinogradConvFunction(torch.autograd.Function):
@@ -386,13 +390,13 @@ class _WinogradConvFunction(torch.autograd.Function):
             y = y[:, :height, :width]
         y = y.contiguous() if bias is None else torch.add(y, bias)  # (N, H, W, C_out), dense
         ctx.save_for_backward(v, u)
-        ctx.has_bias = bias is not None
         ctx.input_size = (batch, channels, height, width)
         # NHWC, fresh: winograd_conv2d makes it NCHW-shaped outside the Function, so that
         # autograd sees that view and callers may apply in-place ops (a ReLU) to it.
         return y
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # v was computed without a graph: no second derivatives
     def backward(ctx, grad: torch.Tensor):
         v, u = ctx.saved_tensors  # (36, T, C_in), (36, C_out, C_in)
         batch, channels, height, width = ctx.input_size
@@ -400,7 +404,7 @@ class _WinogradConvFunction(torch.autograd.Function):
         rows, columns = tile_grid(height, width)
         tiles = batch * rows * columns
         g = grad  # (N, H, W, C_out)
-        grad_bias = g.sum((0, 1, 2)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        grad_bias = g.sum((0, 1, 2)) if ctx.needs_input_grad[2] else None  # False without a bias
         if (TILE * rows, TILE * columns) != (height, width):  # the overhang's outputs were dropped: zero gradient
             g = F.pad(g, (0, 0, 0, TILE * columns - width, 0, TILE * rows - height))
         g = g.reshape(batch, rows, TILE, columns, TILE, out_channels).permute(2, 4, 0, 1, 3, 5)
