@@ -45,36 +45,28 @@ def test_freed_memory_is_reused_without_page_faults():
     assert kept < max(default // 20, 8)
 
 
-def test_keep_freed_memory_is_false_without_mallopt(monkeypatch):
-    """A C library without mallopt (not glibc): nothing changes, and it says so."""
+class _NoMallopt:
+    """A C library without mallopt (not glibc)."""
+
+    def __init__(self, name):
+        pass
+
+
+class _RefusingMallopt:
+    """A C library whose mallopt refuses every setting (answers 0)."""
+
+    def __init__(self, name):
+        self.mallopt = lambda parameter, value: 0
+
+
+@pytest.mark.parametrize('library', [_NoMallopt, _RefusingMallopt])
+def test_keep_freed_memory_says_false_where_it_cannot_set(monkeypatch, library):
     import ctypes
 
     from act_training.train import allocator
 
-    class NoMallopt:
-        def __init__(self, name):
-            pass
-
     allocator.keep_freed_memory.cache_clear()
-    monkeypatch.setattr(ctypes, 'CDLL', NoMallopt)
-    try:
-        assert allocator.keep_freed_memory() is False
-    finally:
-        allocator.keep_freed_memory.cache_clear()
-
-
-def test_keep_freed_memory_is_false_where_mallopt_refuses(monkeypatch):
-    """mallopt answers 0 (a setting refused): keep_freed_memory says False."""
-    import ctypes
-
-    from act_training.train import allocator
-
-    class Refusing:
-        def __init__(self, name):
-            self.mallopt = lambda parameter, value: 0
-
-    allocator.keep_freed_memory.cache_clear()
-    monkeypatch.setattr(ctypes, 'CDLL', Refusing)
+    monkeypatch.setattr(ctypes, 'CDLL', library)
     try:
         assert allocator.keep_freed_memory() is False
     finally:
