@@ -370,7 +370,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data_dir: Path,
     if device.type == 'cpu':
         # This thread at least; the worker threads where the caller set it first (`act train`).
         flush_denormals()
-        keep_freed_memory()
+        keep_freed_memory()  # the whole process's malloc (train.allocator says why)
     last_dir, best_dir = output_dir / LAST, output_dir / BEST
 
     saved = state = None
