@@ -6,6 +6,7 @@ and per training step.
     .venv/bin/python bench/bench_winograd.py              # parts 1-3 (inference), all threads
     .venv/bin/python bench/bench_winograd.py --quick      # a rehearsal: fewer repeats
     .venv/bin/python bench/bench_winograd.py --training   # part 4 (training) alone, about 4 minutes
+    .venv/bin/python bench/bench_winograd.py --training --quick   # its rehearsal, about a minute
 
 1. Per convolution, fp32, with the bias and the residual add and ReLU of a block's second
    convolution: oneDNN's direct convolution (onednn.PackedConv2d, weight laid out
@@ -31,7 +32,12 @@ and per training step.
    difference of the output and of each gradient (relative to its largest value). Then
    whole training steps of both configs (train.step_time.SyntheticStep), the rule's
    kernels against every convolution direct (winograd.direct_training_convolutions),
-   alternating `--rounds` times.
+   alternating `--rounds` times. Columns: "tiles", the 4x4 output tiles over the batch
+   (what winograd.TRAINING_MIN_TILES counts); "ratio", direct time / Winograd time (over 1:
+   Winograd is faster); "rule", what training_conv_kernel picks; "difference", Winograd
+   against fp32's F.conv2d, not against float64. "from": "demo" is the CPU demo's 96x128
+   frames, "edge" TRAINING_EDGE_SHAPES. The demo's whole-step row runs direct convolutions
+   on both sides (the rule picks none there): its speed-up is the run's noise.
 
 The CPU model and flags are printed first: the rule was measured on some CPUs, not all.
 """
@@ -257,7 +263,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=20)
-    parser.add_argument('--quick', action='store_true', help='1 round, 5 repeats')
+    parser.add_argument('--quick', action='store_true',
+                        help='1 round, 5 repeats (part 4: 3 repeats); with --training about a minute')
     parser.add_argument('--memory', action='store_true', help='part 3 (memory) only')
     parser.add_argument('--training', action='store_true', help='part 4 (training) only')
     parser.add_argument('--memory-child', choices=('rule', 'direct'), help=argparse.SUPPRESS)
@@ -268,16 +275,16 @@ def main() -> int:
     rounds, repeats = (1, 5) if args.quick else (args.rounds, args.repeats)
     print(cpu_features().describe())
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
-    if not onednn_conv_available():
-        print('this torch has no oneDNN convolution operators: nothing to measure')
-        return 1
-    if args.training:
+    if args.training:  # torch.bmm and mm only: no oneDNN operator needed
         from act_training.train.allocator import keep_freed_memory
 
         keep_freed_memory()  # as the CPU trainer does
         training_per_convolution(rounds, max(3, repeats // 4))
         training_steps(rounds)
         return 0
+    if not onednn_conv_available():
+        print('this torch has no oneDNN convolution operators: nothing to measure')
+        return 1
     if not args.memory:
         per_convolution(repeats)
         whole_chunks(rounds, repeats)

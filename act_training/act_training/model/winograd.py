@@ -313,16 +313,18 @@ class WinogradConv2d(nn.Module):
 # than at inference. Forward and backward of one convolution, direct against Winograd, at
 # batch 8 unless said, the allocator as the trainer sets it, medians of three alternating
 # runs on the AVX512-BF16 EPYC (family 25 model 17, 2 threads;
-# bench/results/winograd_training_epyc_avx512bf16_model17.txt, `bench_winograd.py --training`):
+# bench/results/winograd_training_epyc_avx512bf16_model17.txt, `bench_winograd.py --training`,
+# its first run, at 4580e93):
 # - 128 tiles and more: the paper config's layers 2-4, 128 channels at 60x80 (2400 tiles)
-#   1.46x, 256 at 30x40 (640) 1.42x, 512 at 15x20 (160) 1.28x; 128 at 24x32 (384) 1.19x;
-#   batch 2, 256 at 30x40 (160) 1.07x.
-# - under 128 tiles, mixed and mostly slower: 96 tiles 0.83x (the CPU demo's 128 at 12x16)
-#   and 1.17x (256 at 12x16), 80 tiles 0.91x (512 at 15x20, batch 4), 48 tiles 0.82x, 40
-#   tiles 0.58x, the CPU demo's 256 at 6x8 (32) 0.40x and 512 at 3x4 (8) 0.25x. So the
-#   demo trains with direct convolutions, as its success was measured.
-# - layer 1 (64 channels at 120x160): 1.01x (MIN_CHANNELS keeps it direct; 0.82-0.88x in
-#   the earlier scratch runs).
+#   1.41x, 256 at 30x40 (640) 1.65x, 512 at 15x20 (160) 1.79x; 128 at 24x32 (384) 1.03x;
+#   batch 2, 256 at 30x40 (160) 1.18x.
+# - under 128 tiles, mixed: 80 tiles 1.33x (512 at 15x20, batch 4), 96 tiles 1.12x (256 at
+#   12x16) and 1.09x (the CPU demo's 128 at 12x16; 0.83x at 987aadf, whose weight transform
+#   made one more copy), 48 tiles 0.88x, 40 tiles 0.98x, the CPU demo's 256 at 6x8 (32)
+#   0.57x and 512 at 3x4 (8) 0.37x. The threshold sits above the demo's largest call (96
+#   tiles): the demo trains with direct convolutions, as its success was measured, and some
+#   shapes under it that would gain stay direct too (the paper config at batch 4).
+# - layer 1 (64 channels at 120x160): 1.08x (MIN_CHANNELS keeps it direct).
 TRAINING_MIN_TILES = 128
 # Set by direct_training_convolutions (bench/bench_winograd.py's A/B of whole steps).
 _training_enabled = True
