@@ -193,6 +193,11 @@ TRAINING_EDGE_SHAPES = [(8, 128, 24, 32, 128), (8, 256, 12, 16, 256), (8, 512, 8
                         (2, 512, 15, 20, 512), (2, 256, 30, 40, 256)]
 
 
+def training_configs() -> dict[str, ModelConfig]:
+    """configs() less the 4-camera paper config: the side-by-side bench trains one camera."""
+    return {name: config for name, config in configs().items() if name != 'paper, 4 cameras'}
+
+
 def _output_and_gradients(run, inputs: tuple, grad: torch.Tensor) -> tuple:
     """run()'s output and its gradients with respect to inputs, for the output gradient grad."""
     out = run()
@@ -208,11 +213,8 @@ def training_per_convolution(rounds: int, repeats: int) -> None:
           f'{rounds} alternating medians of {repeats})')
     print(f'  {"input (N, C, H, W) -> C_out":<30}{"from":<18}{"tiles":>6}{"direct":>9}{"winograd":>10}{"ratio":>8}'
           f'{"rule":>10}{"difference (y, dx, dw, db)":>30}')
-    shapes = []
-    for name, config in configs().items():
-        if name == 'paper, 4 cameras':
-            continue  # training runs one camera in the side-by-side bench
-        shapes += [((TRAIN_BATCH, *shape[1:]), name) for shape in backbone_shapes(config)]
+    shapes = [((TRAIN_BATCH, *shape[1:]), name) for name, config in training_configs().items()
+              for shape in backbone_shapes(config)]
     shapes += [(shape, 'edge') for shape in TRAINING_EDGE_SHAPES]
     torch.manual_seed(0)
     for (*shape, out_channels), origin in dict.fromkeys(shapes):
@@ -246,9 +248,7 @@ def training_steps(rounds: int) -> None:
 
     print(f'\n   whole training steps, fp32, batch {TRAIN_BATCH} (s, best median of {rounds} alternating rounds of 3 steps)')
     print(f'  {"config":<18}{"all direct":>12}{"as chosen":>11}{"speed-up":>10}')
-    for name, config in configs().items():
-        if name == 'paper, 4 cameras':
-            continue
+    for name, config in training_configs().items():
         step = SyntheticStep(config, TrainConfig(batch_size=TRAIN_BATCH), bf16=False)
         best = {'direct': float('inf'), 'chosen': float('inf')}
         for round_index in range(rounds):
