@@ -57,6 +57,11 @@ class CpuFeatures:
     mhz: float
     # ONEDNN_MAX_CPU_ISA as set for this process ('' = no cap).
     onednn_max_isa: str = ''
+    # x86's 'cpu family' and 'model' numbers ('' where not reported): 'AMD EPYC' names
+    # several CPU types (family 23 model 49 AVX2-only, family 25 model 1 AVX2-only, family 25
+    # model 17 AVX512-BF16), and the README's figures are per type.
+    family: str = ''
+    model_number: str = ''
 
     def has(self, *names: str) -> bool:
         return all(name in self.flags for name in names)
@@ -142,19 +147,21 @@ class CpuFeatures:
         return {'auto': 'bf16' if self.native_bf16 else 'fp32', 'fp32': fp32, 'bf16': bf16}
 
     def describe(self) -> str:
-        """One line for benches and logs: model, arch, clock, cores and the flags that matter."""
+        """One line for benches and logs: model (with family and model numbers where known),
+        arch, clock, cores and the flags that matter."""
         shown = sorted(self.flags & {'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq',
                                      'avx512_bf16', 'avx512_vnni', 'amx_bf16', 'amx_tile',
                                      'avx_ne_convert', 'asimd', 'sve', 'bf16', 'i8mm'})
         cap = f'; ONEDNN_MAX_CPU_ISA={self.onednn_max_isa}' if self.onednn_max_isa else ''
-        return (f'CPU {self.model} ({self.arch}, {self.cores} cores allowed, {self.mhz:.0f} MHz), '
+        numbers = f', family {self.family} model {self.model_number}' if self.family and self.model_number else ''
+        return (f'CPU {self.model}{numbers} ({self.arch}, {self.cores} cores allowed, {self.mhz:.0f} MHz), '
                 f'flags: {" ".join(shown) or "none of interest"}; native bf16: {self.native_bf16}; '
                 f'oneDNN bf16 packing: {self.onednn_bf16_packing}{cap}')
 
 
 def parse_cpuinfo(text: str, arch: str, cores: int) -> CpuFeatures:
     """CpuFeatures from the text of /proc/cpuinfo (first processor block)."""
-    model, flags, mhz = '', frozenset(), 0.0
+    model, flags, mhz, family, model_number = '', frozenset(), 0.0, '', ''
     for line in text.splitlines():
         key, _, value = line.partition(':')
         key, value = key.strip().lower(), value.strip()
@@ -162,12 +169,17 @@ def parse_cpuinfo(text: str, arch: str, cores: int) -> CpuFeatures:
             model = value
         elif not flags and key in ('flags', 'features'):
             flags = frozenset(value.split())
+        elif not family and key == 'cpu family':
+            family = value
+        elif not model_number and key == 'model':
+            model_number = value
         elif not mhz and key == 'cpu mhz':
             try:
                 mhz = float(value)
             except ValueError:
                 pass
-    return CpuFeatures(model=model or platform.processor() or 'unknown', arch=arch, flags=flags, cores=cores, mhz=mhz)
+    return CpuFeatures(model=model or platform.processor() or 'unknown', arch=arch, flags=flags, cores=cores, mhz=mhz,
+                       family=family, model_number=model_number)
 
 
 @functools.cache

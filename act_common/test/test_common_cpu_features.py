@@ -8,6 +8,8 @@ cpu MHz\t\t: 2596.144
 flags\t\t: fpu sse sse2 fma avx avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni
 """
 EPYC_AVX2 = """processor\t: 0
+cpu family\t: 25
+model\t\t: 1
 model name\t: AMD EPYC 7B12
 cpu MHz\t\t: 2250.000
 flags\t\t: fpu sse sse2 fma avx avx2 f16c
@@ -40,6 +42,9 @@ def test_an_avx2_only_epyc_has_neither_bf16_nor_the_packed_reorder():
     assert cpu.precision_support()['auto'] == 'fp32'
     assert cpu.peak_gflops('bf16') == cpu.peak_gflops('fp32') == 2 * 32 * 2.25
     assert 'avx2' in cpu.describe() and 'avx512' not in cpu.describe()
+    # The numbers tell AVX2-only EPYCs apart from the AVX512-BF16 ones of the same name.
+    assert cpu.describe().startswith('CPU AMD EPYC 7B12, family 25 model 1 (x86_64')
+    assert 'family' not in parse_cpuinfo(EPYC_BF16, 'x86_64', 2).describe()
 
 
 def test_an_amx_xeon_counts_its_tiles_for_bf16_unless_onednn_is_capped_below_amx():
