@@ -10,7 +10,7 @@ flags\t\t: fpu sse sse2 fma avx avx2 avx512f avx512dq avx512bw avx512vl avx512_b
 EPYC_AVX2 = """processor\t: 0
 cpu family\t: 25
 model\t\t: 1
-model name\t: AMD EPYC 7B12
+model name\t: AMD EPYC 7B13
 cpu MHz\t\t: 2250.000
 flags\t\t: fpu sse sse2 fma avx avx2 f16c
 """
@@ -43,7 +43,7 @@ def test_an_avx2_only_epyc_has_neither_bf16_nor_the_packed_reorder():
     assert cpu.peak_gflops('bf16') == cpu.peak_gflops('fp32') == 2 * 32 * 2.25
     assert 'avx2' in cpu.describe() and 'avx512' not in cpu.describe()
     # The numbers tell AVX2-only EPYCs apart from the AVX512-BF16 ones of the same name.
-    assert cpu.describe().startswith('CPU AMD EPYC 7B12, family 25 model 1 (x86_64')
+    assert cpu.describe().startswith('CPU AMD EPYC 7B13, family 25 model 1 (x86_64')
     assert 'family' not in parse_cpuinfo(EPYC_BF16, 'x86_64', 2).describe()
 
 

@@ -43,11 +43,11 @@ def test_freed_memory_is_reused_without_page_faults():
     # where transparent huge pages back it, 2 MiB each).
     assert min(default) >= 32
     # Kept: the heap grows a few times first. torch asks for 64-byte-aligned memory, and glibc
-    # 2.36's posix_memalign needs size + alignment from one free block, so a freed block of
+    # 2.36's posix_memalign needs size + alignment + a minimum chunk from one free block, so a freed block of
     # exactly 64 MiB does not always fit the next request; once freed neighbours have merged,
     # every request fits. Measured on the AVX2 AMD EPYC (family 25 model 1), 40 child
-    # processes: the heap last grew in round 0-6 of 24 (a CI run failed on a check of round 2
-    # alone).
+    # processes: the heap last grew in round 0-6 of 24 (a CI run failed on a check of round 3
+    # alone, counting from 0).
     assert sum(count >= max(min(default) // 20, 8) for count in kept) <= 12, kept
     assert sum(kept[-8:]) < max(min(default) // 20, 8), kept
 

@@ -325,10 +325,11 @@ class WinogradConv2d(nn.Module):
 #   tiles): the demo trains with direct convolutions, as its success was measured, and some
 #   shapes under it that would gain stay direct too (the paper config at batch 4).
 # - layer 1 (64 channels at 120x160): 1.08x (MIN_CHANNELS keeps it direct). On a real
-#   AVX2-only EPYC (family 25 model 1) it ran 1.51-1.65x alone (1.46-1.85x from 2400 tiles
-#   up), yet whole paper-config steps with it as Winograd ran 0.99x (three alternating
-#   rounds; bench/results/training_scratch_epyc_avx2_model1.txt): inside the step its
-#   transforms and products, on 88 MB of transformed input a call, took as long as the
+#   AVX2-only EPYC (family 25 model 1) it ran 1.51x and 1.65x alone (1.46-1.85x from 2400
+#   tiles up; bench/results/training_scratch_epyc_avx2_model1.txt and
+#   winograd_training_epyc_avx2_model1.txt), yet whole paper-config steps with it as
+#   Winograd ran 0.99x (three alternating rounds, in the scratch file): inside the step its
+#   transforms and products, on 88 MB of transformed input a call, took about as long as the
 #   direct convolution. So it stays direct there too.
 TRAINING_MIN_TILES = 128
 # Set by direct_training_convolutions (bench/bench_winograd.py's A/B of whole steps).

@@ -8,9 +8,10 @@ Linux) with a fresh mmap and unmaps it on free. A paper-config training step (ba
 them at first touch. Measured on the AVX512-BF16 AMD EPYC (family 25 model 17, 2 threads;
 scratch scripts, their output in bench/results/training_scratch_epyc_avx512bf16_model17.txt):
 91,820-104,350 page faults a step before, 0-3 after (a later check saw up to 2,797 in a step:
-a freed block is not always reused at the next request, because torch asks for 64-byte-aligned
-memory and glibc 2.36's posix_memalign needs size + alignment from one free block, so the heap
-grows a few times until freed neighbours have merged); `torch.zeros` of the stem's size 55 ms,
+a freed block is not always reused at the next request: torch asks for 64-byte-aligned memory
+and glibc 2.36's posix_memalign needs size + alignment + a minimum chunk from one free block, so
+in test_training_allocator.py's 64 MiB rounds the heap grows a few times until freed neighbours
+have merged, likely the same here); `torch.zeros` of the stem's size 55 ms,
 5.3 ms with the memory kept. With mmap off (M_MMAP_MAX = 0) blocks come from the heap, and
 with trimming off (M_TRIM_THRESHOLD = -1, mallopt(3): "disables trimming completely") the heap
 keeps what a step freed; the next step's blocks of the same sizes reuse it.
