@@ -5,8 +5,8 @@ and per training step.
 
     .venv/bin/python bench/bench_winograd.py              # parts 1-3 (inference), all threads
     .venv/bin/python bench/bench_winograd.py --quick      # a rehearsal: fewer repeats
-    .venv/bin/python bench/bench_winograd.py --training   # part 4 (training) alone, about 4 minutes
-    .venv/bin/python bench/bench_winograd.py --training --quick   # its rehearsal, about a minute
+    .venv/bin/python bench/bench_winograd.py --training   # part 4 (training) alone, 4-6 minutes
+    .venv/bin/python bench/bench_winograd.py --training --quick   # its rehearsal, 1-2 minutes
 
 1. Per convolution, fp32, with the bias and the residual add and ReLU of a block's second
    convolution: oneDNN's direct convolution (onednn.PackedConv2d, weight laid out
@@ -264,7 +264,7 @@ def main() -> int:
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=20)
     parser.add_argument('--quick', action='store_true',
-                        help='1 round, 5 repeats (part 4: 3 repeats); with --training about a minute')
+                        help='1 round, 5 repeats (part 4: 3 repeats); with --training 1-2 minutes')
     parser.add_argument('--memory', action='store_true', help='part 3 (memory) only')
     parser.add_argument('--training', action='store_true', help='part 4 (training) only')
     parser.add_argument('--memory-child', choices=('rule', 'direct'), help=argparse.SUPPRESS)
