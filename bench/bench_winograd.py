@@ -46,8 +46,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import ctypes.util
 import json
 import statistics
 import subprocess
@@ -68,6 +66,7 @@ from act_training.model.backbone import (PackedBackbone, ResNet18Features, conv_
                                          fold_frozen_batchnorm)
 from act_training.model.onednn import PackedConv2d, onednn_conv_available  # noqa: E402
 from act_training.model.winograd import WinogradConv2d, conv_kernel, is_winograd_shape  # noqa: E402
+from act_training.train.allocator import release_freed_memory  # noqa: E402
 
 
 def backbone_shapes(config: ModelConfig) -> list[tuple[int, int, int, int, int]]:
@@ -147,16 +146,6 @@ def _resident_mib(field: str = 'VmRSS') -> float:
     raise RuntimeError(f'/proc/self/status has no {field}')
 
 
-def _malloc_trim() -> bool:
-    """Returns the allocator's freed memory to the system where the C library is glibc; False
-    where there is no malloc_trim to call."""
-    try:
-        ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim(0)  # 1 if it released memory, 0 if none
-    except (OSError, AttributeError, TypeError):
-        return False
-    return True
-
-
 def memory_child(kernels: str) -> None:
     """Part 3 in its own process: the paper config's fp32 policy with the rule's kernels
     ('rule') or every convolution direct ('direct'), three chunks, then one JSON line of MiB."""
@@ -168,7 +157,7 @@ def memory_child(kernels: str) -> None:
         for _ in range(3):
             engine(frames, qpos)
     resident = _resident_mib()
-    trimmed = _resident_mib() if _malloc_trim() else float('nan')
+    trimmed = _resident_mib() if release_freed_memory() else float('nan')
     print(json.dumps({'resident': resident, 'trimmed': trimmed, 'peak': _resident_mib('VmHWM')}))
 
 

@@ -44,6 +44,27 @@ M_MMAP_MAX = -4
 _NEVER_TRIM = -1
 
 
+def _glibc_function(name: str):
+    """The C library's function `name` through ctypes, or None where no C library is found or
+    it has no such function (not glibc)."""
+    library = ctypes.util.find_library('c')
+    try:
+        return getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError, TypeError):
+        log.debug('no %s in the C library (%s)', name, library)
+        return None
+
+
+def release_freed_memory() -> bool:
+    """Hands the heap's freed memory back to the system now (glibc's malloc_trim(0)), for
+    measuring resident memory. Returns False where there is no malloc_trim to call."""
+    malloc_trim = _glibc_function('malloc_trim')
+    if malloc_trim is None:
+        return False
+    malloc_trim(0)  # 1 if it released memory, 0 if there was none to release
+    return True
+
+
 @functools.cache
 def keep_freed_memory() -> bool:
     """Sets glibc's malloc, from now on, to serve large blocks from its heap and keep freed
@@ -51,12 +72,8 @@ def keep_freed_memory() -> bool:
     where the C library is not glibc (no mallopt: nothing changes) or refused a setting (the
     trim threshold may then be set while mmap stays on). Blocks allocated before the call keep
     how they were made. Once per process (cached)."""
-    name = ctypes.util.find_library('c')
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc's
-        log.debug('no mallopt in the C library (%s): the allocator keeps its defaults', name)
+    mallopt = _glibc_function('mallopt')
+    if mallopt is None:  # the allocator keeps its defaults
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
